@@ -1,0 +1,27 @@
+import { LRUCache } from "lru-cache";
+import type { Cache } from "./cache/cache.ts";
+import type { Clock } from "./clock.ts";
+
+const WINDOW_MS = 15 * 60_000;
+/** A user's timestamp is written at most once a minute per process: the window is 15 minutes, so nothing is lost. */
+const WRITE_EVERY_MS = 60_000;
+const SET = "active_users";
+
+/** Counts distinct users with an authenticated request in the last 15 minutes, across replicas through the shared cache. */
+export function createActiveUsers(cache: Cache, clock: Clock) {
+  const lastWritten = new LRUCache<string, number>({ max: 100_000 });
+  return {
+    /** Called for every authenticated request; cheap when the user was seen recently. */
+    seen(userId: string): void {
+      const now = clock.now();
+      const last = lastWritten.get(userId);
+      if (last !== undefined && now - last < WRITE_EVERY_MS) return;
+      lastWritten.set(userId, now);
+      // Fire and forget: a metric must never fail or slow a request.
+      cache.touch(SET, userId, now).catch(() => lastWritten.delete(userId));
+    },
+    count: () => cache.countSince(SET, clock.now() - WINDOW_MS),
+  };
+}
+
+export type ActiveUsers = ReturnType<typeof createActiveUsers>;

@@ -1,0 +1,13 @@
+/** A string key/value store with expiry: Redis in production, in-process on the embedded default. */
+export interface Cache {
+  readonly kind: "memory" | "redis";
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  del(...keys: string[]): Promise<void>;
+  /** Remembers that `member` was seen at `atMs` in the named recency set. */
+  touch(set: string, member: string, atMs: number): Promise<void>;
+  /** Members of the recency set seen at or after `sinceMs` (older ones are dropped). */
+  countSince(set: string, sinceMs: number): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,8 @@
+import type { Db } from "./db.ts";
+import { openPglite } from "./pglite.ts";
+import { openPostgres } from "./postgres.ts";
+
+/** PostgreSQL when a URL is configured, the embedded PGlite otherwise. */
+export function openDb(options: { url: string | undefined; poolMax: number; pgliteDir: string }): Promise<Db> {
+  return options.url ? openPostgres(options.url, options.poolMax) : openPglite(options.pgliteDir);
+}

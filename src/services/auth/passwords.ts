@@ -1,0 +1,31 @@
+import { hash, verify, type Options } from "@node-rs/argon2";
+
+/** OWASP's argon2id parameters: 19 MiB memory, 2 passes, 1 lane. */
+// Algorithm is a const enum that cannot be imported under isolated modules: 2 is Argon2id.
+const params = { algorithm: 2 as Options["algorithm"], memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+const currentPrefix = `$argon2id$v=19$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}$`;
+
+/** Hashes on the libuv thread pool (never on the event loop) into a PHC string. */
+export function hashPassword(password: string): Promise<string> {
+  return hash(password, params);
+}
+
+export async function verifyPassword(phc: string, password: string): Promise<boolean> {
+  try {
+    return await verify(phc, password);
+  } catch {
+    return false;
+  }
+}
+
+/** True when the stored hash was made with other parameters and should be replaced at the next login. */
+export function needsRehash(phc: string): boolean {
+  return !phc.startsWith(currentPrefix);
+}
+
+let dummyHash: Promise<string> | undefined;
+/** A hash to verify against when the account does not exist, so both answers take as long. */
+export function dummyPasswordHash(): Promise<string> {
+  dummyHash ??= hashPassword("azora-timing-equaliser");
+  return dummyHash;
+}

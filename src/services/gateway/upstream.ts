@@ -1,0 +1,91 @@
+import { Pool, errors as undiciErrors } from "undici";
+import type { IncomingHttpHeaders } from "node:http";
+import { AppError } from "../../platform/errors.ts";
+
+/** Request headers that describe one hop, or that claim an identity the edge has not verified. */
+const droppedRequestHeaders = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  "x-user-id",
+  "x-user-email",
+  "x-user-role",
+  "x-forwarded-user",
+  "x-remote-user",
+  "x-authenticated-user",
+  "x-auth-user",
+]);
+const droppedResponseHeaders = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "trailer"]);
+
+export interface ForwardRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer | undefined;
+  clientIp: string;
+  requestId: string;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: NodeJS.ReadableStream;
+}
+
+/** A keep-alive connection pool to one backend service. */
+export function createUpstream(name: string, origin: string, onError: (reason: string) => void) {
+  const pool = new Pool(origin, { connections: 256, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
+
+  return {
+    name,
+    origin,
+    async forward(request: ForwardRequest): Promise<UpstreamResponse> {
+      const headers: Record<string, string | string[]> = {};
+      for (const [key, value] of Object.entries(request.headers)) {
+        if (value === undefined || droppedRequestHeaders.has(key) || key.startsWith("x-forwarded-")) continue;
+        headers[key] = value;
+      }
+      const priorHops = request.headers["x-forwarded-for"];
+      headers["x-forwarded-for"] = priorHops ? `${String(priorHops)}, ${request.clientIp}` : request.clientIp;
+      headers["x-request-id"] = request.requestId;
+      try {
+        const response = await pool.request({
+          method: request.method as "GET",
+          path: request.path,
+          headers,
+          body: request.body && request.body.length > 0 ? request.body : null,
+        });
+        const responseHeaders: Record<string, string | string[]> = {};
+        for (const [key, value] of Object.entries(response.headers)) {
+          if (value !== undefined && !droppedResponseHeaders.has(key)) responseHeaders[key] = value;
+        }
+        return { status: response.statusCode, headers: responseHeaders, body: response.body };
+      } catch (error) {
+        const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
+        onError(timedOut ? "timeout" : "connect");
+        if (timedOut) throw new AppError("gateway_timeout", `The ${name} service did not answer in time.`);
+        throw new AppError("bad_gateway", `The ${name} service is unavailable.`);
+      }
+    },
+    /** GET /health on the service, for the gateway's own health answer. */
+    async healthy(timeoutMs = 2_000): Promise<boolean> {
+      try {
+        const response = await pool.request({ method: "GET", path: "/health", headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+        await response.body.dump();
+        return response.statusCode === 200;
+      } catch {
+        return false;
+      }
+    },
+    close: () => pool.close(),
+  };
+}
+
+export type Upstream = ReturnType<typeof createUpstream>;

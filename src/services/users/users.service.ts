@@ -1,0 +1,70 @@
+import type { Cache } from "../../platform/cache/cache.ts";
+import type { UserProfile, UsersRepository } from "./users.repository.ts";
+
+/** Profiles are cached for an hour and dropped from the cache on every write (guide: caching strategy). */
+export const USER_CACHE_TTL_SECONDS = 3600;
+export const userCacheKey = (id: string) => `user:${id}`;
+
+export type CacheOutcome = "hit" | "miss";
+export type ReadResult = { ok: true; user: UserProfile; cache: CacheOutcome } | { ok: false; reason: "not_found" | "forbidden" };
+export type PromoteResult = { ok: true; user: UserProfile; changed: boolean } | { ok: false; reason: "not_found" };
+
+export interface UsersServiceDeps {
+  users: UsersRepository;
+  cache: Cache;
+  onCacheLookup?: (outcome: CacheOutcome) => void;
+}
+
+/** Reads and writes profiles with cache-aside; a caller reaches only their own unless they are an admin. */
+export function createUsersService(deps: UsersServiceDeps) {
+  const { users, cache } = deps;
+
+  async function load(id: string): Promise<{ user: UserProfile | undefined; cache: CacheOutcome }> {
+    const cached = await cache.get(userCacheKey(id));
+    if (cached !== undefined) {
+      deps.onCacheLookup?.("hit");
+      return { user: JSON.parse(cached) as UserProfile, cache: "hit" };
+    }
+    deps.onCacheLookup?.("miss");
+    const user = await users.findById(id);
+    if (user) await cache.set(userCacheKey(id), JSON.stringify(user), USER_CACHE_TTL_SECONDS);
+    return { user, cache: "miss" };
+  }
+
+  async function mayAccess(callerId: string, targetId: string): Promise<boolean> {
+    if (callerId === targetId) return true;
+    // The role is read from the (cached) profile, not the token, so a promotion or demotion counts at once.
+    const caller = await load(callerId);
+    return caller.user?.role === "admin";
+  }
+
+  return {
+    async read(callerId: string, id: string): Promise<ReadResult> {
+      if (!(await mayAccess(callerId, id))) return { ok: false, reason: "forbidden" };
+      const result = await load(id);
+      return result.user ? { ok: true, user: result.user, cache: result.cache } : { ok: false, reason: "not_found" };
+    },
+
+    async update(callerId: string, id: string, changes: { name?: string | null }): Promise<ReadResult> {
+      if (!(await mayAccess(callerId, id))) return { ok: false, reason: "forbidden" };
+      const current = await users.findById(id);
+      if (!current) return { ok: false, reason: "not_found" };
+      const updated = changes.name === undefined ? current : await users.updateName(id, changes.name);
+      await cache.del(userCacheKey(id));
+      return updated ? { ok: true, user: updated, cache: "miss" } : { ok: false, reason: "not_found" };
+    },
+
+    /** Gives the account a role (`azora user promote`); the cached profile is dropped so it counts at once. */
+    async setRole(email: string, role: UserProfile["role"]): Promise<PromoteResult> {
+      const user = await users.findByEmail(email);
+      if (!user) return { ok: false, reason: "not_found" };
+      if (user.role !== role) await users.setRole(user.id, role);
+      await cache.del(userCacheKey(user.id));
+      return { ok: true, user: { ...user, role }, changed: user.role !== role };
+    },
+
+    isAdmin: async (callerId: string) => (await load(callerId)).user?.role === "admin",
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;
