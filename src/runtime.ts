@@ -55,7 +55,8 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
   };
 
   try {
-    context = await openPlatform(config, { migrate: embedded, ...(options.clock ? { clock: options.clock } : {}) });
+    // `azora up` migrates (it is the only process); split services wait for the `azora migrate` Job.
+    context = await openPlatform(config, { migrate: embedded || allInOne, ...(options.clock ? { clock: options.clock } : {}) });
     const opsToken = await loadOrCreateSecret(config.paths.secrets, "ops-token", config.ops.token);
     const activeUsers = createActiveUsers(context.cache, context.clock);
     const db = context.db;

@@ -60,6 +60,7 @@ function startFailure(config: Config, error: unknown): string {
     const port = (error as { port?: number }).port;
     return `Port ${port ?? "?"} is already in use. Set PORT or OPS_PORT to a free port.`;
   }
+  if (code === "42P01") return "The database has no schema yet: run `azora migrate` (in Kubernetes, the migrate Job) first.";
   if (code === "ECONNREFUSED") return `Cannot reach a configured service (${(error as Error).message}). Is PostgreSQL/Redis running?`;
   return `Azora OS could not start: ${error instanceof Error ? error.message : String(error)}`;
 }

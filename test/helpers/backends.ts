@@ -1,0 +1,58 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { isCi } from "../../src/platform/config.ts";
+
+/** Where a suite's platform keeps its data: the embedded default, or real PostgreSQL and Redis. */
+export interface Backend {
+  name: "embedded" | "postgres+redis";
+  /** Environment for one isolated installation, and how to throw it away. */
+  provision(): Promise<{ env: Record<string, string>; dispose(): Promise<void> }>;
+}
+
+const embedded: Backend = {
+  name: "embedded",
+  provision: async () => ({ env: {}, dispose: async () => undefined }),
+};
+
+/** Each suite gets its own database and its own Redis key prefix, so suites never see each other's data. */
+function postgresAndRedis(databaseUrl: string, redisUrl: string): Backend {
+  return {
+    name: "postgres+redis",
+    async provision() {
+      const suffix = randomBytes(6).toString("hex");
+      const database = `azora_test_${suffix}`;
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      await admin.query(`CREATE DATABASE ${database}`);
+      await admin.end();
+      const url = new URL(databaseUrl);
+      url.pathname = `/${database}`;
+      const keyPrefix = `azora-test-${suffix}:`;
+      return {
+        env: { DATABASE_URL: url.href, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix },
+        async dispose() {
+          const client = new pg.Client({ connectionString: databaseUrl });
+          await client.connect();
+          await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+          await client.end();
+          const redis = new Redis(redisUrl);
+          const keys = await redis.keys(`${keyPrefix}*`);
+          if (keys.length > 0) await redis.del(...keys);
+          await redis.quit();
+        },
+      };
+    },
+  };
+}
+
+/** The backends this run covers: always the embedded one; PostgreSQL + Redis when DATABASE_URL and REDIS_URL are set. */
+export function backends(): Backend[] {
+  const { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl } = process.env;
+  if (databaseUrl && redisUrl) return [embedded, postgresAndRedis(databaseUrl, redisUrl)];
+  if (isCi()) {
+    // Under CI a missing service is a failure, never a silent skip.
+    throw new Error("CI=true but DATABASE_URL and REDIS_URL are not both set: the PostgreSQL + Redis run cannot happen.");
+  }
+  return [embedded];
+}
