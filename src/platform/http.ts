@@ -37,8 +37,16 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
   });
 
+  // While draining, every answer closes its connection, so keep-alive clients let go and close() can finish.
+  let draining = false;
+  app.addHook("preClose", async () => {
+    draining = true;
+  });
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", request.id);
+  });
+  app.addHook("onSend", async (_request, reply) => {
+    if (draining) reply.header("connection", "close");
   });
 
   app.setErrorHandler((error, request, reply) => {

@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "./config.ts";
+
+describe("loadConfig", () => {
+  it("needs no variables on the embedded default", () => {
+    const result = loadConfig({});
+    if (!result.ok) throw new Error(result.problems.join("; "));
+    expect(result.config.gateway).toEqual({ host: "0.0.0.0", port: 8080 });
+    expect(result.config.ops).toMatchObject({ host: "127.0.0.1", port: 9090 });
+    expect(result.config.database.url).toBeUndefined();
+    expect(result.config.paths.pg).toMatch(/data\/pg$/);
+    expect(result.config.log.stdout).toBe(true);
+  });
+
+  it("reports every bad variable, not just the first", () => {
+    const result = loadConfig({ PORT: "http", OPS_PORT: "70000", REDIS_URL: "localhost:6379", AZORA_OPS_TOKEN: "short" });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems.map((problem) => problem.split(":")[0]).sort()).toEqual(["AZORA_OPS_TOKEN", "OPS_PORT", "PORT", "REDIS_URL"]);
+  });
+
+  it("parses booleans explicitly: 'false' is false, anything unknown is an error", () => {
+    const off = loadConfig({ LOG_STDOUT: "false" });
+    expect(off.ok && off.config.log.stdout).toBe(false);
+    const odd = loadConfig({ LOG_STDOUT: "nope" });
+    expect(odd.ok).toBe(false);
+  });
+
+  it("wants both split-mode upstreams or neither", () => {
+    const result = loadConfig({ AUTH_URL: "http://auth:8080" });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problems[0]).toContain("AUTH_URL, USERS_URL");
+  });
+
+  it("treats an empty URL as unset", () => {
+    const result = loadConfig({ DATABASE_URL: "", REDIS_URL: "" });
+    expect(result.ok && result.config.database.url).toBeUndefined();
+  });
+});

@@ -1,0 +1,35 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogs, maskEmail } from "./logger.ts";
+
+describe("logs", () => {
+  let dir: string | undefined;
+  afterEach(async () => dir && rm(dir, { recursive: true, force: true }));
+
+  it("masks emails", () => {
+    expect(maskEmail("jane.doe@example.com")).toBe("j***@example.com");
+    expect(maskEmail("not-an-email")).toBe("***");
+  });
+
+  it("writes each stream to its own file and never writes a credential", async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-logs-"));
+    const logs = createLogs({ dir, level: "info", stdout: false });
+    logs.auth.warn({ event: "LOGIN_FAILED", email: "jane.doe@example.com", password: "hunter2-secret" }, "login failed");
+    logs.api.info({ req: { headers: { authorization: "Bearer eyJsecret", cookie: "sid=secret-cookie" } }, body: { refreshToken: "refresh-secret" } }, "request");
+    logs.security.info({ event: "SECRET_ROTATED", secret: "the-new-secret", token: "tok-secret" }, "rotated");
+    logs.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const auth = await readFile(join(dir, "auth.log"), "utf8");
+    const api = await readFile(join(dir, "api.log"), "utf8");
+    const security = await readFile(join(dir, "security.log"), "utf8");
+    expect(auth).toContain('"event":"LOGIN_FAILED"');
+    expect(auth).toContain("j***@example.com");
+    const all = auth + api + security;
+    for (const secret of ["jane.doe@", "hunter2-secret", "eyJsecret", "secret-cookie", "refresh-secret", "the-new-secret", "tok-secret"]) {
+      expect(all).not.toContain(secret);
+    }
+    expect(security).toContain('"event":"SECRET_ROTATED"');
+  });
+});
