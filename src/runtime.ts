@@ -15,6 +15,9 @@ import { createUsersApp } from "./services/users/users.app.ts";
 
 export type Role = "gateway" | "auth" | "users";
 
+/** A start-up problem the operator can fix; its message is shown as it is. */
+export class StartError extends Error {}
+
 export interface StartOptions {
   /** Which services this process runs: all three for `azora up`, one for `azora serve`. */
   roles: Role[];
@@ -70,7 +73,8 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
     // In one process the services take free loopback ports and the gateway reaches them over HTTP, as in production.
     const serviceHost = allInOne ? loopback : config.gateway.host;
     const servicePort = allInOne ? 0 : config.gateway.port;
-    let authUrl = config.upstreams?.auth ?? "";
+    let authUrl = config.upstreams.auth ?? "";
+    if (!options.roles.includes("auth") && !authUrl) throw new StartError("AUTH_URL is not set: services other than auth need it to fetch the signing keys.");
     const serviceDeps = { context, metrics, jwksUrl: () => new URL("/.well-known/jwks.json", authUrl).href };
 
     if (options.roles.includes("auth")) {
@@ -84,8 +88,8 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
       listening.push({ name: "users", app });
     }
     if (options.roles.includes("gateway")) {
-      const upstreams = { auth: urls.auth ?? config.upstreams?.auth, users: urls.users ?? config.upstreams?.users };
-      if (!upstreams.auth || !upstreams.users) throw new Error("the gateway needs AUTH_URL and USERS_URL when it runs on its own");
+      const upstreams = { auth: urls.auth ?? config.upstreams.auth, users: urls.users ?? config.upstreams.users };
+      if (!upstreams.auth || !upstreams.users) throw new StartError("The gateway needs AUTH_URL and USERS_URL when it runs on its own.");
       const gateway = createGatewayApp({ config, logger: context.logs.api, metrics, activeUsers, upstreams: { auth: upstreams.auth, users: upstreams.users } });
       closeGateway = gateway.close;
       urls.gateway = urlOf(config.gateway.host, await listen(gateway.app, config.gateway.host, config.gateway.port));

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { CommandIO } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
 import { LockHeldError } from "../platform/data-lock.ts";
-import { startPlatform, type Role, type RunningPlatform } from "../runtime.ts";
+import { StartError, startPlatform, type Role, type RunningPlatform } from "../runtime.ts";
 import { platformCommands } from "./commands.ts";
 import { staleLockMessage } from "./run-platform-command.ts";
 
@@ -55,6 +55,7 @@ function startFailure(config: Config, error: unknown): string {
     const where = error.holder.opsPort ? `, ops port ${error.holder.opsPort}` : "";
     return `Azora OS is already running on ${config.dataDir} (pid ${error.holder.pid}${where}). Stop it first, or point DATA_DIR at another directory.`;
   }
+  if (error instanceof StartError) return error.message;
   const code = (error as NodeJS.ErrnoException).code;
   if (code === "EADDRINUSE") {
     const port = (error as { port?: number }).port;

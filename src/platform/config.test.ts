@@ -26,12 +26,6 @@ describe("loadConfig", () => {
     expect(odd.ok).toBe(false);
   });
 
-  it("wants both split-mode upstreams or neither", () => {
-    const result = loadConfig({ AUTH_URL: "http://auth:8080" });
-    expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.problems[0]).toContain("AUTH_URL, USERS_URL");
-  });
-
   it("treats an empty URL as unset", () => {
     const result = loadConfig({ DATABASE_URL: "", REDIS_URL: "" });
     expect(result.ok && result.config.database.url).toBeUndefined();

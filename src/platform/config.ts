@@ -51,7 +51,7 @@ const envSchema = z.object({
   REDIS_URL: optionalUrl(["redis:", "rediss:"]),
   /** Namespace for every Redis key, so several installations (or test runs) can share one Redis. */
   REDIS_KEY_PREFIX: z.string().default("azora:"),
-  /** Upstreams of a gateway running on its own (`azora serve gateway`). */
+  /** Split mode (`azora serve`): the gateway needs both, the users service needs AUTH_URL for the signing keys. */
   AUTH_URL: optionalUrl(["http:", "https:"]),
   USERS_URL: optionalUrl(["http:", "https:"]),
   /** Encrypts signing keys and backups at rest; generated into DATA_DIR/secrets when unset. */
@@ -91,9 +91,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigResult {
   const problems: string[] = [];
   const data = parsed.data;
   if (data.S3_ENDPOINT && !data.S3_BUCKET) problems.push("S3_BUCKET: required when S3_ENDPOINT is set");
-  if (Boolean(data.AUTH_URL) !== Boolean(data.USERS_URL)) {
-    problems.push("AUTH_URL, USERS_URL: set both (split mode) or neither (all-in-one)");
-  }
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: shapeConfig(data) };
 }
@@ -116,7 +113,8 @@ function shapeConfig(env: z.infer<typeof envSchema>) {
     },
     database: { url: env.DATABASE_URL, poolMax: env.DB_POOL_MAX },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
-    upstreams: env.AUTH_URL && env.USERS_URL ? { auth: env.AUTH_URL, users: env.USERS_URL } : undefined,
+    /** Where the other services answer when each runs in its own process (`azora serve`). */
+    upstreams: { auth: env.AUTH_URL, users: env.USERS_URL },
     masterKey: env.AZORA_MASTER_KEY,
     log: { level: env.LOG_LEVEL, stdout: env.LOG_STDOUT },
     trustedProxies: env.TRUSTED_PROXIES,

@@ -1,0 +1,395 @@
+/**
+ * `npm run bench:gateway` — what the Azora gateway costs, measured against a bare Node server and nginx.
+ *
+ * One run measures, with wrk pinned to one core and every server pinned to another:
+ *   echo      a bare Node `http` server answering a small JSON body;
+ *   nginx     nginx (one worker, upstream keep-alive) proxying to that echo;
+ *   gateway   the Azora gateway proxying to that echo, checking a real access token on every request;
+ *   cached    GET /api/user/:id through the whole platform, answered from the cache (X-Cache: HIT);
+ *   uncached  the same request through the same code, with a cache that never holds anything (X-Cache: MISS).
+ * It prints req/s and p50/p99 latency (median of several runs) and the ratios gateway/nginx and cached/uncached,
+ * and writes everything to bench/results/gateway-<timestamp>.json. See bench/README.md.
+ *
+ * `--serve echo|platform` is the server side of the same script, started by the parent under taskset.
+ */
+import { spawnSync } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+if (process.argv[2] === "--serve") {
+  await (await import("./serve.ts")).serve(process.argv.slice(3));
+} else {
+  await main();
+}
+
+type ScenarioId = "echo" | "nginx" | "gateway" | "cached" | "uncached";
+
+interface Scenario {
+  id: ScenarioId;
+  label: string;
+  url: string;
+  authenticated: boolean;
+  /** Checks one response before the load starts: undefined when it is the response the scenario is about. */
+  check: (response: Response, nth: number) => string | undefined;
+}
+
+interface RunFigures {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function main(): Promise<void> {
+  const { runWrk, writeWrkScript, errorCount } = await import("./wrk.ts");
+  const { startNginx, nginxVersion } = await import("./nginx.ts");
+  const children = await import("./children.ts");
+
+  const settings = readSettings();
+  const benchDir = dirname(fileURLToPath(import.meta.url));
+  const root = resolve(benchDir, "..");
+
+  const missing = [
+    ["taskset", "util-linux"],
+    ["wrk", "wrk"],
+    ["nginx", "nginx"],
+  ].filter(([command]) => !children.commandExists(command ?? ""));
+  if (missing.length > 0) {
+    for (const [command, pkg] of missing) {
+      process.stderr.write(`bench:gateway: "${command}" is not installed. Install it with: apt-get install -y ${pkg}\n`);
+    }
+    process.exit(2);
+  }
+  for (const cpusList of [settings.serverCpus, settings.loadCpus]) {
+    if (!children.canPin(cpusList)) {
+      process.stderr.write(
+        `bench:gateway: cannot pin a process to CPU(s) "${cpusList}" (this machine has ${cpus().length}). ` +
+          "Set BENCH_SERVER_CPUS and BENCH_LOAD_CPUS to two distinct cores that exist.\n",
+      );
+      process.exit(2);
+    }
+  }
+
+  const selected = settings.only;
+  const needsPlatform = ["gateway", "cached", "uncached"].some((id) => selected.has(id as ScenarioId));
+  const scenarioSeconds = settings.warmupS + settings.runs * settings.durationS + 2;
+  const budgetMs = (selected.size * scenarioSeconds * 1.5 + 240) * 1000;
+
+  const tmp = await mkdtemp(join(tmpdir(), "azora-bench-"));
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    await children.stopAll();
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+  };
+  process.on("exit", children.killAllNow);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      process.stderr.write(`\nbench:gateway: ${signal}, stopping the servers\n`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  const budget = setTimeout(() => {
+    process.stderr.write(`bench:gateway: gave up after ${Math.round(budgetMs / 1000)} s (time budget exceeded)\n`);
+    void cleanup().finally(() => process.exit(1));
+  }, budgetMs);
+
+  try {
+    log(
+      `bench:gateway — ${settings.runs} × ${settings.durationS} s per scenario after ${settings.warmupS} s warm-up, ` +
+        `${settings.connections} connections, servers on CPU ${settings.serverCpus}, wrk on CPU ${settings.loadCpus}`,
+    );
+
+    // The server side: this same script, pinned to the server core.
+    const nodeFlags = settings.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(settings.cpuProfDir)}`] : [];
+    const startServer = async (role: string, args: string[], timeoutMs: number) => {
+      const child = children.spawnPinned(
+        settings.serverCpus,
+        process.execPath,
+        [...nodeFlags, join(root, "bin/run-ts.js"), join(benchDir, "gateway.bench.ts"), "--serve", role, ...args],
+        { cwd: root, stdio: ["pipe", "pipe", "inherit"] },
+      );
+      const info = await children.firstJsonLine(child, `the ${role} server`, timeoutMs);
+      return { child, info };
+    };
+
+    const echo = await startServer("echo", [], 30_000);
+    const echoUrl = String(echo.info.url);
+    log(`echo server      ${echoUrl}`);
+
+    let platform: Record<string, unknown> | undefined;
+    let account: { email: string; password: string; userId: string } | undefined;
+    let token = { value: "", at: 0 };
+    if (needsPlatform) {
+      log("starting the platform (temporary DATA_DIR; migrations; first start takes a few seconds) …");
+      platform = (await startServer("platform", ["--echo", echoUrl, "--data-dir", join(tmp, "data")], 180_000)).info;
+      log(`platform gateway ${String(platform.gateway)} (auth ${String(platform.auth)}, users ${String(platform.users)})`);
+      log(`edge gateway     ${String(platform.edge)} → echo`);
+      log(`uncached gateway ${String(platform.uncached)} → users app with a cache that never holds entries`);
+      const signedIn = await registerAndLogin(String(platform.gateway));
+      account = signedIn.account;
+      token = { value: signedIn.accessToken, at: Date.now() };
+      log(`registered and signed in ${account.email} (user ${account.userId}) through the gateway`);
+    }
+    // Re-signs in when the access token (15 min) could expire during a scenario.
+    const authorization = async () => {
+      if (!platform || !account) return undefined;
+      if (Date.now() - token.at > 10 * 60_000) token = { value: await login(String(platform.gateway), account), at: Date.now() };
+      return `Bearer ${token.value}`;
+    };
+
+    let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
+    if (selected.has("nginx")) {
+      nginx = await startNginx({ dir: join(tmp, "nginx"), upstreamPort: Number(echo.info.port), cpus: settings.serverCpus });
+      log(`nginx            ${nginx.url} → echo`);
+    }
+
+    const userPath = `/api/user/${account?.userId ?? randomUUID()}`;
+    const fromEcho = (response: Response) => (response.headers.get("x-bench-echo") === "1" ? undefined : "the answer did not come from the echo server");
+    const cacheIs = (want: "HIT" | "MISS", fromNth: number) => (response: Response, nth: number) => {
+      const got = response.headers.get("x-cache");
+      return nth >= fromNth && got !== want ? `expected X-Cache: ${want} on request ${nth + 1}, got ${got ?? "none"}` : undefined;
+    };
+    const all: Scenario[] = [
+      { id: "echo", label: "bare Node http echo", url: `${echoUrl}${userPath}`, authenticated: false, check: fromEcho },
+      { id: "nginx", label: "nginx → echo", url: `${nginx?.url ?? ""}${userPath}`, authenticated: false, check: fromEcho },
+      { id: "gateway", label: "Azora gateway → echo (token checked)", url: `${String(platform?.edge)}${userPath}`, authenticated: true, check: fromEcho },
+      { id: "cached", label: "GET /api/user/:id cached (HIT)", url: `${String(platform?.gateway)}${userPath}`, authenticated: true, check: cacheIs("HIT", 1) },
+      { id: "uncached", label: "GET /api/user/:id uncached (MISS)", url: `${String(platform?.uncached)}${userPath}`, authenticated: true, check: cacheIs("MISS", 0) },
+    ];
+    const scenarios = all.filter((scenario) => selected.has(scenario.id));
+
+    if (platform) {
+      // The edge really checks tokens: without one the gateway answers 401 and never reaches the echo.
+      const anonymous = await fetch(String(platform.edge) + userPath, { signal: AbortSignal.timeout(5_000) });
+      await anonymous.body?.cancel();
+      if (anonymous.status !== 401) throw new Error(`the edge gateway answered ${anonymous.status} without a token (expected 401)`);
+    }
+
+    const scriptPath = await writeWrkScript(tmp);
+    const wrkOptions = { connections: settings.connections, threads: settings.threads, cpus: settings.loadCpus, scriptPath };
+    const results: ScenarioResult[] = [];
+    let failures = 0;
+
+    for (const scenario of scenarios) {
+      const auth = scenario.authenticated ? await authorization() : undefined;
+      for (let nth = 0; nth < 2; nth++) {
+        const response = await fetch(scenario.url, { headers: auth ? { authorization: auth } : {}, signal: AbortSignal.timeout(5_000) });
+        await response.arrayBuffer();
+        const problem = response.status !== 200 ? `status ${response.status}` : scenario.check(response, nth);
+        if (problem) throw new Error(`${scenario.label}: the request the benchmark would send is wrong: ${problem}`);
+      }
+
+      log(`\n${scenario.label}: ${scenario.url.replace(/^http:\/\/127\.0\.0\.1:\d+/, "")}`);
+      const warmup = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.warmupS, authorization: auth });
+      log(`  warm-up  ${fmtRun(warmup)} (discarded)`);
+      const runs = [];
+      for (let i = 0; i < settings.runs; i++) {
+        const run = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.durationS, authorization: await authorization() });
+        runs.push(run);
+        const errors = errorCount(run.errors);
+        log(`  run ${i + 1}/${settings.runs}  ${fmtRun(run)}${errors > 0 ? `  ${errors} ERRORS ${JSON.stringify(run.errors)}` : ""}`);
+        if (errors > 0) failures++;
+      }
+      results.push({
+        id: scenario.id,
+        label: scenario.label,
+        path: userPath,
+        median: {
+          rps: median(runs.map((run) => run.rps)),
+          p50Ms: median(runs.map((run) => run.p50Ms)),
+          p99Ms: median(runs.map((run) => run.p99Ms)),
+        },
+        runs,
+        warmup,
+      });
+    }
+
+    const byId = new Map(results.map((result) => [result.id, result.median]));
+    const ratio = (a: ScenarioId, b: ScenarioId) => {
+      const x = byId.get(a);
+      const y = byId.get(b);
+      return x && y && y.rps > 0 ? x.rps / y.rps : undefined;
+    };
+    const ratios = [
+      { name: "gateway / nginx", value: ratio("gateway", "nginx"), target: 0.4 },
+      { name: "cached / uncached", value: ratio("cached", "uncached"), target: 2 },
+      { name: "nginx / echo", value: ratio("nginx", "echo"), target: undefined },
+      { name: "gateway / echo", value: ratio("gateway", "echo"), target: undefined },
+    ];
+
+    log("");
+    printTable(results);
+    log("");
+    for (const { name, value, target } of ratios) {
+      if (value === undefined) continue;
+      const verdict = target === undefined ? "" : value >= target ? `   target ≥ ${target}: met` : `   target ≥ ${target}: BELOW TARGET`;
+      log(`${name.padEnd(20)} ${value.toFixed(2).padStart(6)}${verdict}`);
+    }
+
+    const resultsDir = join(benchDir, "results");
+    await mkdir(resultsDir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const file = join(resultsDir, `gateway-${stamp}.json`);
+    const report = {
+      benchmark: "gateway",
+      at: new Date().toISOString(),
+      settings: { ...settings, only: [...settings.only] },
+      environment: environment(nginxVersion(), platform?.logLevel),
+      scenarios: results,
+      ratios: Object.fromEntries(ratios.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, target: r.target ?? null }])),
+      runsWithErrors: failures,
+    };
+    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+    log(`\nresults written to ${relative(process.cwd(), file) || file}`);
+
+    clearTimeout(budget);
+    await cleanup();
+    if (failures > 0) {
+      process.stderr.write(`bench:gateway: ${failures} run(s) had socket errors or non-2xx answers; the figures are not trustworthy\n`);
+      process.exit(1);
+    }
+    if (settings.enforceTargets && ratios.some((r) => r.target !== undefined && r.value !== undefined && r.value < r.target)) {
+      process.stderr.write("bench:gateway: a ratio is below its target (BENCH_ENFORCE_TARGETS=1)\n");
+      process.exit(3);
+    }
+    process.exit(0);
+  } catch (error) {
+    clearTimeout(budget);
+    process.stderr.write(`bench:gateway: ${(error as Error).stack ?? String(error)}\n`);
+    await cleanup();
+    process.exit(1);
+  }
+}
+
+interface ScenarioResult {
+  id: ScenarioId;
+  label: string;
+  path: string;
+  median: RunFigures;
+  runs: RunFigures[];
+  warmup: RunFigures;
+}
+
+function readSettings() {
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const raw = process.env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      process.stderr.write(`bench:gateway: ${name} must be a whole number from ${min} to ${max} (got "${raw}")\n`);
+      process.exit(2);
+    }
+    return value;
+  };
+  const ids: ScenarioId[] = ["echo", "nginx", "gateway", "cached", "uncached"];
+  const onlyRaw = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = onlyRaw.filter((id) => !ids.includes(id as ScenarioId));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench:gateway: BENCH_ONLY knows ${ids.join(", ")} (got ${unknown.join(", ")})\n`);
+    process.exit(2);
+  }
+  return {
+    durationS: int("BENCH_DURATION", 5, 1, 600),
+    runs: int("BENCH_RUNS", 5, 1, 50),
+    warmupS: int("BENCH_WARMUP", 3, 1, 120),
+    connections: int("BENCH_CONNECTIONS", 64, 1, 10_000),
+    threads: int("BENCH_THREADS", 1, 1, 64),
+    serverCpus: process.env.BENCH_SERVER_CPUS || "0",
+    loadCpus: process.env.BENCH_LOAD_CPUS || "1",
+    only: new Set<ScenarioId>(onlyRaw.length > 0 ? (onlyRaw as ScenarioId[]) : ids),
+    cpuProfDir: process.env.BENCH_CPU_PROF || undefined,
+    enforceTargets: process.env.BENCH_ENFORCE_TARGETS === "1",
+  };
+}
+
+/** Registers a fresh account and signs it in, both through the public gateway like any client. */
+async function registerAndLogin(gateway: string): Promise<{ account: { email: string; password: string; userId: string }; accessToken: string }> {
+  const email = `bench-${randomBytes(6).toString("hex")}@example.com`;
+  const password = randomBytes(18).toString("base64url");
+  const registered = await post(gateway, "/api/auth/register", { email, password, name: "Bench User" });
+  if (registered.status !== 202) throw new Error(`register answered ${registered.status}: ${JSON.stringify(registered.body)}`);
+  const token = await login(gateway, { email, password });
+  const me = await fetch(new URL("/api/auth/me", gateway), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+  const body = (await me.json()) as { id?: string };
+  if (me.status !== 200 || !body.id) throw new Error(`/api/auth/me answered ${me.status}`);
+  return { account: { email, password, userId: body.id }, accessToken: token };
+}
+
+async function login(gateway: string, account: { email: string; password: string }): Promise<string> {
+  const response = await post(gateway, "/api/auth/login", { email: account.email, password: account.password });
+  const token = (response.body as { accessToken?: string }).accessToken;
+  if (response.status !== 200 || !token) throw new Error(`login answered ${response.status}: ${JSON.stringify(response.body)}`);
+  return token;
+}
+
+async function post(base: string, path: string, json: unknown): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(new URL(path, base), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(json),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Keep the text.
+  }
+  return { status: response.status, body };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return 0;
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+const fmtRps = (rps: number) => Math.round(rps).toLocaleString("en-US");
+const fmtMs = (ms: number) => ms.toFixed(2);
+const fmtRun = (run: RunFigures) => `${fmtRps(run.rps).padStart(8)} req/s  p50 ${fmtMs(run.p50Ms)} ms  p99 ${fmtMs(run.p99Ms)} ms`;
+
+function printTable(results: ScenarioResult[]): void {
+  const header = ["scenario", "req/s", "p50 ms", "p99 ms", "runs (req/s)"];
+  const rows = results.map((r) => [
+    r.label,
+    fmtRps(r.median.rps),
+    fmtMs(r.median.p50Ms),
+    fmtMs(r.median.p99Ms),
+    r.runs.map((run) => fmtRps(run.rps)).join(" "),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === 0 || i === cells.length - 1 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ").trimEnd();
+  log(line(header));
+  log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const row of rows) log(line(row));
+}
+
+function environment(nginx: string, logLevel: unknown) {
+  const git = (args: string[]) => {
+    const result = spawnSync("git", args, { encoding: "utf8" });
+    return result.status === 0 ? result.stdout.trim() : undefined;
+  };
+  const wrk = spawnSync("wrk", ["--version"], { encoding: "utf8" });
+  return {
+    node: process.version,
+    nginx,
+    wrk: `${wrk.stdout}${wrk.stderr}`.split("\n")[0]?.trim(),
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    platform: `${process.platform} ${process.arch}`,
+    commit: git(["rev-parse", "HEAD"]),
+    dirty: (git(["status", "--porcelain"]) ?? "") !== "",
+    gatewayLogLevel: logLevel ?? null,
+  };
+}
+
+function log(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
