@@ -14,16 +14,10 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-
-if (process.argv[2] === "--serve") {
-  await (await import("./serve.ts")).serve(process.argv.slice(3));
-} else {
-  await main();
-}
 
 type ScenarioId = "echo" | "nginx" | "gateway" | "cached" | "uncached";
 
@@ -98,6 +92,10 @@ async function main(): Promise<void> {
   }, budgetMs);
 
   try {
+    const busyBefore = await othersCpuBusy();
+    if (busyBefore !== undefined && busyBefore > 0.1) {
+      log(`WARNING: ${Math.round(busyBefore * 100)}% of the CPU is busy before the benchmark starts; the figures will be noisy. Run it on a quiet machine.`);
+    }
     log(
       `bench:gateway — ${settings.runs} × ${settings.durationS} s per scenario after ${settings.warmupS} s warm-up, ` +
         `${settings.connections} connections, servers on CPU ${settings.serverCpus}, wrk on CPU ${settings.loadCpus}`,
@@ -238,7 +236,7 @@ async function main(): Promise<void> {
       benchmark: "gateway",
       at: new Date().toISOString(),
       settings: { ...settings, only: [...settings.only] },
-      environment: environment(nginxVersion(), platform?.logLevel),
+      environment: { ...environment(nginxVersion(), platform?.logLevel), cpuBusyBeforeStart: busyBefore ?? null },
       scenarios: results,
       ratios: Object.fromEntries(ratios.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, target: r.target ?? null }])),
       runsWithErrors: failures,
@@ -390,6 +388,33 @@ function environment(nginx: string, logLevel: unknown) {
   };
 }
 
+/** The share of all CPU time spent busy over one second (Linux /proc/stat), before anything of ours runs. */
+async function othersCpuBusy(): Promise<number | undefined> {
+  const sample = async () => {
+    const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
+    const fields = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((sum, value) => sum + value, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return { total, idle };
+  };
+  try {
+    const first = await sample();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const second = await sample();
+    const total = second.total - first.total;
+    return total > 0 ? 1 - (second.idle - first.idle) / total : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function log(message: string): void {
   process.stdout.write(`${message}\n`);
+}
+
+// Last, so every declaration above is initialised before it runs.
+if (process.argv[2] === "--serve") {
+  await (await import("./serve.ts")).serve(process.argv.slice(3));
+} else {
+  await main();
 }
