@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AppError, errors } from "../../platform/errors.ts";
+import { errors } from "../../platform/errors.ts";
 import { parseInput, type FastifyInstance } from "../../platform/http.ts";
 import { requireCaller, type TokenVerifier } from "../../platform/token-verifier.ts";
 import { text, uuid } from "../../platform/validation.ts";
@@ -76,7 +76,7 @@ export function registerUsersRoutes(app: FastifyInstance, deps: UsersRouteDeps):
   app.delete("/api/content/:id", async (request, reply) => {
     const me = await caller(request.headers.authorization);
     const { id } = parseInput(itemParams, request.params, "path");
-    if (!(await deps.content.remove(me.sub, id))) throw new AppError("not_found", "Content not found.");
+    if (!(await deps.content.remove(me.sub, id))) throw errors.notFound("Content");
     return reply.code(204).send();
   });
 }
