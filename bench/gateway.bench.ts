@@ -39,6 +39,7 @@ interface RunFigures {
 async function main(): Promise<void> {
   const { runWrk, writeWrkScript, errorCount } = await import("./wrk.ts");
   const { startNginx, nginxVersion } = await import("./nginx.ts");
+  const { cpuSnapshot, foreignCpu } = await import("./foreign-cpu.ts");
   const children = await import("./children.ts");
 
   const settings = readSettings();
@@ -132,10 +133,10 @@ async function main(): Promise<void> {
       token = { value: signedIn.accessToken, at: Date.now() };
       log(`registered and signed in ${account.email} (user ${account.userId}) through the gateway`);
     }
-    // Re-signs in when the access token (15 min) could expire during a scenario.
+    // Signs in again before a run during which the access token (15 min) could expire.
     const authorization = async () => {
       if (!platform || !account) return undefined;
-      if (Date.now() - token.at > 10 * 60_000) token = { value: await login(String(platform.gateway), account), at: Date.now() };
+      if (Date.now() - token.at + (settings.durationS + 60) * 1000 > 14 * 60_000) token = { value: await login(String(platform.gateway), account), at: Date.now() };
       return `Bearer ${token.value}`;
     };
 
@@ -171,6 +172,7 @@ async function main(): Promise<void> {
     const wrkOptions = { connections: settings.connections, threads: settings.threads, cpus: settings.loadCpus, scriptPath };
     const results: ScenarioResult[] = [];
     let failures = 0;
+    let busiest = 0;
 
     for (const scenario of scenarios) {
       const auth = scenario.authenticated ? await authorization() : undefined;
@@ -186,10 +188,17 @@ async function main(): Promise<void> {
       log(`  warm-up  ${fmtRun(warmup)} (discarded)`);
       const runs = [];
       for (let i = 0; i < settings.runs; i++) {
-        const run = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.durationS, authorization: await authorization() });
+        const token = await authorization();
+        const before = await cpuSnapshot();
+        const started = Date.now();
+        const figures = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.durationS, authorization: token });
+        const others = foreignCpu(before, await cpuSnapshot(), (Date.now() - started) / 1000);
+        const run = { ...figures, otherProcessesCpu: others.cores };
         runs.push(run);
+        busiest = Math.max(busiest, others.cores);
         const errors = errorCount(run.errors);
-        log(`  run ${i + 1}/${settings.runs}  ${fmtRun(run)}${errors > 0 ? `  ${errors} ERRORS ${JSON.stringify(run.errors)}` : ""}`);
+        const noise = others.cores >= 0.1 ? `  [other processes used ${others.cores.toFixed(2)} cores: ${others.top.map((t) => t.comm).join(", ")}]` : "";
+        log(`  run ${i + 1}/${settings.runs}  ${fmtRun(run)}${errors > 0 ? `  ${errors} ERRORS ${JSON.stringify(run.errors)}` : ""}${noise}`);
         if (errors > 0) failures++;
       }
       results.push({
@@ -228,6 +237,10 @@ async function main(): Promise<void> {
       log(`${name.padEnd(20)} ${value.toFixed(2).padStart(6)}${verdict}`);
     }
 
+    if (busiest >= 0.1) {
+      log(`\nWARNING: other processes used up to ${busiest.toFixed(2)} cores during the measured runs; the figures are skewed. Run it on a quiet machine.`);
+    }
+
     const resultsDir = join(benchDir, "results");
     await mkdir(resultsDir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -240,6 +253,7 @@ async function main(): Promise<void> {
       scenarios: results,
       ratios: Object.fromEntries(ratios.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, target: r.target ?? null }])),
       runsWithErrors: failures,
+      maxOtherProcessesCpu: busiest,
     };
     await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
     log(`\nresults written to ${relative(process.cwd(), file) || file}`);

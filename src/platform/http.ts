@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { STATUS_CODES } from "node:http";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { AppError, errorBody, toAppError } from "./errors.ts";
@@ -35,6 +36,47 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     forceCloseConnections: "idle",
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    // A path that cannot be percent-decoded, or a path parameter over maxParamLength: a 400 in the one shape.
+    frameworkErrors: (error, request, reply) => {
+      reply.header("x-request-id", request.id);
+      sendError(reply, toAppError(error), request.id);
+    },
+    // Bad input below HTTP (a header block over the limit, broken framing) gets the one shape too.
+    clientErrorHandler: (error, socket) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ECONNRESET" || socket.destroyed) return;
+      if (socket.writable) {
+        const appError =
+          code === "HPE_HEADER_OVERFLOW"
+            ? new AppError("headers_too_large", "The request headers are too large.")
+            : code === "ERR_HTTP_REQUEST_TIMEOUT"
+              ? new AppError("request_timeout", "The request took too long to arrive.")
+              : new AppError("invalid_request", "The request is not valid HTTP.");
+        const requestId = randomUUID();
+        const body = JSON.stringify(errorBody(appError, requestId));
+        socket.write(
+          `HTTP/1.1 ${appError.status} ${STATUS_CODES[appError.status]}\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(error);
+    },
+  });
+
+  // JSON must be UTF-8: invalid bytes are a 400, not text silently changed to U+FFFD. Plain text is
+  // not parsed, so it is a 415 like every other media type that is not JSON.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
+  app.removeContentTypeParser(["application/json", "text/plain"]);
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    let json: string;
+    try {
+      json = utf8.decode(body as Buffer);
+    } catch {
+      done(new AppError("invalid_json", "The request body is not valid UTF-8."), undefined);
+      return;
+    }
+    parseJson(request, json, done);
   });
 
   // While draining, every answer closes its connection, so keep-alive clients let go and close() can finish.

@@ -1,11 +1,21 @@
 import { z } from "zod";
 
-/** Text that PostgreSQL can store: no NUL characters (it rejects them). */
+/** A UTF-16 surrogate without its pair: UTF-8 cannot encode it, so it would be stored as U+FFFD. */
+const loneSurrogate = /\p{Cs}/u;
+
+/**
+ * Text that PostgreSQL stores exactly as sent: no NUL characters (it rejects them), no lone
+ * surrogates (they would come back changed), and no leading U+FEFF (PGlite decodes each value it
+ * reads as a new UTF-8 stream and drops a leading byte order mark).
+ */
 export const text = (min: number, max: number) =>
   z
     .string()
     .min(min, min === 1 ? "must not be empty" : `must be at least ${min} characters`)
     .max(max, `must be at most ${max} characters`)
-    .refine((value) => !value.includes("\u0000"), "must not contain NUL characters");
+    .refine((value) => !value.includes("\u0000"), "must not contain NUL characters")
+    .refine((value) => !loneSurrogate.test(value), "must not contain unpaired surrogates")
+    .refine((value) => !value.startsWith("\uFEFF"), "must not start with U+FEFF (a byte order mark)");
 
-export const uuid = z.uuid("must be a UUID");
+/** Lower case, as PostgreSQL prints ids: ids are compared and used in cache keys as text. */
+export const uuid = z.uuid("must be a UUID").toLowerCase();
