@@ -547,41 +547,23 @@ describe.each(backends())("bad input on $name", (backend) => {
     const nulValues = ["\u0000", "a\u0000b", "trailing\u0000", "\u0000".repeat(5)];
     const loneSurrogates = ["\ud800", "a\udc00b", "end\udbff", "\udfff\ud800", "🚀".slice(0, 1), "x🚀".slice(1, 3) + "\ud83d"];
 
-    it.each(bodyRoutes)("$name: NUL characters are 400 in stored text and a non-5xx answer everywhere else", async ({ route }) => {
-      const body = spec(route).body!;
-      for (const field of body.fields) {
-        for (const value of nulValues) {
-          const sent = { ...body.valid(ctx), [field.name]: value };
-          const response = await send(route, { json: sent });
-          if (field.stored) expectInvalidField(response, field.name);
-          else expectClientErrorOrSuccess(response, () => spec(route).success(response, sent, ctx));
-        }
-      }
-      expect((await readItem()).body).toMatchObject({ title: "original", body: "untouched" });
-    });
+    // Text PostgreSQL cannot store exactly as sent. A trimmed field (the register name) loses a leading U+FEFF to trim() first.
+    const unstorable = [
+      { what: "NUL characters", values: nulValues, survivesTrim: true },
+      { what: "unpaired surrogates", values: loneSurrogates, survivesTrim: true },
+      { what: "a leading U+FEFF (the embedded database would drop it)", values: ["\uFEFF", "\uFEFFtext", "\uFEFF\uFEFF"], survivesTrim: false },
+    ];
+    const unstorableCases = bodyRoutes.flatMap((route) => unstorable.map((kind) => ({ ...route, ...kind })));
 
-    it.each(bodyRoutes)("$name: unpaired surrogates are 400 in stored text and a non-5xx answer everywhere else", async ({ route }) => {
+    it.each(unstorableCases)("$name: $what are 400 in stored text and a non-5xx answer everywhere else", async ({ route, values, survivesTrim }) => {
       const body = spec(route).body!;
       for (const field of body.fields) {
-        for (const value of loneSurrogates) {
+        for (const value of values) {
           const sent = { ...body.valid(ctx), [field.name]: value };
           // JSON.stringify escapes a lone surrogate as \udXXX, which is valid JSON text.
-          expect(JSON.stringify(sent)).toMatch(/\\ud[89a-f][0-9a-f]{2}/);
+          if (values === loneSurrogates) expect(JSON.stringify(sent)).toMatch(/\\ud[89a-f][0-9a-f]{2}/);
           const response = await send(route, { json: sent });
-          if (field.stored) expectInvalidField(response, field.name);
-          else expectClientErrorOrSuccess(response, () => spec(route).success(response, sent, ctx));
-        }
-      }
-      expect((await readItem()).body).toMatchObject({ title: "original", body: "untouched" });
-    });
-
-    it.each(bodyRoutes)("$name: a leading U+FEFF is 400 in stored text (the embedded database would drop it) and a non-5xx answer everywhere else", async ({ route }) => {
-      const body = spec(route).body!;
-      for (const field of body.fields) {
-        for (const value of ["\uFEFF", "\uFEFFtext", "\uFEFF\uFEFF"]) {
-          const sent = { ...body.valid(ctx), [field.name]: value };
-          const response = await send(route, { json: sent });
-          if (field.stored && !field.trimmed) expectInvalidField(response, field.name);
+          if (field.stored && (survivesTrim || !field.trimmed)) expectInvalidField(response, field.name);
           else expectClientErrorOrSuccess(response, () => spec(route).success(response, sent, ctx));
         }
       }

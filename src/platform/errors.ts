@@ -41,9 +41,6 @@ export class AppError extends Error {
 }
 
 export const errors = {
-  invalidRequest: (message: string, details?: Record<string, unknown>) => new AppError("invalid_request", message, details ? { details } : {}),
-  unauthorized: (message = "Authentication required.") => new AppError("unauthorized", message),
-  invalidToken: (message = "The token is invalid or expired.") => new AppError("invalid_token", message),
   forbidden: (message = "You are not allowed to do this.") => new AppError("forbidden", message),
   notFound: (what = "Resource") => new AppError("not_found", `${what} not found.`),
 };

@@ -3,6 +3,7 @@ import { STATUS_CODES } from "node:http";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { AppError, errorBody, toAppError } from "./errors.ts";
+import { LogEvent } from "./log-events.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -108,7 +109,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       httpDuration.observe(labels, reply.elapsedTime / 1000);
       request.log.info(
         {
-          event: "http_request",
+          event: LogEvent.HTTP_REQUEST,
           service: options.service,
           requestId: request.id,
           method: request.method,
