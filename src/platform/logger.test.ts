@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogs, maskEmail } from "./logger.ts";
+import { createLogs, maskEmail, scrubLogObject } from "./logger.ts";
 
 describe("logs", () => {
   let dir: string | undefined;
@@ -11,6 +11,29 @@ describe("logs", () => {
   it("masks emails", () => {
     expect(maskEmail("jane.doe@example.com")).toBe("j***@example.com");
     expect(maskEmail("not-an-email")).toBe("***");
+  });
+
+  it("scrubs credentials at any depth, in arrays and whatever the case of the key", () => {
+    const scrubbed = scrubLogObject({
+      Authorization: "Bearer top",
+      attempts: [{ email: "jane.doe@example.com", newPassword: "pw-1" }, "plain"],
+      req: { headers: { cookie: "sid=1", "set-cookie": ["sid=2"], host: "example.com" } },
+      kept: { id: 7 },
+    });
+    expect(scrubbed).toEqual({
+      Authorization: "[redacted]",
+      attempts: [{ email: "j***@example.com", newPassword: "[redacted]" }, "plain"],
+      req: { headers: { cookie: "[redacted]", "set-cookie": "[redacted]", host: "example.com" } },
+      kept: { id: 7 },
+    });
+  });
+
+  it("returns a clean object itself, and never changes the object it was given", () => {
+    const clean = { event: "HTTP_REQUEST", status: 200, nested: { route: "/api/user/:id" } };
+    expect(scrubLogObject(clean)).toBe(clean);
+    const dirty = { body: { token: "t" } };
+    scrubLogObject(dirty);
+    expect(dirty.body.token).toBe("t");
   });
 
   it("writes each stream to its own file and never writes a credential", async () => {

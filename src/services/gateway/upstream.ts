@@ -36,8 +36,14 @@ export interface ForwardRequest {
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[]>;
-  body: NodeJS.ReadableStream;
+  body: Buffer | NodeJS.ReadableStream;
 }
+
+/**
+ * Answers up to this size (by their Content-Length) are read whole and sent as one buffer: headers and body
+ * then leave in one write, where a stream costs several writes and a pipe. Larger or unsized answers stream.
+ */
+const BUFFERED_BODY_MAX_BYTES = 64 * 1024;
 
 /** A keep-alive connection pool to one backend service. */
 export function createUpstream(name: string, origin: string, onError: (reason: string) => void) {
@@ -48,7 +54,8 @@ export function createUpstream(name: string, origin: string, onError: (reason: s
     origin,
     async forward(request: ForwardRequest): Promise<UpstreamResponse> {
       const headers: Record<string, string | string[]> = {};
-      for (const [key, value] of Object.entries(request.headers)) {
+      for (const key in request.headers) {
+        const value = request.headers[key];
         if (value === undefined || droppedRequestHeaders.has(key) || key.startsWith("x-forwarded-")) continue;
         headers[key] = value;
       }
@@ -63,10 +70,13 @@ export function createUpstream(name: string, origin: string, onError: (reason: s
           body: request.body && request.body.length > 0 ? request.body : null,
         });
         const responseHeaders: Record<string, string | string[]> = {};
-        for (const [key, value] of Object.entries(response.headers)) {
+        for (const key in response.headers) {
+          const value = response.headers[key];
           if (value !== undefined && !droppedResponseHeaders.has(key)) responseHeaders[key] = value;
         }
-        return { status: response.statusCode, headers: responseHeaders, body: response.body };
+        const length = Number(response.headers["content-length"] ?? Number.NaN);
+        const body = length <= BUFFERED_BODY_MAX_BYTES ? Buffer.from(await response.body.arrayBuffer()) : response.body;
+        return { status: response.statusCode, headers: responseHeaders, body };
       } catch (error) {
         const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
         onError(timedOut ? "timeout" : "connect");

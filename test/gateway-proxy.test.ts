@@ -1,0 +1,141 @@
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createActiveUsers } from "../src/platform/active-users.ts";
+import { createMemoryCache } from "../src/platform/cache/memory.ts";
+import { systemClock } from "../src/platform/clock.ts";
+import { listen } from "../src/platform/http.ts";
+import { createLogs, type Logs } from "../src/platform/logger.ts";
+import { createMetrics } from "../src/platform/metrics.ts";
+import { createGatewayApp } from "../src/services/gateway/gateway.app.ts";
+import { testConfig } from "./helpers/platform.ts";
+
+/**
+ * The gateway's proxying, against a real upstream HTTP server that answers in every way a service may:
+ * small bodies (sent as one buffer), large and unsized ones (streamed), no body, and a connection that
+ * dies halfway through a body. The public auth routes need no token, so the upstream stands in for auth.
+ */
+describe("gateway proxying", () => {
+  const large = "x".repeat(300 * 1024);
+  let seen: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  let upstream: Server;
+  let gateway: ReturnType<typeof createGatewayApp>;
+  let logs: Logs;
+  let logDir: string;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    upstream = createServer((request, response) => {
+      let body = "";
+      request.setEncoding("utf8");
+      request.on("data", (chunk: string) => (body += chunk));
+      request.on("end", () => {
+        seen.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers, body });
+        const kind = (request.headers["x-answer"] as string | undefined) ?? "small";
+        if (kind === "small") {
+          response.writeHead(201, { "content-type": "application/json", "x-service": "auth", connection: "keep-alive" });
+          response.end(JSON.stringify({ echoed: body }));
+        } else if (kind === "large") {
+          response.writeHead(200, { "content-type": "text/plain", "content-length": String(large.length) });
+          response.end(large);
+        } else if (kind === "chunked") {
+          response.writeHead(200, { "content-type": "text/plain" });
+          response.write("first,");
+          setTimeout(() => response.end("second"), 20);
+        } else if (kind === "empty") {
+          response.writeHead(204);
+          response.end();
+        } else {
+          // Promises a body, sends half of it, then drops the connection.
+          response.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+          response.write('{"partial":');
+          setTimeout(() => response.socket?.destroy(), 20);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", () => resolve()));
+    const address = upstream.address();
+    if (address === null || typeof address === "string") throw new Error("no upstream address");
+    const upstreamUrl = `http://127.0.0.1:${address.port}`;
+
+    logDir = await mkdtemp(join(tmpdir(), "azora-gateway-"));
+    const config = testConfig({ DATA_DIR: logDir });
+    logs = createLogs({ dir: logDir, level: "info", stdout: false });
+    const metrics = createMetrics({ service: "gateway", version: "test", sources: { activeConnections: () => 0, queryCount: () => 0, activeUsers: async () => 0 } });
+    gateway = createGatewayApp({
+      config,
+      logger: logs.api,
+      metrics,
+      activeUsers: createActiveUsers(createMemoryCache(), systemClock),
+      upstreams: { auth: upstreamUrl, users: upstreamUrl },
+    });
+    baseUrl = `http://127.0.0.1:${await listen(gateway.app, "127.0.0.1", 0)}`;
+  });
+
+  afterAll(async () => {
+    await gateway?.app.close();
+    await gateway?.close();
+    await new Promise((resolve) => upstream?.close(resolve));
+    logs?.close();
+    await rm(logDir, { recursive: true, force: true });
+  });
+
+  const post = (answer: string, init: RequestInit = {}) =>
+    fetch(`${baseUrl}/api/auth/register`, {
+      method: "POST",
+      ...init,
+      headers: { "content-type": "application/json", "x-answer": answer, ...(init.headers as Record<string, string>) },
+      body: init.body ?? JSON.stringify({ hello: "wörld" }),
+    });
+
+  it("passes a small answer through whole: status, headers, body, but no hop-by-hop headers", async () => {
+    seen = [];
+    const response = await post("small", { headers: { "x-request-id": "test-request-0001" } });
+    expect(response.status).toBe(201);
+    expect(response.headers.get("x-service")).toBe("auth");
+    expect(response.headers.get("x-request-id")).toBe("test-request-0001");
+    expect(await response.json()).toEqual({ echoed: JSON.stringify({ hello: "wörld" }) });
+    const [request] = seen;
+    expect(request?.headers["x-request-id"]).toBe("test-request-0001");
+    expect(request?.headers["x-forwarded-for"]).toBe("127.0.0.1");
+  });
+
+  it("drops identity headers a client made up and forwarded-for hops it was not told by a trusted proxy", async () => {
+    seen = [];
+    await post("small", { headers: { "x-user-id": "someone", "x-forwarded-user": "someone", "x-forwarded-host": "evil.example" } });
+    const headers = seen[0]?.headers ?? {};
+    expect(headers["x-user-id"]).toBeUndefined();
+    expect(headers["x-forwarded-user"]).toBeUndefined();
+    expect(headers["x-forwarded-host"]).toBeUndefined();
+  });
+
+  it("streams an answer larger than the buffering limit, byte for byte", async () => {
+    const response = await post("large");
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text.length).toBe(large.length);
+    expect(text).toBe(large);
+  });
+
+  it("streams an answer without a Content-Length", async () => {
+    const response = await post("chunked");
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("first,second");
+  });
+
+  it("passes an answer without a body", async () => {
+    const response = await post("empty");
+    expect(response.status).toBe(204);
+    expect(await response.text()).toBe("");
+  });
+
+  it("answers 502 in the error shape when the service drops the connection in the middle of a body", async () => {
+    const response = await post("broken");
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ error: { code: "bad_gateway" } });
+    // And the gateway keeps serving.
+    expect((await post("small")).status).toBe(201);
+  });
+});
