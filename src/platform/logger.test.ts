@@ -36,6 +36,20 @@ describe("logs", () => {
     expect(dirty.body.token).toBe("t");
   });
 
+  it("writes a buffered access line out within seconds, without waiting for the buffer to fill", async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-logs-"));
+    const logs = createLogs({ dir, level: "info", stdout: false });
+    logs.api.info({ event: "HTTP_REQUEST", route: "/api/user/:id" }, "request");
+    const file = join(dir, "api.log");
+    let text = "";
+    for (let waited = 0; waited < 5_000 && !text.includes("HTTP_REQUEST"); waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      text = await readFile(file, "utf8");
+    }
+    logs.close();
+    expect(text).toContain('"route":"/api/user/:id"');
+  });
+
   it("writes each stream to its own file and never writes a credential", async () => {
     dir = await mkdtemp(join(tmpdir(), "azora-logs-"));
     const logs = createLogs({ dir, level: "info", stdout: false });
