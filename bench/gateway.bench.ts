@@ -4,13 +4,15 @@
  * One run measures, with wrk pinned to one core and every server pinned to another:
  *   echo      a bare Node `http` server answering a small JSON body;
  *   nginx     nginx (one worker, upstream keep-alive) proxying to that echo;
+ *   nodeproxy the least a Node proxy can do (node:http + undici, nothing checked) in front of that echo;
  *   gateway   the Azora gateway proxying to that echo, checking a real access token on every request;
  *   cached    GET /api/user/:id through the whole platform, answered from the cache (X-Cache: HIT);
  *   uncached  the same request through the same code, with a cache that never holds anything (X-Cache: MISS).
- * It prints req/s and p50/p99 latency (median of several runs) and the ratios gateway/nginx and cached/uncached,
+ * It prints req/s and p50/p99 latency (median of several runs) and the ratios gateway/nginx, gateway/nodeproxy
+ * and cached/uncached,
  * and writes everything to bench/results/gateway-<timestamp>.json. See bench/README.md.
  *
- * `--serve echo|platform` is the server side of the same script, started by the parent under taskset.
+ * `--serve echo|proxy|platform` is the server side of the same script, started by the parent under taskset.
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -19,7 +21,7 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-type ScenarioId = "echo" | "nginx" | "gateway" | "cached" | "uncached";
+type ScenarioId = "echo" | "nginx" | "nodeproxy" | "gateway" | "cached" | "uncached";
 
 interface Scenario {
   id: ScenarioId;
@@ -119,6 +121,12 @@ async function main(): Promise<void> {
     const echoUrl = String(echo.info.url);
     log(`echo server      ${echoUrl}`);
 
+    let nodeProxyUrl = "";
+    if (selected.has("nodeproxy")) {
+      nodeProxyUrl = String((await startServer("proxy", ["--echo", echoUrl], 30_000)).info.url);
+      log(`node proxy       ${nodeProxyUrl} → echo`);
+    }
+
     let platform: Record<string, unknown> | undefined;
     let account: { email: string; password: string; userId: string } | undefined;
     let token = { value: "", at: 0 };
@@ -155,6 +163,7 @@ async function main(): Promise<void> {
     const all: Scenario[] = [
       { id: "echo", label: "bare Node http echo", url: `${echoUrl}${userPath}`, authenticated: false, check: fromEcho },
       { id: "nginx", label: "nginx → echo", url: `${nginx?.url ?? ""}${userPath}`, authenticated: false, check: fromEcho },
+      { id: "nodeproxy", label: "bare Node proxy → echo", url: `${nodeProxyUrl}${userPath}`, authenticated: false, check: fromEcho },
       { id: "gateway", label: "Azora gateway → echo (token checked)", url: `${String(platform?.edge)}${userPath}`, authenticated: true, check: fromEcho },
       { id: "cached", label: "GET /api/user/:id cached (HIT)", url: `${String(platform?.gateway)}${userPath}`, authenticated: true, check: cacheIs("HIT", 1) },
       { id: "uncached", label: "GET /api/user/:id uncached (MISS)", url: `${String(platform?.uncached)}${userPath}`, authenticated: true, check: cacheIs("MISS", 0) },
@@ -224,6 +233,8 @@ async function main(): Promise<void> {
     const ratios = [
       { name: "gateway / nginx", value: ratio("gateway", "nginx"), target: 0.4 },
       { name: "cached / uncached", value: ratio("cached", "uncached"), target: 2 },
+      { name: "gateway / node proxy", value: ratio("gateway", "nodeproxy"), target: 0.6 },
+      { name: "node proxy / nginx", value: ratio("nodeproxy", "nginx"), target: undefined },
       { name: "nginx / echo", value: ratio("nginx", "echo"), target: undefined },
       { name: "gateway / echo", value: ratio("gateway", "echo"), target: undefined },
     ];
@@ -234,7 +245,7 @@ async function main(): Promise<void> {
     for (const { name, value, target } of ratios) {
       if (value === undefined) continue;
       const verdict = target === undefined ? "" : value >= target ? `   target ≥ ${target}: met` : `   target ≥ ${target}: BELOW TARGET`;
-      log(`${name.padEnd(20)} ${value.toFixed(2).padStart(6)}${verdict}`);
+      log(`${name.padEnd(22)} ${value.toFixed(2).padStart(6)}${verdict}`);
     }
 
     if (busiest >= 0.1) {
@@ -297,7 +308,7 @@ function readSettings() {
     }
     return value;
   };
-  const ids: ScenarioId[] = ["echo", "nginx", "gateway", "cached", "uncached"];
+  const ids: ScenarioId[] = ["echo", "nginx", "nodeproxy", "gateway", "cached", "uncached"];
   const onlyRaw = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const unknown = onlyRaw.filter((id) => !ids.includes(id as ScenarioId));
   if (unknown.length > 0) {

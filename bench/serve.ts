@@ -16,13 +16,17 @@ export async function serve(argv: string[]): Promise<void> {
   let serving: ServingRole;
   if (role === "echo") {
     serving = await (await import("./serve-echo.ts")).startEcho();
+  } else if (role === "proxy") {
+    const echoUrl = flags.get("--echo");
+    if (!echoUrl) throw new Error("--serve proxy needs --echo URL");
+    serving = await (await import("./serve-proxy.ts")).startNodeProxy(echoUrl);
   } else if (role === "platform") {
     const echoUrl = flags.get("--echo");
     const dataDir = flags.get("--data-dir");
     if (!echoUrl || !dataDir) throw new Error("--serve platform needs --echo URL and --data-dir DIR");
     serving = await (await import("./serve-platform.ts")).startBenchPlatform({ echoUrl, dataDir });
   } else {
-    throw new Error(`unknown role "${role}" (echo or platform)`);
+    throw new Error(`unknown role "${role}" (echo, proxy or platform)`);
   }
 
   let stopping = false;

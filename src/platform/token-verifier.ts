@@ -26,6 +26,7 @@ export function createTokenVerifier(options: { jwksUrl: () => string; issuer: st
   let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   const keys = () =>
     (jwks ??= createRemoteJWKSet(new URL(options.jwksUrl()), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 }));
+  // No per-entry TTL: each hit checks `exp` itself, which keeps a lookup to a map read on the request path.
   const verified = new LRUCache<string, AccessClaims>({ max: 20_000 });
 
   return {
@@ -44,7 +45,7 @@ export function createTokenVerifier(options: { jwksUrl: () => string; issuer: st
           requiredClaims: ["sub", "exp", "jti"],
         });
         const claims: AccessClaims = { sub: String(payload.sub), jti: String(payload.jti), exp: Number(payload.exp) };
-        verified.set(token, claims, { ttl: Math.max(1, claims.exp * 1000 - Date.now()) });
+        verified.set(token, claims);
         return { ok: true, claims };
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: "expired" };

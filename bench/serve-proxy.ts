@@ -1,0 +1,45 @@
+import { createServer } from "node:http";
+import { Pool } from "undici";
+import type { ServingRole } from "./serve.ts";
+
+/**
+ * The least a Node proxy can do: `node:http` in, an undici keep-alive pool out, the answer read whole and
+ * sent in one write. No routing, no token, no metrics, no log, no header hygiene. It is the ceiling for any
+ * proxy written in Node on this machine, so the gateway's cost can be told apart from Node's own.
+ */
+export async function startNodeProxy(echoUrl: string): Promise<ServingRole> {
+  const pool = new Pool(echoUrl, { connections: 256, keepAliveTimeout: 65_000 });
+  const server = createServer((request, response) => {
+    request.resume();
+    pool.request({ method: "GET", path: request.url ?? "/" }).then(
+      async (upstream) => {
+        const body = Buffer.from(await upstream.body.arrayBuffer());
+        response.writeHead(upstream.statusCode, {
+          "content-type": String(upstream.headers["content-type"]),
+          "content-length": body.length,
+          "x-bench-echo": String(upstream.headers["x-bench-echo"]),
+        });
+        response.end(body);
+      },
+      () => {
+        response.writeHead(502);
+        response.end();
+      },
+    );
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("node proxy has no TCP address");
+  return {
+    info: { url: `http://127.0.0.1:${address.port}`, port: address.port },
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await pool.close();
+    },
+  };
+}
