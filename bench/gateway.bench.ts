@@ -233,7 +233,8 @@ async function main(): Promise<void> {
     const ratios = [
       { name: "gateway / nginx", value: ratio("gateway", "nginx"), target: 0.4 },
       { name: "cached / uncached", value: ratio("cached", "uncached"), target: 2 },
-      { name: "gateway / node proxy", value: ratio("gateway", "nodeproxy"), target: 0.6 },
+      // Proposed in docs/adr/0003: nginx is out of reach of any Node proxy here (see "node proxy / nginx").
+      { name: "gateway / node proxy", value: ratio("gateway", "nodeproxy"), target: 0.5 },
       { name: "node proxy / nginx", value: ratio("nodeproxy", "nginx"), target: undefined },
       { name: "nginx / echo", value: ratio("nginx", "echo"), target: undefined },
       { name: "gateway / echo", value: ratio("gateway", "echo"), target: undefined },
