@@ -160,13 +160,13 @@ const routeSpecs: Record<string, RouteSpec> = {
   "PATCH /api/user/:id": {
     path: (ctx) => `/api/user/${ctx.user.id}`,
     body: {
-      fields: [{ name: "name", required: true, max: 100, stored: true, nullable: true }],
+      fields: [{ name: "name", required: true, max: 100, stored: true, nullable: true, trimmed: true }],
       valid: () => ({ name: "Grace Hopper" }),
       randomStatuses: [400, 415],
     },
     success: (response, sent, ctx) => {
       expectProfile(response, ctx);
-      expect(response.body.name).toBe((sent as { name: string | null }).name);
+      expect(response.body.name).toBe((sent as { name: string | null }).name?.trim() ?? null);
     },
   },
   "POST /api/content": {
@@ -619,8 +619,9 @@ describe.each(backends())("bad input on $name", (backend) => {
       "a user's name keeps $name text byte for byte, from the database and from the cache",
       async ({ value }) => {
         const user = await api.newUser("unicode");
-        const name = value.slice(0, 100);
-        const patched = await api.call("PATCH", `/api/user/${user.id}`, { token: user.accessToken, json: { name } });
+        // Names are trimmed of surrounding white space (U+FEFF included), at registration and here alike.
+        const name = value.slice(0, 100).trim();
+        const patched = await api.call("PATCH", `/api/user/${user.id}`, { token: user.accessToken, json: { name: ` ${value.slice(0, 100)}\t` } });
         expect(patched.status).toBe(200);
         sameBytes(patched.body.name, name);
         const miss = await api.get(`/api/user/${user.id}`, user.accessToken);
@@ -665,6 +666,13 @@ describe.each(backends())("bad input on $name", (backend) => {
       ["limit=", "limit"],
       ["limit=%20", "limit"],
       ["limit=%zz", "limit"],
+      ["limit=0x10", "limit"],
+      ["limit=1e1", "limit"],
+      ["limit=%2B5", "limit"],
+      ["limit=%205", "limit"],
+      ["limit=5%20", "limit"],
+      ["offset=0x10", "offset"],
+      ["offset=0b1", "offset"],
       ["limit=1&limit=2", "limit"],
       ["limit[a]=1", "query"],
       ["offset=-1", "offset"],
@@ -690,7 +698,30 @@ describe.each(backends())("bad input on $name", (backend) => {
     });
   });
 
+  describe("names", () => {
+    it("a name of only white space is refused on change as at registration; surrounding white space is trimmed", async () => {
+      const user = await api.newUser("names");
+      const patch = (name: string) => api.call("PATCH", `/api/user/${user.id}`, { token: user.accessToken, json: { name } });
+      expectInvalidField(await patch("   "), "name");
+      expectInvalidField(await patch("\t\n\uFEFF"), "name");
+      expectInvalidField(await api.call("POST", "/api/auth/register", { json: { email: uniqueEmail("names"), password: "long enough password", name: "   " } }), "name");
+      expect((await patch("  Grace Hopper \n")).body.name).toBe("Grace Hopper");
+    });
+  });
+
   describe("headers and methods", () => {
+    it("a bodiless DELETE or GET labelled as JSON is served, not refused as malformed JSON", async () => {
+      const token = ctx.user.accessToken;
+      const json = { "content-type": "application/json" };
+      const get = `GET /api/content HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+      expect((await rawHttp(platform.baseUrl, get)).status).toBe(200);
+      const created = await api.call("POST", "/api/content", { token, json: { title: "to delete" } });
+      expect(created.status).toBe(201);
+      expect((await api.call("DELETE", `/api/content/${created.body.id}`, { token, headers: json, raw: "" })).status).toBe(204);
+      // On a body route, an empty JSON body stays an error (see "malformed and empty JSON" above).
+      expectError(await api.call("POST", "/api/content", { token, headers: json, raw: "" }), 400, "invalid_json");
+    });
+
     it.each(tokenRoutes)("$name: a missing or malformed Authorization header is 401", async ({ route }) => {
       const body = spec(route).body?.valid(ctx);
       const withAuth = (authorization: string | undefined) =>

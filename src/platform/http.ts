@@ -8,6 +8,7 @@ import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 
 const wellFormedRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
+const methodsWithBody = new Set(["POST", "PUT", "PATCH"]);
 
 export interface HttpAppOptions {
   service: string;
@@ -73,6 +74,12 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   app.removeContentTypeParser(["application/json", "text/plain"]);
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    // Clients often label a bodiless DELETE or GET as JSON: with nothing to parse, that is no body. On
+    // POST, PUT and PATCH an empty body is still malformed JSON.
+    if ((body as Buffer).length === 0 && !methodsWithBody.has(request.method)) {
+      done(null, undefined);
+      return;
+    }
     let json: string;
     try {
       json = utf8.decode(body as Buffer);

@@ -17,5 +17,20 @@ export const text = (min: number, max: number) =>
     .refine((value) => !loneSurrogate.test(value), "must not contain unpaired surrogates")
     .refine((value) => !value.startsWith("\uFEFF"), "must not start with U+FEFF (a byte order mark)");
 
+/** A person's display name, the same at registration and on every change: trimmed of surrounding white space, then 1–100 characters. */
+export const personName = z.string().trim().pipe(text(1, 100));
+
+/**
+ * A whole number in a query string, written in plain decimal digits: "0x10", "1e1", " 5" and "+5" are
+ * refused (Number() would read them as 16, 10 and 5) so that a typo is an error, not another page.
+ */
+export const queryInteger = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^\d{1,15}$/, "must be a whole number written in decimal digits")
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .default(fallback);
+
 /** Lower case, as PostgreSQL prints ids: ids are compared and used in cache keys as text. */
 export const uuid = z.uuid("must be a UUID").toLowerCase();

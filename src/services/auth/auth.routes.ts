@@ -2,7 +2,7 @@ import { z } from "zod";
 import { AppError } from "../../platform/errors.ts";
 import { parseInput, type FastifyInstance } from "../../platform/http.ts";
 import { requireCaller, type TokenVerifier } from "../../platform/token-verifier.ts";
-import { text } from "../../platform/validation.ts";
+import { personName } from "../../platform/validation.ts";
 import type { AccountsRepository } from "./accounts.repository.ts";
 import type { AuthService } from "./auth.service.ts";
 import type { Signer } from "./signing-keys.ts";
@@ -11,7 +11,7 @@ const email = z.string().trim().toLowerCase().pipe(z.email("must be an email add
 const newPassword = z.string().min(8, "must be at least 8 characters").max(256, "must be at most 256 characters");
 const refreshToken = z.string().min(20).max(200);
 
-const registerBody = z.strictObject({ email, password: newPassword, name: z.string().trim().pipe(text(1, 100)).optional() });
+const registerBody = z.strictObject({ email, password: newPassword, name: personName.optional() });
 const loginBody = z.strictObject({ email, password: z.string().min(1).max(256) });
 const refreshBody = z.strictObject({ refreshToken });
 

@@ -2,17 +2,17 @@ import { z } from "zod";
 import { errors } from "../../platform/errors.ts";
 import { parseInput, type FastifyInstance } from "../../platform/http.ts";
 import { requireCaller, type TokenVerifier } from "../../platform/token-verifier.ts";
-import { text, uuid } from "../../platform/validation.ts";
+import { personName, queryInteger, text, uuid } from "../../platform/validation.ts";
 import type { ContentService } from "./content.service.ts";
 import type { UsersService } from "./users.service.ts";
 
 const userParams = z.object({ id: z.union([z.literal("me"), uuid]) });
 const itemParams = z.object({ id: uuid });
-const patchUserBody = z.strictObject({ name: text(1, 100).nullable() });
+const patchUserBody = z.strictObject({ name: personName.nullable() });
 const contentBody = z.strictObject({ title: text(1, 200), body: text(0, 100_000).default("") });
 const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).max(100_000).default(0),
+  limit: queryInteger(1, 100, 20),
+  offset: queryInteger(0, 100_000, 0),
 });
 
 export interface UsersRouteDeps {
