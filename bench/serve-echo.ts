@@ -1,4 +1,5 @@
 import { createServer } from "node:http";
+import { serveOnLoopback } from "./loopback-server.ts";
 import type { ServingRole } from "./serve.ts";
 
 /** What every proxied benchmark request finally gets: a small JSON body, the size of a user profile. */
@@ -18,20 +19,5 @@ export async function startEcho(): Promise<ServingRole> {
     response.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": length, "x-bench-echo": "1" });
     response.end(echoBody);
   });
-  // Longer than the gaps between runs, so the proxies' upstream keep-alive connections survive them.
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("echo server has no TCP address");
-  return {
-    info: { url: `http://127.0.0.1:${address.port}`, port: address.port },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return serveOnLoopback(server, "echo server");
 }

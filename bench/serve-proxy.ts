@@ -1,5 +1,6 @@
 import { createServer } from "node:http";
 import { Pool } from "undici";
+import { serveOnLoopback } from "./loopback-server.ts";
 import type { ServingRole } from "./serve.ts";
 
 /**
@@ -27,19 +28,5 @@ export async function startNodeProxy(echoUrl: string): Promise<ServingRole> {
       },
     );
   });
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("node proxy has no TCP address");
-  return {
-    info: { url: `http://127.0.0.1:${address.port}`, port: address.port },
-    stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await pool.close();
-    },
-  };
+  return serveOnLoopback(server, "node proxy", () => pool.close());
 }
