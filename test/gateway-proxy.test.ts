@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,6 +129,20 @@ describe("gateway proxying", () => {
     const response = await post("empty");
     expect(response.status).toBe(204);
     expect(await response.text()).toBe("");
+  });
+
+  it("writes one access line per request: the route template, the request id, each key once", async () => {
+    await post("small", { headers: { "x-request-id": "access-line-0001" } });
+    const file = join(logDir, "api.log");
+    let line: string | undefined;
+    // api.log is buffered and flushed at least every second.
+    for (let waited = 0; waited < 5_000 && line === undefined; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      line = (await readFile(file, "utf8").catch(() => "")).split("\n").find((text) => text.includes("access-line-0001"));
+    }
+    expect(line).toBeDefined();
+    expect(JSON.parse(line ?? "")).toMatchObject({ event: "http_request", service: "gateway", route: "/api/auth/register", status: 201, method: "POST" });
+    expect(line?.match(/"service":/g)).toHaveLength(1);
   });
 
   it("answers 502 in the error shape when the service drops the connection in the middle of a body", async () => {

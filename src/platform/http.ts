@@ -12,6 +12,7 @@ const methodsWithBody = new Set(["POST", "PUT", "PATCH"]);
 
 export interface HttpAppOptions {
   service: string;
+  /** Bound by the caller (`logger.child({ service })`): lines take `service` from it, so it is not repeated in them. */
   logger: Logger;
   metrics: Metrics;
   bodyLimit: number;
@@ -120,7 +121,6 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       log.info(
         {
           event: LogEvent.HTTP_REQUEST,
-          service: options.service,
           requestId: request.id,
           method: request.method,
           route,
