@@ -21,10 +21,12 @@ describe("gateway proxying", () => {
   const large = "x".repeat(300 * 1024);
   let seen: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
   let upstream: Server;
-  let gateway: ReturnType<typeof createGatewayApp>;
+  const gateways: ReturnType<typeof createGatewayApp>[] = [];
   let logs: Logs;
   let logDir: string;
   let baseUrl: string;
+  /** A second gateway that trusts 127.0.0.1 as a proxy in front of it (TRUSTED_PROXIES). */
+  let behindTrustedProxyUrl: string;
 
   beforeAll(async () => {
     upstream = createServer((request, response) => {
@@ -61,29 +63,35 @@ describe("gateway proxying", () => {
     const upstreamUrl = `http://127.0.0.1:${address.port}`;
 
     logDir = await mkdtemp(join(tmpdir(), "azora-gateway-"));
-    const config = testConfig({ DATA_DIR: logDir });
     logs = createLogs({ dir: logDir, level: "info", stdout: false });
-    const metrics = createMetrics({ service: "gateway", version: "test", sources: { activeConnections: () => 0, queryCount: () => 0, activeUsers: async () => 0 } });
-    gateway = createGatewayApp({
-      config,
-      logger: logs.api,
-      metrics,
-      activeUsers: createActiveUsers(createMemoryCache(), systemClock),
-      upstreams: { auth: upstreamUrl, users: upstreamUrl },
-    });
-    baseUrl = `http://127.0.0.1:${await listen(gateway.app, "127.0.0.1", 0)}`;
+    const startGateway = async (env: Record<string, string>) => {
+      const metrics = createMetrics({ service: "gateway", version: "test", sources: { activeConnections: () => 0, queryCount: () => 0, activeUsers: async () => 0 } });
+      const started = createGatewayApp({
+        config: testConfig({ DATA_DIR: logDir, ...env }),
+        logger: logs.api,
+        metrics,
+        activeUsers: createActiveUsers(createMemoryCache(), systemClock),
+        upstreams: { auth: upstreamUrl, users: upstreamUrl },
+      });
+      gateways.push(started);
+      return `http://127.0.0.1:${await listen(started.app, "127.0.0.1", 0)}`;
+    };
+    baseUrl = await startGateway({});
+    behindTrustedProxyUrl = await startGateway({ TRUSTED_PROXIES: "127.0.0.1" });
   });
 
   afterAll(async () => {
-    await gateway?.app.close();
-    await gateway?.close();
+    for (const gateway of gateways) {
+      await gateway.app.close();
+      await gateway.close();
+    }
     await new Promise((resolve) => upstream?.close(resolve));
     logs?.close();
     await rm(logDir, { recursive: true, force: true });
   });
 
-  const post = (answer: string, init: RequestInit = {}) =>
-    fetch(`${baseUrl}/api/auth/register`, {
+  const post = (answer: string, init: RequestInit = {}, gatewayUrl = baseUrl) =>
+    fetch(`${gatewayUrl}/api/auth/register`, {
       method: "POST",
       ...init,
       headers: { "content-type": "application/json", "x-answer": answer, ...(init.headers as Record<string, string>) },
@@ -109,6 +117,15 @@ describe("gateway proxying", () => {
     expect(headers["x-user-id"]).toBeUndefined();
     expect(headers["x-forwarded-user"]).toBeUndefined();
     expect(headers["x-forwarded-host"]).toBeUndefined();
+  });
+
+  it("passes on only the X-Forwarded-For hops it can vouch for", async () => {
+    seen = [];
+    // Nobody is trusted in front of this gateway: what the client wrote is dropped.
+    await post("small", { headers: { "x-forwarded-for": "198.51.100.9" } });
+    // Behind a trusted proxy the chain is kept up to the first hop no trusted proxy vouches for.
+    await post("small", { headers: { "x-forwarded-for": "198.51.100.9, 203.0.113.7" } }, behindTrustedProxyUrl);
+    expect(seen.map((request) => request.headers["x-forwarded-for"])).toEqual(["127.0.0.1", "203.0.113.7, 127.0.0.1"]);
   });
 
   it("streams an answer larger than the buffering limit, byte for byte", async () => {

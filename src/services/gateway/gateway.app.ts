@@ -1,13 +1,23 @@
 import type { ActiveUsers } from "../../platform/active-users.ts";
 import type { Config } from "../../platform/config.ts";
 import { AppError } from "../../platform/errors.ts";
-import { createHttpApp, type FastifyInstance } from "../../platform/http.ts";
+import { createHttpApp, type FastifyInstance, type FastifyRequest } from "../../platform/http.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { createTokenVerifier } from "../../platform/token-verifier.ts";
 import { gatewayRoutes } from "./routes.ts";
 import { renderStatusPage } from "./status-page.ts";
 import { createUpstream, type Upstream } from "./upstream.ts";
+
+/**
+ * X-Forwarded-For for the services, which trust the gateway's: only hops the gateway can vouch for. That
+ * is the client's address as the gateway sees it, or, behind TRUSTED_PROXIES, the chain up to the first
+ * address no trusted proxy vouches for. Whatever a client wrote into the header itself is not passed on,
+ * so it cannot choose the IP the services log and limit by.
+ */
+function forwardedFor(request: FastifyRequest): string {
+  return request.ips ? [...request.ips].reverse().join(", ") : request.ip;
+}
 
 export interface GatewayDeps {
   config: Config;
@@ -62,7 +72,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; clo
           path: request.url,
           headers: request.headers,
           body: request.body as Buffer | undefined,
-          clientIp: request.ip,
+          forwardedFor: forwardedFor(request),
           requestId: request.id,
         });
         return reply.code(response.status).headers(response.headers).send(response.body);

@@ -29,7 +29,8 @@ export interface ForwardRequest {
   path: string;
   headers: IncomingHttpHeaders;
   body: Buffer | undefined;
-  clientIp: string;
+  /** The hops the gateway vouches for, client first (see gateway.app.ts); replaces what the client sent. */
+  forwardedFor: string;
   requestId: string;
 }
 
@@ -59,8 +60,7 @@ export function createUpstream(name: string, origin: string, onError: (reason: s
         if (value === undefined || droppedRequestHeaders.has(key) || key.startsWith("x-forwarded-")) continue;
         headers[key] = value;
       }
-      const priorHops = request.headers["x-forwarded-for"];
-      headers["x-forwarded-for"] = priorHops ? `${String(priorHops)}, ${request.clientIp}` : request.clientIp;
+      headers["x-forwarded-for"] = request.forwardedFor;
       headers["x-request-id"] = request.requestId;
       try {
         const response = await pool.request({
