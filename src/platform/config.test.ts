@@ -30,4 +30,16 @@ describe("loadConfig", () => {
     const result = loadConfig({ DATABASE_URL: "", REDIS_URL: "" });
     expect(result.ok && result.config.database.url).toBeUndefined();
   });
+
+  it("reads numbers in decimal digits only, and an empty number as unset", () => {
+    for (const value of ["0x1F90", "8e3", "+8080", " 8080", "8080.0"]) {
+      const result = loadConfig({ PORT: value });
+      expect(result.ok, `PORT=${JSON.stringify(value)}`).toBe(false);
+      if (!result.ok) expect(result.problems).toEqual(["PORT: must be a whole number written in decimal digits"]);
+    }
+    const empty = loadConfig({ PORT: "", SHUTDOWN_TIMEOUT_MS: "" });
+    expect(empty.ok && empty.config.gateway.port).toBe(8080);
+    const given = loadConfig({ PORT: "8081", DB_POOL_MAX: "5" });
+    expect(given.ok && [given.config.gateway.port, given.config.database.poolMax]).toEqual([8081, 5]);
+  });
 });

@@ -1,10 +1,13 @@
 import { readFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { z } from "zod";
+import { decimalInteger } from "./validation.ts";
 
 /** The only place that reads process.env: every variable, its meaning and its default. */
-const port = (fallback: number) =>
-  z.coerce.number({ error: "must be a port number" }).int("must be a whole number").min(0).max(65535).default(fallback);
+/** A whole number in decimal digits; an empty value means unset (the default), as for the URLs below. */
+const integer = (min: number, max: number, fallback: number) =>
+  z.preprocess((value) => (value === "" ? undefined : value), decimalInteger(min, max, fallback));
+const port = (fallback: number) => integer(0, 65535, fallback);
 
 const optionalUrl = (protocols: string[]) =>
   z
@@ -46,7 +49,7 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default("./data"),
   /** PostgreSQL; unset means PGlite in DATA_DIR/pg. */
   DATABASE_URL: optionalUrl(["postgres:", "postgresql:"]),
-  DB_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  DB_POOL_MAX: integer(1, 1000, 10),
   /** Redis; unset means the in-process store. */
   REDIS_URL: optionalUrl(["redis:", "rediss:"]),
   /** Namespace for every Redis key, so several installations (or test runs) can share one Redis. */
@@ -69,9 +72,9 @@ const envSchema = z.object({
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().optional(),
   /** Largest accepted request body. */
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(1024 * 1024),
+  BODY_LIMIT_BYTES: integer(1024, 1024 * 1024 * 1024, 1024 * 1024),
   /** How long in-flight requests may take to finish after SIGTERM. */
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
+  SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 15_000),
   /** Issuer and audience of access tokens. */
   TOKEN_ISSUER: z.string().min(1).default("azora-os"),
   TOKEN_AUDIENCE: z.string().min(1).default("azora-api"),

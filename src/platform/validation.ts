@@ -21,10 +21,11 @@ export const text = (min: number, max: number) =>
 export const personName = z.string().trim().pipe(text(1, 100));
 
 /**
- * A whole number in a query string, written in plain decimal digits: "0x10", "1e1", " 5" and "+5" are
- * refused (Number() would read them as 16, 10 and 5) so that a typo is an error, not another page.
+ * A whole number given as text (a query parameter, an environment variable), in plain decimal digits:
+ * "0x10", "1e1", " 5" and "+5" are refused (Number() would read them as 16, 10 and 5), so that a typo
+ * is an error and not another value.
  */
-export const queryInteger = (min: number, max: number, fallback: number) =>
+export const decimalInteger = (min: number, max: number, fallback: number) =>
   z
     .string()
     .regex(/^\d{1,15}$/, "must be a whole number written in decimal digits")

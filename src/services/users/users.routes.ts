@@ -2,7 +2,7 @@ import { z } from "zod";
 import { errors } from "../../platform/errors.ts";
 import { parseInput, type FastifyInstance } from "../../platform/http.ts";
 import { requireCaller, type TokenVerifier } from "../../platform/token-verifier.ts";
-import { personName, queryInteger, text, uuid } from "../../platform/validation.ts";
+import { personName, decimalInteger, text, uuid } from "../../platform/validation.ts";
 import type { ContentService } from "./content.service.ts";
 import type { UsersService } from "./users.service.ts";
 
@@ -11,8 +11,8 @@ const itemParams = z.object({ id: uuid });
 const patchUserBody = z.strictObject({ name: personName.nullable() });
 const contentBody = z.strictObject({ title: text(1, 200), body: text(0, 100_000).default("") });
 const listQuery = z.strictObject({
-  limit: queryInteger(1, 100, 20),
-  offset: queryInteger(0, 100_000, 0),
+  limit: decimalInteger(1, 100, 20),
+  offset: decimalInteger(0, 100_000, 0),
 });
 
 export interface UsersRouteDeps {
