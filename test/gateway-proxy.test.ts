@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createActiveUsers } from "../src/platform/active-users.ts";
 import { createMemoryCache } from "../src/platform/cache/memory.ts";
@@ -22,6 +23,7 @@ describe("gateway proxying", () => {
   let seen: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
   let upstream: Server;
   const gateways: ReturnType<typeof createGatewayApp>[] = [];
+  const registries: Registry[] = [];
   let logs: Logs;
   let logDir: string;
   let baseUrl: string;
@@ -37,8 +39,10 @@ describe("gateway proxying", () => {
         seen.push({ method: request.method ?? "", url: request.url ?? "", headers: request.headers, body });
         const kind = (request.headers["x-answer"] as string | undefined) ?? "small";
         if (kind === "small") {
-          response.writeHead(201, { "content-type": "application/json", "x-service": "auth", connection: "keep-alive" });
-          response.end(JSON.stringify({ echoed: body }));
+          // Sized, as the services (Fastify) answer: this is the answer the gateway reads whole.
+          const json = JSON.stringify({ echoed: body });
+          response.writeHead(201, { "content-type": "application/json", "content-length": Buffer.byteLength(json), "x-service": "auth", connection: "keep-alive" });
+          response.end(json);
         } else if (kind === "large") {
           response.writeHead(200, { "content-type": "text/plain", "content-length": String(large.length) });
           response.end(large);
@@ -74,6 +78,7 @@ describe("gateway proxying", () => {
         upstreams: { auth: upstreamUrl, users: upstreamUrl },
       });
       gateways.push(started);
+      registries.push(metrics.registry);
       return `http://127.0.0.1:${await listen(started.app, "127.0.0.1", 0)}`;
     };
     baseUrl = await startGateway({});
@@ -162,10 +167,23 @@ describe("gateway proxying", () => {
     expect(line?.match(/"service":/g)).toHaveLength(1);
   });
 
+  it("answers HEAD with the headers of GET, Content-Length included, and no body", async () => {
+    const get = await fetch(`${baseUrl}/.well-known/jwks.json`, { headers: { "x-answer": "small" } });
+    const head = await fetch(`${baseUrl}/.well-known/jwks.json`, { method: "HEAD", headers: { "x-answer": "small" } });
+    const length = Number(get.headers.get("content-length"));
+    expect(length).toBeGreaterThan(0);
+    expect(length).toBe((await get.arrayBuffer()).byteLength);
+    expect(head.status).toBe(201);
+    expect(Number(head.headers.get("content-length"))).toBe(length);
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+  });
+
   it("answers 502 in the error shape when the service drops the connection in the middle of a body", async () => {
     const response = await post("broken");
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ error: { code: "bad_gateway" } });
+    const counted = await registries[0]?.getSingleMetricAsString("azora_upstream_errors_total");
+    expect(counted).toContain('azora_upstream_errors_total{upstream="auth",reason="incomplete",service="gateway"} 1');
     // And the gateway keeps serving.
     expect((await post("small")).status).toBe(201);
   });

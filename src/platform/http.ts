@@ -28,8 +28,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     // The access log line is ours (onResponse below), with the route template and request id.
     logController: new LogController({ disableRequestLogging: true }),
-    // request.log is the app's logger itself: our lines carry requestId explicitly, and a pino child per
-    // request is a cost on every request for a binding nothing else reads.
+    // request.log is the app's logger itself: a pino child per request is a cost on every request. Our
+    // lines carry requestId explicitly; Fastify's own rare lines (a reply that fails after its headers
+    // were sent) go without it, and per-route log levels are not supported.
     childLoggerFactory: (logger) => logger,
     bodyLimit: options.bodyLimit,
     trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +27,39 @@ describe("logs", () => {
       req: { headers: { cookie: "[redacted]", "set-cookie": "[redacted]", host: "example.com" } },
       kept: { id: 7 },
     });
+  });
+
+  it("scrubs errors (under any key, with their own properties), class instances and arrays in arrays, and keeps errors readable", async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-logs-"));
+    const logs = createLogs({ dir, level: "info", stdout: false });
+    class Session {
+      constructor(public token: string) {}
+    }
+    const failure = Object.assign(new Error("upstream refused"), { password: "pw-in-error", code: "E_TEST" });
+    logs.api.error({ err: failure, session: new Session("tok-in-instance") }, "failed");
+    logs.api.error(Object.assign(new Error("bare"), { secret: "secret-in-bare-error" }));
+    logs.api.info({ wrapped: { error: new Error("outer", { cause: Object.assign(new Error("inner"), { token: "tok-in-cause" }) }) } }, "wrapped");
+    logs.api.info({ grid: [[{ refreshToken: "refresh-in-grid" }]], at: new Date(0) }, "grid");
+    logs.close();
+    const text = await readFile(join(dir, "api.log"), "utf8");
+    for (const secret of ["pw-in-error", "tok-in-instance", "secret-in-bare-error", "tok-in-cause", "refresh-in-grid"]) expect(text).not.toContain(secret);
+    const [failed] = text.trim().split("\n").map((line) => JSON.parse(line));
+    expect(failed.err).toMatchObject({ type: "Error", message: "upstream refused", code: "E_TEST", password: "[redacted]" });
+    expect(failed.err.stack).toContain("upstream refused");
+    expect(text).toContain('"at":"1970-01-01T00:00:00.000Z"');
+  });
+
+  it("writes buffered access lines out when the process dies of an uncaught exception", async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-logs-"));
+    const script = [
+      `import { createLogs } from ${JSON.stringify(join(import.meta.dirname, "logger.ts"))};`,
+      `const logs = createLogs({ dir: ${JSON.stringify(dir)}, level: "info", stdout: false });`,
+      `logs.api.error({ event: "last_words" }, "about to crash");`,
+      `throw new Error("crash");`,
+    ].join("\n");
+    const result = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
+    expect(result.status).toBe(1);
+    expect(await readFile(join(dir, "api.log"), "utf8")).toContain('"event":"last_words"');
   });
 
   it("returns a clean object itself, and never changes the object it was given", () => {

@@ -12,7 +12,7 @@ export interface Logs {
   close(): void;
 }
 
-/** Keys (compared in lower case) whose values never reach a log line, at any depth. */
+/** Keys (compared in lower case) whose values never reach a log line, at any depth up to MAX_DEPTH. */
 const secretKeys = new Set([
   "password",
   "currentpassword",
@@ -27,8 +27,11 @@ const secretKeys = new Set([
   "set-cookie",
 ]);
 const CENSOR = "[redacted]";
-/** Deep enough for `req.headers.authorization` inside a logged object; deeper nesting is not logged by us. */
-const MAX_DEPTH = 4;
+/**
+ * How many levels of nesting are looked into (`{ req: { headers: { authorization } } }` is three). What
+ * lies deeper is written as it is: we never log anything that deep, and the bound also stops a cycle.
+ */
+const MAX_DEPTH = 6;
 
 /** Masks an email address for logs: "jane.doe@example.com" → "j***@example.com". */
 export function maskEmail(email: string): string {
@@ -37,22 +40,24 @@ export function maskEmail(email: string): string {
   return `${email[0]}***${email.slice(at)}`;
 }
 
-const isPlainObject = (value: object): value is Record<string, unknown> => {
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-};
-
 /**
- * What a log line may show of an object: credentials replaced by "[redacted]" and emails masked, in plain
- * objects and arrays at any depth up to MAX_DEPTH. It copies only what it changes, so the common line (an
- * access line of strings and numbers) costs one pass over its keys and no allocation. It runs on every
- * line, on the request path, which is why it is a loop over keys and not pino's path-based redaction.
+ * What a log line may show of an object: credentials replaced by "[redacted]" and emails masked, in
+ * objects, arrays and errors (their own properties, after pino's error serializer has made them plain)
+ * up to MAX_DEPTH. It copies only what it changes, so the common line (an access line of strings and
+ * numbers) costs one pass over its keys and no allocation. It runs on every line, on the request path,
+ * which is why it is a loop over keys and not pino's path-based redaction.
  */
 export function scrubLogObject(object: Record<string, unknown>, depth = 0): Record<string, unknown> {
   let copy: Record<string, unknown> | undefined;
   for (const key in object) {
     const value = object[key];
-    const replaced = scrubEntry(key.toLowerCase(), value, depth);
+    const lowerKey = key.toLowerCase();
+    const replaced =
+      secretKeys.has(lowerKey) && value !== undefined
+        ? CENSOR
+        : lowerKey === "email" && typeof value === "string"
+          ? maskEmail(value)
+          : scrubValue(value, depth + 1);
     if (replaced !== value) {
       copy ??= { ...object };
       copy[key] = replaced;
@@ -61,17 +66,17 @@ export function scrubLogObject(object: Record<string, unknown>, depth = 0): Reco
   return copy ?? object;
 }
 
-function scrubEntry(key: string, value: unknown, depth: number): unknown {
-  if (secretKeys.has(key)) return value === undefined ? value : CENSOR;
-  if (key === "email" && typeof value === "string") return maskEmail(value);
-  if (typeof value !== "object" || value === null || depth >= MAX_DEPTH) return value;
+function scrubValue(value: unknown, depth: number): unknown {
+  if (typeof value !== "object" || value === null || depth > MAX_DEPTH) return value;
   if (Array.isArray(value)) {
-    const items = value.map((item: unknown) =>
-      typeof item === "object" && item !== null && isPlainObject(item) ? scrubLogObject(item, depth + 1) : item,
-    );
+    const items = value.map((item: unknown) => scrubValue(item, depth + 1));
     return items.some((item, index) => item !== value[index]) ? items : value;
   }
-  return isPlainObject(value) ? scrubLogObject(value, depth + 1) : value;
+  // An error's message and stack are not enumerable: serialize it as pino would, then look inside.
+  if (value instanceof Error) return scrubLogObject(pino.stdSerializers.err(value) as unknown as Record<string, unknown>, depth);
+  // Values that say how they are written (dates, buffers, URLs) are written that way.
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
+  return scrubLogObject(value as Record<string, unknown>, depth);
 }
 
 export interface LogOptions {
@@ -108,23 +113,35 @@ export function createLogs(options: LogOptions): Logs {
         level: options.level,
         base: { log: name },
         timestamp: pino.stdTimeFunctions.isoTime,
+        // Child bindings are not scrubbed (pino applies no formatter to them): bind fixed names only, never
+        // a value that came from a request.
         formatters: { log: scrubLogObject, level: (label) => ({ level: label }) },
+        // scrubLogObject has already serialized every error, wherever it sat, and looked inside it; the
+        // default `err` serializer would serialize that plain copy again and call its type "Object".
+        serializers: { err: (value: unknown) => value },
       },
       destination,
     );
   };
   const logs = { api: make("api"), auth: make("auth"), security: make("security") };
+  const flushAll = () => {
+    for (const file of files) {
+      try {
+        file.flushSync();
+      } catch {
+        // A file that never opened has nothing to flush.
+      }
+    }
+  };
+  // An uncaught exception still runs "exit" listeners: the buffered access lines, among them the one that
+  // led to the crash, are written before the process goes.
+  process.on("exit", flushAll);
   return {
     ...logs,
     close() {
-      for (const file of files) {
-        try {
-          file.flushSync();
-        } catch {
-          // A file that never opened has nothing to flush.
-        }
-        file.end();
-      }
+      process.off("exit", flushAll);
+      flushAll();
+      for (const file of files) file.end();
     },
   };
 }

@@ -58,7 +58,7 @@ export function createOpsApp(deps: OpsAppDeps): FastifyInstance {
     deps
       .runCommand(name, args, io)
       .catch((error: unknown) => {
-        request.log.error({ err: error, command: name }, "remote command failed");
+        request.log.error({ err: error, command: name, requestId: request.id }, "remote command failed");
         io.err(`${name} failed: ${error instanceof Error ? error.message : String(error)}`);
         return 1;
       })

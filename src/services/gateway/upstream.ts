@@ -1,4 +1,4 @@
-import { Pool, errors as undiciErrors } from "undici";
+import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
 import type { IncomingHttpHeaders } from "node:http";
 import { AppError } from "../../platform/errors.ts";
 
@@ -46,9 +46,27 @@ export interface UpstreamResponse {
  */
 const BUFFERED_BODY_MAX_BYTES = 64 * 1024;
 
+/**
+ * A body that can be read whole: announced, not empty, small. HEAD answers, 204 and 304 have no body
+ * whatever their Content-Length says, so they pass as they are.
+ */
+function worthBuffering(method: string, response: Dispatcher.ResponseData): boolean {
+  if (method === "HEAD" || response.statusCode === 204 || response.statusCode === 304) return false;
+  const length = Number(response.headers["content-length"] ?? Number.NaN);
+  return length > 0 && length <= BUFFERED_BODY_MAX_BYTES;
+}
+
 /** A keep-alive connection pool to one backend service. */
 export function createUpstream(name: string, origin: string, onError: (reason: string) => void) {
   const pool = new Pool(origin, { connections: 256, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
+
+  const failure = (error: unknown, reason: string, what: string): AppError => {
+    const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
+    onError(timedOut ? "timeout" : reason);
+    return timedOut
+      ? new AppError("gateway_timeout", `The ${name} service did not answer in time.`)
+      : new AppError("bad_gateway", `The ${name} service ${what}.`);
+  };
 
   return {
     name,
@@ -62,26 +80,28 @@ export function createUpstream(name: string, origin: string, onError: (reason: s
       }
       headers["x-forwarded-for"] = request.forwardedFor;
       headers["x-request-id"] = request.requestId;
+      let response: Dispatcher.ResponseData;
       try {
-        const response = await pool.request({
+        response = await pool.request({
           method: request.method as "GET",
           path: request.path,
           headers,
           body: request.body && request.body.length > 0 ? request.body : null,
         });
-        const responseHeaders: Record<string, string | string[]> = {};
-        for (const key in response.headers) {
-          const value = response.headers[key];
-          if (value !== undefined && !droppedResponseHeaders.has(key)) responseHeaders[key] = value;
-        }
-        const length = Number(response.headers["content-length"] ?? Number.NaN);
-        const body = length <= BUFFERED_BODY_MAX_BYTES ? Buffer.from(await response.body.arrayBuffer()) : response.body;
+      } catch (error) {
+        throw failure(error, "connect", "is unavailable");
+      }
+      const responseHeaders: Record<string, string | string[]> = {};
+      for (const key in response.headers) {
+        const value = response.headers[key];
+        if (value !== undefined && !droppedResponseHeaders.has(key)) responseHeaders[key] = value;
+      }
+      if (!worthBuffering(request.method, response)) return { status: response.statusCode, headers: responseHeaders, body: response.body };
+      try {
+        const body = Buffer.from(await response.body.arrayBuffer());
         return { status: response.statusCode, headers: responseHeaders, body };
       } catch (error) {
-        const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
-        onError(timedOut ? "timeout" : "connect");
-        if (timedOut) throw new AppError("gateway_timeout", `The ${name} service did not answer in time.`);
-        throw new AppError("bad_gateway", `The ${name} service is unavailable.`);
+        throw failure(error, "incomplete", "broke off its answer");
       }
     },
     /** GET /health on the service, for the gateway's own health answer. */
