@@ -704,6 +704,7 @@ describe.each(backends())("bad input on $name", (backend) => {
       const patch = (name: string) => api.call("PATCH", `/api/user/${user.id}`, { token: user.accessToken, json: { name } });
       expectInvalidField(await patch("   "), "name");
       expectInvalidField(await patch("\t\n\uFEFF"), "name");
+      expectInvalidField(await patch("\u200B\u200D\u2060"), "name");
       expectInvalidField(await api.call("POST", "/api/auth/register", { json: { email: uniqueEmail("names"), password: "long enough password", name: "   " } }), "name");
       expect((await patch("  Grace Hopper \n")).body.name).toBe("Grace Hopper");
     });

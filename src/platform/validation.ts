@@ -17,8 +17,16 @@ export const text = (min: number, max: number) =>
     .refine((value) => !loneSurrogate.test(value), "must not contain unpaired surrogates")
     .refine((value) => !value.startsWith("\uFEFF"), "must not start with U+FEFF (a byte order mark)");
 
-/** A person's display name, the same at registration and on every change: trimmed of surrounding white space, then 1–100 characters. */
-export const personName = z.string().trim().pipe(text(1, 100));
+/**
+ * A person's display name, the same at registration and on every change: trimmed of surrounding white
+ * space, then 1–100 characters, at least one of them visible (not only zero-width or other format
+ * characters, which trim() leaves in place).
+ */
+export const personName = z
+  .string()
+  .trim()
+  .pipe(text(1, 100))
+  .refine((value) => /[^\p{White_Space}\p{Cf}]/u.test(value), "must contain a visible character");
 
 /**
  * A whole number given as text (a query parameter, an environment variable), in plain decimal digits:
