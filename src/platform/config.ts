@@ -3,7 +3,8 @@ import { resolve, join } from "node:path";
 import { z } from "zod";
 import { decimalInteger } from "./validation.ts";
 
-/** The only place that reads process.env: every variable, its meaning and its default. */
+// The only place that reads process.env: every variable, its meaning and its default.
+
 /** A whole number in decimal digits; an empty value means unset (the default), as for the URLs below. */
 const integer = (min: number, max: number, fallback: number) =>
   z.preprocess((value) => (value === "" ? undefined : value), decimalInteger(min, max, fallback));

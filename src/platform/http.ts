@@ -115,11 +115,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   if (options.recordMetrics !== false) {
     const record = requestRecorder(options.service, options.metrics);
-    const log = options.logger;
     app.addHook("onResponse", (request, reply, done) => {
       const route = request.routeOptions.url ?? "unmatched";
       record(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-      log.info(
+      options.logger.info(
         {
           event: LogEvent.HTTP_REQUEST,
           requestId: request.id,

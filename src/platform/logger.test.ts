@@ -14,7 +14,7 @@ describe("logs", () => {
     expect(maskEmail("not-an-email")).toBe("***");
   });
 
-  it("scrubs credentials at any depth, in arrays and whatever the case of the key", () => {
+  it("scrubs credentials in nested objects and arrays, whatever the case of the key", () => {
     const scrubbed = scrubLogObject({
       Authorization: "Bearer top",
       attempts: [{ email: "jane.doe@example.com", newPassword: "pw-1" }, "plain"],

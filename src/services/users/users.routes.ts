@@ -2,7 +2,7 @@ import { z } from "zod";
 import { errors } from "../../platform/errors.ts";
 import { parseInput, type FastifyInstance } from "../../platform/http.ts";
 import { requireCaller, type TokenVerifier } from "../../platform/token-verifier.ts";
-import { personName, decimalInteger, text, uuid } from "../../platform/validation.ts";
+import { decimalInteger, personName, text, uuid } from "../../platform/validation.ts";
 import type { ContentService } from "./content.service.ts";
 import type { UsersService } from "./users.service.ts";
 
