@@ -7,8 +7,9 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     minWorkers: 1,
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // Generous: a suite that starts several databases takes minutes on a busy two-core machine.
+    testTimeout: 300_000,
+    hookTimeout: 600_000,
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
   },
 });

@@ -238,6 +238,8 @@ async function main(): Promise<void> {
       { name: "node proxy / nginx", value: ratio("nodeproxy", "nginx"), target: undefined },
       { name: "nginx / echo", value: ratio("nginx", "echo"), target: undefined },
       { name: "gateway / echo", value: ratio("gateway", "echo"), target: undefined },
+      // Issue 7: `azora up` answering a cached profile, against the bare echo (docs/adr/0195).
+      { name: "azora up cached / echo", value: ratio("cached", "echo"), target: 0.3 },
     ];
 
     log("");

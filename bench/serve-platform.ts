@@ -4,7 +4,12 @@ import { loadConfig } from "../src/platform/config.ts";
 import { listen } from "../src/platform/http.ts";
 import { startPlatform } from "../src/runtime.ts";
 import { createGatewayApp } from "../src/services/gateway/gateway.app.ts";
-import { createUsersApp } from "../src/services/users/users.app.ts";
+import { createUsersApp, createUsersRoutes } from "../src/services/users/users.app.ts";
+import { createAuthRoutes } from "../src/services/auth/auth.app.ts";
+import { createPasswordGuard } from "../src/services/auth/password-guard.ts";
+import { logAccountKeyer } from "../src/platform/log-account-key.ts";
+import { loginGuardPolicy } from "../src/services/security/policy-watcher.ts";
+import { shippedPolicy } from "../src/services/security/policy.ts";
 import type { ServingRole } from "./serve.ts";
 
 const loopback = "127.0.0.1";
@@ -13,8 +18,9 @@ const loopback = "127.0.0.1";
  * The whole platform as `azora up` runs it (gateway, auth, users on a temporary DATA_DIR), plus two more
  * gateways built from the same code in the same process:
  *  - `edge`: the gateway in front of the echo server (USERS_URL = echo), tokens checked against the real auth;
- *  - `uncached`: the gateway in front of a second users app whose cache never holds an entry, so every
- *    GET /api/user/:id takes the database path.
+ *  - `uncached`: a gateway composed like the platform's (BENCH_COMPOSITION) with a users service whose cache
+ *    never holds an entry, so every GET /api/user/:id takes the database path.
+ * BENCH_COMPOSITION=proxy runs `azora up` as it was before docs/adr/0195 (gateway → services over loopback HTTP).
  */
 export async function startBenchPlatform(options: { echoUrl: string; dataDir: string }): Promise<ServingRole> {
   const loaded = loadConfig({
@@ -27,11 +33,17 @@ export async function startBenchPlatform(options: { echoUrl: string; dataDir: st
     // The production default: every request writes its access line to DATA_DIR/logs/api.log.
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL || "info",
     SHUTDOWN_TIMEOUT_MS: "2000",
+    // Limits stay on (their check is part of the cost measured) but far above one client's load: with the
+    // defaults (3,000 reads a minute per user) most of a run was 429s, and wrk counted them as errors.
+    RATE_LIMIT_READ: "10000000",
+    RATE_LIMIT_WRITE: "10000000",
+    RATE_LIMIT_AUTH: "10000000",
   });
   if (!loaded.ok) throw new Error(`bench config is invalid: ${loaded.problems.join("; ")}`);
   const config = loaded.config;
 
-  const platform = await startPlatform(config, { roles: ["gateway", "auth", "users"] });
+  const composition = process.env.BENCH_COMPOSITION === "proxy" ? "proxy" : "in-process";
+  const platform = await startPlatform(config, { roles: ["gateway", "auth", "users"], composition });
   const stops: (() => Promise<unknown>)[] = [];
   try {
     const { context, metrics } = platform;
@@ -45,26 +57,38 @@ export async function startBenchPlatform(options: { echoUrl: string; dataDir: st
 
     // Same interface, nothing kept: every lookup misses, so every read goes to the database.
     const real = context.cache;
+    // The users service reads through the coherent cache: it must miss too.
+    const coherentNeverHolds = { ...context.coherentCache, read: async () => ({ outcome: "miss" as const, ticket: 0 }), store: async () => undefined };
     const neverHolds: Cache = {
       kind: real.kind,
       get: async () => undefined,
       set: async () => undefined,
       del: async () => undefined,
       touch: (set, member, atMs) => real.touch(set, member, atMs),
+      forget: (set, member) => real.forget(set, member),
       countSince: (set, sinceMs) => real.countSince(set, sinceMs),
       ping: () => real.ping(),
       close: async () => undefined,
     };
-    const users = createUsersApp({
-      context: { ...context, cache: neverHolds },
+    const serviceDeps = {
+      context: { ...context, cache: neverHolds, coherentCache: coherentNeverHolds },
       metrics,
       jwksUrl: () => new URL("/.well-known/jwks.json", authUrl).href,
-    });
+      passwordGuard: createPasswordGuard({ config, clock: context.clock, eventLog: context.logs.auth, logAccount: logAccountKeyer(context.masterSecret), policy: () => loginGuardPolicy(config, shippedPolicy()) }),
+    };
+    const users = createUsersApp(serviceDeps);
     stops.push(() => users.close());
     const usersPort = await listen(users, loopback, 0);
     const uncachedUsersUrl = `http://${loopback}:${usersPort}`;
 
-    const uncached = createGatewayApp({ config, logger: context.logs.api, metrics, activeUsers, upstreams: { auth: authUrl, users: uncachedUsersUrl } });
+    const uncached = createGatewayApp({
+      config,
+      logger: context.logs.api,
+      metrics,
+      activeUsers,
+      upstreams: { auth: authUrl, users: uncachedUsersUrl },
+      ...(composition === "in-process" ? { inProcess: { auth: await createAuthRoutes(serviceDeps), users: createUsersRoutes(serviceDeps) } } : {}),
+    });
     stops.push(() => uncached.close(), () => uncached.app.close());
     const uncachedPort = await listen(uncached.app, loopback, 0);
 
@@ -77,6 +101,7 @@ export async function startBenchPlatform(options: { echoUrl: string; dataDir: st
         uncached: `http://${loopback}:${uncachedPort}`,
         uncachedUsers: uncachedUsersUrl,
         logLevel: config.log.level,
+        composition,
       },
       stop: async () => {
         // Front to back, like the platform itself: gateways first, then the extra users app, then the platform.

@@ -91,7 +91,7 @@ describe("azora up on the embedded default", () => {
     const first = await up();
     first.run.child.kill("SIGKILL");
     await first.run.exited;
-    const lock = JSON.parse(await readFile(join(dataDir, "state", "azora.lock"), "utf8")) as { pid: number };
+    const lock = JSON.parse(await readFile(join(dataDir, "state", "data.lock.holder.json"), "utf8")) as { pid: number };
     expect(lock.pid).toBe(first.run.child.pid);
     const second = await up();
     expect(second.run.stderr()).toContain(`Recovered a stale lock left by process ${first.run.child.pid}`);
@@ -131,7 +131,7 @@ describe("azora up on the embedded default", () => {
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout) as { status: string; components: { component: string; status: string }[] };
     expect(report.status).toBe("ok");
-    expect(report.components.map((row) => row.component).sort()).toEqual(["auth", "cache", "database", "gateway", "gateway (public)", "users"]);
+    expect(report.components.map((row) => row.component).sort()).toEqual(["auth", "cache", "database", "gateway", "gateway (public)", "logs", "users"]);
     const script = await runCli([], checkEnv, join(repoRoot, "scripts/health-check.sh"));
     expect(script.stdout).toContain("All components healthy.");
     expect(script.code).toBe(0);

@@ -69,7 +69,7 @@ describe("gateway proxying", () => {
     logDir = await mkdtemp(join(tmpdir(), "azora-gateway-"));
     logs = createLogs({ dir: logDir, level: "info", stdout: false });
     const startGateway = async (env: Record<string, string>) => {
-      const metrics = createMetrics({ service: "gateway", version: "test", sources: { activeConnections: () => 0, queryCount: () => 0, activeUsers: async () => 0 } });
+      const metrics = createMetrics({ service: "gateway", version: "test", sources: { activeConnections: () => 0, maxConnections: () => 1, queryCount: () => 0, activeUsers: async () => 0, logWriteErrors: () => logs.writeErrors() } });
       const started = createGatewayApp({
         config: testConfig({ DATA_DIR: logDir, ...env }),
         logger: logs.api,

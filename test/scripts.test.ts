@@ -20,6 +20,12 @@ describe("the guide's wrapper scripts", () => {
   it("are executable and hand over to the azora CLI", async () => {
     const wrappers = (await scripts()).filter((path) => !path.startsWith(".ci"));
     expect(wrappers).toContain("scripts/health-check.sh");
+    expect(wrappers).toEqual(expect.arrayContaining(["backup/config-backup.sh", "backup/config-restore.sh", "backup/content-backup.sh"]));
+    expect(wrappers).toContain("scripts/anomaly-detection.sh");
+    expect(wrappers).toContain("scripts/data-leak-detection.sh");
+    expect(wrappers).toContain("scripts/access-monitor.sh");
+    expect(wrappers).toEqual(expect.arrayContaining(["scripts/security-audit.sh", "scripts/forensic-analysis.sh", "scripts/penetration-test.sh"]));
+    expect(wrappers).toEqual(expect.arrayContaining(["scripts/disable-account.sh", "scripts/bulk-password-reset.sh", "scripts/rotate-secrets.sh"]));
     for (const path of wrappers) {
       expect((await stat(join(repoRoot, path))).mode & 0o111, `${path} is not executable`).not.toBe(0);
       expect(await readFile(join(repoRoot, path), "utf8"), `${path} should call bin/azora.js`).toMatch(/bin\/azora\.js" [a-z]/);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
 import { runCli, spawnCli, type RunningCli } from "./helpers/cli.ts";
-import { makeDataDir } from "./helpers/platform.ts";
+import { splitModeEnv } from "./helpers/platform.ts";
 
 // Production runs one service per process on a shared PostgreSQL and Redis.
 const postgres = backends().find((backend) => backend.name === "postgres+redis");
@@ -23,15 +23,7 @@ describe.runIf(postgres)("azora serve: one service per process on PostgreSQL and
     const provisioned = await postgres!.provision();
     dispose = provisioned.dispose;
     // A shared master key and ops token, as a Kubernetes Secret would provide them.
-    env = {
-      ...provisioned.env,
-      DATA_DIR: await makeDataDir(),
-      HOST: "127.0.0.1",
-      PORT: "0",
-      OPS_PORT: "0",
-      AZORA_MASTER_KEY: "split-mode-test-master-key-0123456789abcdef",
-      AZORA_OPS_TOKEN: "split-mode-test-ops-token-0123456789abcdef",
-    };
+    env = await splitModeEnv(provisioned.env, "split-mode");
   });
   afterAll(async () => {
     for (const run of processes) if (run.child.exitCode === null) run.child.kill("SIGKILL");

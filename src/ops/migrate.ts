@@ -7,6 +7,7 @@ const args = z.object({ json: z.boolean().default(false) });
 /** `azora migrate`: applies pending migrations (a Job in Kubernetes, never once per replica). */
 export const migrateCommand: PlatformCommand<z.input<typeof args>> = {
   name: "migrate",
+  migrates: true,
   async run(context, rawArgs, io) {
     const { json } = args.parse(rawArgs);
     const report = await migrate(context.db);

@@ -1,9 +1,11 @@
 import { request } from "undici";
-import type { CommandFrame, CommandIO, PlatformCommand } from "../platform/command.ts";
+import { reportProgress, type CommandFrame, type CommandIO, type PlatformCommand } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
 import { closePlatform, openPlatform } from "../platform/context.ts";
 import { acquireDataLock, liveHolder, type LockHolder } from "../platform/data-lock.ts";
+import { embeddedDataExists, missingDataMessage } from "../platform/data-dir.ts";
 import { loadOrCreateSecret } from "../platform/secrets.ts";
+import { cliActor } from "../platform/audit/audit.service.ts";
 
 /**
  * Runs a command that needs the database. On PostgreSQL it runs here. On the embedded database it runs
@@ -17,12 +19,28 @@ export async function runPlatformCommand<Args extends Record<string, unknown>>(
 ): Promise<number> {
   if (!config.database.url) {
     const holder = await waitForAnnouncedHolder(config.paths.state);
-    if (holder) return runRemotely(config, holder, command.name, args, io);
+    if (holder) {
+      const exitCode = await runRemotely(config, holder, command.name, args, io);
+      if (exitCode !== "unreachable") return exitCode;
+      // Killed without a chance to release its lock: its heartbeat stops, and the lock is taken over below.
+      io.err(`The Azora OS that holds ${config.dataDir} (pid ${holder.pid}) does not answer on its ops port ${holder.opsPort}; running the command here once its lock is free.`);
+    }
   }
   const embedded = !config.database.url;
-  const lock = embedded ? await acquireDataLock(config.paths.state, (stale) => io.err(staleLockMessage(stale))) : undefined;
+  if (embedded && !command.migrates && !(await embeddedDataExists(config))) {
+    io.err(missingDataMessage(config));
+    return 1;
+  }
+  const lock = embedded
+    ? await acquireDataLock(config.paths.state, {
+        onStale: (stale) => io.err(staleLockMessage(stale)),
+        onWait: (holder, waitMs) => io.err(lockWaitMessage(holder, waitMs)),
+      })
+    : undefined;
   try {
-    const context = await openPlatform(config, { migrate: embedded });
+    // A command's stdout is its output (one JSON document with --json): its logs go to the files only.
+    const quiet = { ...config, log: { ...config.log, stdout: false } };
+    const context = await openPlatform(quiet, { migrate: embedded && !command.migrates, warn: (message) => io.err(message) });
     try {
       return await command.run(context, args, io);
     } finally {
@@ -37,6 +55,11 @@ export function staleLockMessage(stale: LockHolder): string {
   return `Recovered a stale lock left by process ${stale.pid} (no longer running).`;
 }
 
+export function lockWaitMessage(holder: LockHolder, waitMs: number): string {
+  const who = holder.pid > 0 ? `process ${holder.pid}` : "another process";
+  return `The data directory is locked by ${who}; checking its heartbeat (up to ${waitMs / 1000} s) to see whether it still runs.`;
+}
+
 /** A holder that is still starting has no ops port yet: give it a moment. */
 async function waitForAnnouncedHolder(stateDir: string): Promise<LockHolder | undefined> {
   for (let waited = 0; waited < 30_000; waited += 250) {
@@ -47,13 +70,21 @@ async function waitForAnnouncedHolder(stateDir: string): Promise<LockHolder | un
   throw new Error("azora up holds the data directory but has not opened its ops port after 30 s; check its output.");
 }
 
-async function runRemotely(config: Config, holder: LockHolder, name: string, args: Record<string, unknown>, io: CommandIO): Promise<number> {
+/** Runs the command in the holder; "unreachable" when nothing answers on its ops port (the holder is gone). */
+async function runRemotely(config: Config, holder: LockHolder, name: string, args: Record<string, unknown>, io: CommandIO): Promise<number | "unreachable"> {
   const token = await loadOrCreateSecret(config.paths.secrets, "ops-token", config.ops.token);
-  const response = await request(`http://${holder.opsHost}:${holder.opsPort}/ops/commands`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ name, args }),
-  });
+  let response: Awaited<ReturnType<typeof request>>;
+  try {
+    response = await request(`http://${holder.opsHost}:${holder.opsPort}/ops/commands`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name, args, actor: cliActor() }),
+    });
+  } catch (error) {
+    // Nothing was sent to a process that could have run it: safe to run it elsewhere.
+    if ((error as NodeJS.ErrnoException).code === "ECONNREFUSED") return "unreachable";
+    throw error;
+  }
   if (response.statusCode !== 200) {
     const text = await response.body.text();
     io.err(`The running Azora OS (pid ${holder.pid}) refused the command (${response.statusCode}): ${text}`);
@@ -65,6 +96,7 @@ async function runRemotely(config: Config, holder: LockHolder, name: string, arg
     if (!line) return;
     const frame = JSON.parse(line) as CommandFrame;
     if ("exitCode" in frame) exitCode = frame.exitCode;
+    else if ("progress" in frame) reportProgress(io, frame.progress);
     else if (frame.stream === "out") io.out(frame.text);
     else io.err(frame.text);
   };

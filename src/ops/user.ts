@@ -1,6 +1,8 @@
 import { z } from "zod";
 import type { PlatformCommand } from "../platform/command.ts";
+import { cliActor, recordAudit } from "../platform/audit/audit.service.ts";
 import { LogEvent } from "../platform/log-events.ts";
+import { revokeTokensOf } from "../platform/revocation/revocation.ts";
 import { createUsersRepository } from "../services/users/users.repository.ts";
 import { createUsersService } from "../services/users/users.service.ts";
 
@@ -17,7 +19,7 @@ export const setRoleCommand: PlatformCommand<SetRoleArgs> = {
       return 2;
     }
     const { email, role, json } = parsed.data;
-    const users = createUsersService({ users: createUsersRepository(context.db), cache: context.cache });
+    const users = createUsersService({ users: createUsersRepository(context.db), cache: context.coherentCache });
     const result = await users.setRole(email, role);
     if (!result.ok) {
       io.err(`No user with the email ${email}. Check the address (azora looks it up in lower case).`);
@@ -28,6 +30,9 @@ export const setRoleCommand: PlatformCommand<SetRoleArgs> = {
         { event: LogEvent.ROLE_CHANGED, userId: result.user.id, email, role, actor: "cli" },
         "role changed",
       );
+      // A demoted admin's live tokens end now, not when they expire (their sessions refresh into plain-user tokens).
+      if (role === "user") await revokeTokensOf(context, result.user.id);
+      await recordAudit(context, { actor: io.actor ?? cliActor(), action: role === "admin" ? "user.promote" : "user.demote", target: `user:${result.user.id}`, details: { role } });
     }
     if (json) io.out(JSON.stringify({ id: result.user.id, email, role, changed: result.changed }));
     else io.out(result.changed ? `${email} is now ${role === "admin" ? "an admin" : "a regular user"}.` : `${email} already was ${role}; nothing changed.`);

@@ -5,7 +5,8 @@ import type { Clock } from "./clock.ts";
 const WINDOW_MS = 15 * 60_000;
 /** A user's timestamp is written at most once a minute per process: the window is 15 minutes, so nothing is lost. */
 const WRITE_EVERY_MS = 60_000;
-const SET = "active_users";
+/** The recency set's name in the cache (GDPR erasure removes a person from it). */
+export const ACTIVE_USERS_SET = "active_users";
 
 /** Counts distinct users with an authenticated request in the last 15 minutes, across replicas through the shared cache. */
 export function createActiveUsers(cache: Cache, clock: Clock) {
@@ -18,9 +19,9 @@ export function createActiveUsers(cache: Cache, clock: Clock) {
       if (last !== undefined && now - last < WRITE_EVERY_MS) return;
       lastWritten.set(userId, now);
       // Fire and forget: a metric must never fail or slow a request.
-      cache.touch(SET, userId, now).catch(() => lastWritten.delete(userId));
+      cache.touch(ACTIVE_USERS_SET, userId, now).catch(() => lastWritten.delete(userId));
     },
-    count: () => cache.countSince(SET, clock.now() - WINDOW_MS),
+    count: () => cache.countSince(ACTIVE_USERS_SET, clock.now() - WINDOW_MS),
   };
 }
 

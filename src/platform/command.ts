@@ -4,13 +4,37 @@ import type { PlatformContext } from "./context.ts";
 export interface CommandIO {
   out(text: string): void;
   err(text: string): void;
+  /** Progress of a long command; absent where only lines can be shown. */
+  progress?(update: ProgressUpdate): void;
+  /** Who asked, for the audit log, when the command runs for another process (the ops port sets it). */
+  actor?: string;
+  /** Aborted when whoever asked has gone (a relayed `audit tail --follow` whose CLI was stopped). */
+  signal?: AbortSignal;
 }
 
 /** A CLI command that needs the platform (database, cache): it runs wherever the data's owner is. */
 export interface PlatformCommand<Args = Record<string, unknown>> {
   name: string;
+  /**
+   * The command applies the migrations itself (`azora migrate`): it is not pre-migrated, and it may
+   * create a new embedded database. Every other command refuses to run where there is no data yet.
+   */
+  migrates?: boolean;
   run(context: PlatformContext, args: Args, io: CommandIO): Promise<number>;
 }
 
 /** One line of a relayed command's output stream (NDJSON over the ops port). */
-export type CommandFrame = { stream: "out" | "err"; text: string } | { exitCode: number };
+export type CommandFrame = { stream: "out" | "err"; text: string } | { progress: ProgressUpdate } | { exitCode: number };
+
+/** How far a long command has got; a terminal draws a bar, anything else gets a plain line. */
+export interface ProgressUpdate {
+  done: number;
+  total: number;
+  label: string;
+}
+
+/** Reports progress through io: as a progress frame where the io can draw one, as a plain line otherwise. */
+export function reportProgress(io: CommandIO, update: ProgressUpdate): void {
+  if (io.progress) io.progress(update);
+  else io.err(`[${update.done}/${update.total}] ${update.label}`);
+}

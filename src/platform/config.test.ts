@@ -42,4 +42,15 @@ describe("loadConfig", () => {
     const given = loadConfig({ PORT: "8081", DB_POOL_MAX: "5" });
     expect(given.ok && [given.config.gateway.port, given.config.database.poolMax]).toEqual([8081, 5]);
   });
+
+  it("syncs every commit of the embedded database by default; DB_SYNC takes always, interval or off only", () => {
+    const defaults = loadConfig({});
+    expect(defaults.ok && defaults.config.database.sync).toBe("always");
+    for (const mode of ["always", "interval", "off"]) {
+      const given = loadConfig({ DB_SYNC: mode });
+      expect(given.ok && given.config.database.sync).toBe(mode);
+    }
+    const bad = loadConfig({ DB_SYNC: "everysec" });
+    expect(bad.ok ? [] : bad.problems).toEqual(["DB_SYNC: must be always, interval or off"]);
+  });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { z } from "zod";
+import { hostProblem, trustedProxyProblem } from "./network-names.ts";
 import { decimalInteger } from "./validation.ts";
 
 // The only place that reads process.env: every variable, its meaning and its default.
@@ -9,6 +10,15 @@ import { decimalInteger } from "./validation.ts";
 const integer = (min: number, max: number, fallback: number) =>
   z.preprocess((value) => (value === "" ? undefined : value), decimalInteger(min, max, fallback));
 const port = (fallback: number) => integer(0, 65535, fallback);
+/** A whole number with no default here: unset means "the security policy in force decides" (docs/security-operations.md). */
+const policyOverride = (min: number, max: number) =>
+  z.preprocess((value) => (value === "" ? undefined : value), z.string().regex(/^\d{1,15}$/, "must be a whole number written in decimal digits").transform(Number).pipe(z.number().int().min(min).max(max)).optional());
+/** A time of day, HH:MM in UTC. */
+const dailyTime = (fallback: string) =>
+  z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "must be HH:MM (24-hour, UTC)")
+    .default(fallback);
 
 const optionalUrl = (protocols: string[]) =>
   z
@@ -46,15 +56,28 @@ const envSchema = z.object({
   /** Ops listener (health, metrics, debug, remote commands) of every process. */
   OPS_PORT: port(9090),
   OPS_HOST: z.string().min(1).default("127.0.0.1"),
+  /** Which installation this is; on production, commands that change the database default to --dry-run. */
+  AZORA_ENV: z.enum(["development", "staging", "production"]).default("development"),
   /** Everything the embedded default keeps. */
   DATA_DIR: z.string().min(1).default("./data"),
   /** PostgreSQL; unset means PGlite in DATA_DIR/pg. */
   DATABASE_URL: optionalUrl(["postgres:", "postgresql:"]),
   DB_POOL_MAX: integer(1, 1000, 10),
+  /** How long a serving process waits for a PostgreSQL statement before it answers 503 (a frozen or cut-off server); 0: no limit. */
+  DB_QUERY_TIMEOUT_MS: integer(0, 3_600_000, 30_000),
+  /**
+   * Embedded database only: when an acknowledged write reaches the disk. "always" fsyncs every commit,
+   * "interval" fsyncs the WAL every second (an OS crash loses at most the last second), "off" never
+   * (unsafe: an OS crash can lose or corrupt anything). PostgreSQL keeps its own promise (synchronous_commit).
+   */
+  DB_SYNC: z.enum(["always", "interval", "off"], { error: "must be always, interval or off" }).default("always"),
   /** Redis; unset means the in-process store. */
   REDIS_URL: optionalUrl(["redis:", "rediss:"]),
   /** Namespace for every Redis key, so several installations (or test runs) can share one Redis. */
   REDIS_KEY_PREFIX: z.string().default("azora:"),
+  /** A Redis command (or the first connection) that takes longer fails, and the request goes to the database. */
+  REDIS_COMMAND_TIMEOUT_MS: integer(10, 60_000, 500),
+  REDIS_CONNECT_TIMEOUT_MS: integer(100, 60_000, 2_000),
   /** Split mode (`azora serve`): the gateway needs both, the users service needs AUTH_URL for the signing keys. */
   AUTH_URL: optionalUrl(["http:", "https:"]),
   USERS_URL: optionalUrl(["http:", "https:"]),
@@ -68,17 +91,105 @@ const envSchema = z.object({
   LOG_STDOUT: bool(true),
   TRUSTED_PROXIES: csv,
   CORS_ORIGINS: csv,
+  /** Mail delivery (smtp:// or smtps://, credentials in the URL); unset → each mail is written as a .eml file to DATA_DIR/mail. */
   SMTP_URL: optionalUrl(["smtp:", "smtps:"]),
+  /** The From of every mail the platform sends. */
+  MAIL_FROM: z.string().min(3).default("Azora OS <no-reply@localhost>"),
+  /** Where users reach the platform: links in mails (password reset) start with it. Unset → http://localhost:PORT. */
+  PUBLIC_BASE_URL: optionalUrl(["http:", "https:"]),
+  /** How long a password reset link works. */
+  PASSWORD_RESET_TTL_MINUTES: integer(5, 24 * 60, 60),
   S3_ENDPOINT: optionalUrl(["http:", "https:"]),
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().optional(),
+  /** Encrypts backups (AES-256-GCM); unset → derived from AZORA_MASTER_KEY when that is set, else backups are not encrypted. */
+  BACKUP_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+  /** Retention: the newest backup of each of the last N days, and of each of the last M hours, is kept. */
+  BACKUP_KEEP_DAILY: integer(1, 3650, 7),
+  BACKUP_KEEP_HOURLY: integer(0, 24 * 365, 24),
+  /** The backup plan inside `azora up`: auto = on for the embedded default, off with DATABASE_URL (CronJobs run it there). */
+  BACKUP_SCHEDULE: z.enum(["auto", "on", "off"]).default("auto"),
+  /** Daily times (HH:MM, UTC) of the scheduled full, config and content backups. */
+  BACKUP_SCHEDULE_FULL: dailyTime("02:00"),
+  BACKUP_SCHEDULE_CONFIG: dailyTime("03:00"),
+  BACKUP_SCHEDULE_CONTENT: dailyTime("04:00"),
+  /** The monthly restore drill: day of the month (1-28) and time, "DD HH:MM" UTC. */
+  BACKUP_SCHEDULE_DRILL: z
+    .string()
+    .regex(/^(0?[1-9]|1\d|2[0-8]) ([01]\d|2[0-3]):[0-5]\d$/, 'must be "DD HH:MM" (day 1-28, UTC), e.g. "01 05:00"')
+    .default("01 05:00"),
+  /** S3 credentials; unset means the SDK's own chain (environment, instance role). */
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  /** Path-style URLs (bucket in the path), which MinIO and most S3-compatible stores need; AWS takes either. */
+  S3_FORCE_PATH_STYLE: bool(true),
+  /** Largest attachment accepted by POST /api/content/:id/attachments. */
+  ATTACHMENT_MAX_BYTES: integer(1, 1024 * 1024 * 1024, 10 * 1024 * 1024),
   /** Largest accepted request body. */
   BODY_LIMIT_BYTES: integer(1024, 1024 * 1024 * 1024, 1024 * 1024),
+  /** Every listener (public, services, ops): header block size and field count (→ 431), and how long the header block and the whole request, body included, may take to arrive (→ 408). */
+  HTTP_MAX_HEADER_BYTES: integer(1024, 1024 * 1024, 16 * 1024),
+  HTTP_MAX_HEADER_COUNT: integer(8, 1000, 100),
+  HTTP_HEADERS_TIMEOUT_MS: integer(100, 600_000, 10_000),
+  HTTP_REQUEST_TIMEOUT_MS: integer(100, 3_600_000, 120_000),
   /** How long in-flight requests may take to finish after SIGTERM. */
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 15_000),
+  /** How often expired and revoked refresh tokens are purged. */
+  TOKEN_PURGE_INTERVAL_MS: integer(100, 7 * 24 * 3600 * 1000, 3600 * 1000),
   /** Issuer and audience of access tokens. */
   TOKEN_ISSUER: z.string().min(1).default("azora-os"),
   TOKEN_AUDIENCE: z.string().min(1).default("azora-api"),
+  /**
+   * Gateway rate limits: requests per window per client (IP, or user once the token is verified); 0 turns a group off.
+   * Unset (the default), the security policy in force (`rateLimits`) decides and an update applies within seconds;
+   * set, the variable pins that value and the policy's is not applied.
+   */
+  RATE_LIMIT_WINDOW_SECONDS: policyOverride(1, 86_400),
+  RATE_LIMIT_AUTH: policyOverride(0, 10_000_000),
+  RATE_LIMIT_READ: policyOverride(0, 10_000_000),
+  RATE_LIMIT_WRITE: policyOverride(0, 10_000_000),
+  /**
+   * Password guessing (docs/auth-security.md): failures an account takes before back-off starts, and its longest
+   * back-off. Unset, the policy's `lockout.maxFailures` and `lockout.lockSeconds` decide; set, they are pinned.
+   */
+  LOGIN_FREE_FAILURES: policyOverride(1, 1_000),
+  LOGIN_BACKOFF_MAX_SECONDS: policyOverride(1, 86_400),
+  /** How often each process reads the security policy in force (an update applies within this, plus one request). */
+  SECURITY_POLICY_POLL_MS: integer(100, 5_000, 2_000),
+  /** Failures one (account, IP) pair may make in 15 minutes before that pair alone is refused. */
+  LOGIN_ACCOUNT_IP_FAILURES: integer(1, 10_000, 10),
+  /** Failed password checks per IP per day before the IP gets 429 rate_limited. */
+  LOGIN_IP_DAILY_FAILURES: integer(1, 10_000_000, 200),
+  /** Failed logins per minute, all accounts together, that raise SUSPICIOUS_ACTIVITY (password spraying). */
+  LOGIN_GLOBAL_FAILURES_PER_MINUTE: integer(1, 10_000_000, 300),
+  /** Longest access-token lifetime (exp − iat) a verifier accepts, and the clock skew allowed for iat/nbf. */
+  TOKEN_MAX_LIFETIME_SECONDS: integer(60, 86_400, 3_600),
+  TOKEN_CLOCK_SKEW_SECONDS: integer(0, 600, 30),
+  /** A rotated refresh token presented again within this many seconds gets the same successor (a client that lost the answer); 0 turns it off. */
+  REFRESH_REUSE_GRACE_SECONDS: integer(0, 300, 10),
+  /** How long a verifier may keep the JWKS: a rotated signing key signs only this long after it is published. */
+  JWKS_CACHE_SECONDS: integer(1, 3_600, 600),
+  /** When Redis fails: keep limiting with per-process budgets ("local") or let requests through unlimited ("open"). */
+  RATE_LIMIT_ON_REDIS_FAILURE: z.enum(["local", "open"]).default("local"),
+  /** Gateway → service calls: connecting, waiting for the answer's headers, and the whole exchange. */
+  UPSTREAM_CONNECT_TIMEOUT_MS: integer(1, 600_000, 2_000),
+  UPSTREAM_HEADERS_TIMEOUT_MS: integer(1, 600_000, 10_000),
+  UPSTREAM_TOTAL_TIMEOUT_MS: integer(1, 600_000, 15_000),
+  /** Circuit breaker per upstream: opens when FAILURE_PERCENT of at least MIN_REQUESTS in WINDOW fail; probes after OPEN. */
+  BREAKER_WINDOW_SECONDS: integer(1, 3_600, 10),
+  BREAKER_MIN_REQUESTS: integer(1, 1_000_000, 20),
+  BREAKER_FAILURE_PERCENT: integer(1, 100, 50),
+  BREAKER_OPEN_SECONDS: integer(1, 3_600, 5),
+  /** A mounted maintenance file (the Kubernetes ConfigMap); polled with the database flag. */
+  MAINTENANCE_FILE: z.string().optional().transform((value) => (value ? value : undefined)),
+  /** How often each gateway process reads the maintenance flag (the guide promises every process follows within 5 s). */
+  MAINTENANCE_POLL_MS: integer(100, 5_000, 2_000),
+  /** How often each split-mode gateway process reads the release traffic routes (blue/green, canary weight). */
+  TRAFFIC_POLL_MS: integer(100, 5_000, 1_000),
+  /** "ignore": this gateway uses AUTH_URL/USERS_URL only (the local deploy target's preview gateway, which must reach its own release). */
+  TRAFFIC_ROUTES: z.enum(["follow", "ignore"]).default("follow"),
+  /** How often the ops dashboard's ring buffer reads the metrics (it keeps the last hour). */
+  METRICS_SAMPLE_MS: integer(100, 60_000, 10_000),
 });
 
 export type Config = ReturnType<typeof shapeConfig>;
@@ -95,6 +206,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigResult {
   const problems: string[] = [];
   const data = parsed.data;
   if (data.S3_ENDPOINT && !data.S3_BUCKET) problems.push("S3_BUCKET: required when S3_ENDPOINT is set");
+  if (Boolean(data.S3_ACCESS_KEY_ID) !== Boolean(data.S3_SECRET_ACCESS_KEY)) {
+    problems.push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither");
+  }
+  for (const name of ["HOST", "OPS_HOST"] as const) {
+    const problem = hostProblem(data[name]);
+    if (problem) problems.push(`${name}: ${problem}`);
+  }
+  for (const entry of data.TRUSTED_PROXIES) {
+    const problem = trustedProxyProblem(entry);
+    if (problem) problems.push(`TRUSTED_PROXIES: ${JSON.stringify(entry)} ${problem}`);
+  }
+  // Port 0 means "any free port" (tests), so only a fixed port can clash.
+  if (data.PORT !== 0 && data.PORT === data.OPS_PORT) problems.push(`OPS_PORT: must differ from PORT (both are ${data.PORT})`);
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: shapeConfig(data) };
 }
@@ -103,6 +227,7 @@ function shapeConfig(env: z.infer<typeof envSchema>) {
   const dataDir = resolve(env.DATA_DIR);
   return {
     version: readVersion(),
+    environment: env.AZORA_ENV,
     gateway: { host: env.HOST, port: env.PORT },
     ops: { host: env.OPS_HOST, port: env.OPS_PORT, token: env.AZORA_OPS_TOKEN },
     dataDir,
@@ -115,8 +240,13 @@ function shapeConfig(env: z.infer<typeof envSchema>) {
       secrets: join(dataDir, "secrets"),
       state: join(dataDir, "state"),
     },
-    database: { url: env.DATABASE_URL, poolMax: env.DB_POOL_MAX },
-    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    database: { url: env.DATABASE_URL, poolMax: env.DB_POOL_MAX, sync: env.DB_SYNC, queryTimeoutMs: env.DB_QUERY_TIMEOUT_MS },
+    redis: {
+      url: env.REDIS_URL,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+      connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
+    },
     /** Where the other services answer when each runs in its own process (`azora serve`). */
     upstreams: { auth: env.AUTH_URL, users: env.USERS_URL },
     masterKey: env.AZORA_MASTER_KEY,
@@ -124,15 +254,121 @@ function shapeConfig(env: z.infer<typeof envSchema>) {
     trustedProxies: env.TRUSTED_PROXIES,
     corsOrigins: env.CORS_ORIGINS,
     smtpUrl: env.SMTP_URL,
-    s3: env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT, bucket: env.S3_BUCKET, region: env.S3_REGION } : undefined,
-    http: { bodyLimit: env.BODY_LIMIT_BYTES, shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS },
-    tokens: { issuer: env.TOKEN_ISSUER, audience: env.TOKEN_AUDIENCE, accessTtlSeconds: 15 * 60, refreshTtlSeconds: 30 * 24 * 3600 },
+    mail: {
+      smtpUrl: env.SMTP_URL,
+      from: env.MAIL_FROM,
+      dir: join(dataDir, "mail"),
+      publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ""),
+      resetTtlMinutes: env.PASSWORD_RESET_TTL_MINUTES,
+    },
+    backup: {
+      key: env.BACKUP_KEY,
+      keepDaily: env.BACKUP_KEEP_DAILY,
+      keepHourly: env.BACKUP_KEEP_HOURLY,
+      schedule: {
+        enabled: env.BACKUP_SCHEDULE === "on" || (env.BACKUP_SCHEDULE === "auto" && !env.DATABASE_URL),
+        full: env.BACKUP_SCHEDULE_FULL,
+        config: env.BACKUP_SCHEDULE_CONFIG,
+        content: env.BACKUP_SCHEDULE_CONTENT,
+        drill: env.BACKUP_SCHEDULE_DRILL,
+      },
+    },
+    s3: env.S3_BUCKET
+      ? {
+          endpoint: env.S3_ENDPOINT,
+          bucket: env.S3_BUCKET,
+          region: env.S3_REGION ?? "us-east-1",
+          forcePathStyle: env.S3_FORCE_PATH_STYLE,
+          credentials: env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY } : undefined,
+        }
+      : undefined,
+    attachments: { maxBytes: env.ATTACHMENT_MAX_BYTES },
+    http: {
+      bodyLimit: env.BODY_LIMIT_BYTES,
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      limits: {
+        maxHeaderBytes: env.HTTP_MAX_HEADER_BYTES,
+        maxHeaderCount: env.HTTP_MAX_HEADER_COUNT,
+        headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+      },
+    },
+    tokens: {
+      issuer: env.TOKEN_ISSUER,
+      audience: env.TOKEN_AUDIENCE,
+      maxLifetimeSeconds: env.TOKEN_MAX_LIFETIME_SECONDS,
+      clockSkewSeconds: env.TOKEN_CLOCK_SKEW_SECONDS,
+      refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
+      jwksCacheSeconds: env.JWKS_CACHE_SECONDS,
+      accessTtlSeconds: 15 * 60, refreshTtlSeconds: 30 * 24 * 3600, purgeIntervalMs: env.TOKEN_PURGE_INTERVAL_MS },
+    loginGuard: {
+      freeFailures: env.LOGIN_FREE_FAILURES,
+      backoffMaxSeconds: env.LOGIN_BACKOFF_MAX_SECONDS,
+      accountIpFailures: env.LOGIN_ACCOUNT_IP_FAILURES,
+      ipDailyFailures: env.LOGIN_IP_DAILY_FAILURES,
+      globalFailuresPerMinute: env.LOGIN_GLOBAL_FAILURES_PER_MINUTE,
+    },
+    rateLimits: {
+      windowSeconds: env.RATE_LIMIT_WINDOW_SECONDS,
+      perGroup: { auth: env.RATE_LIMIT_AUTH, read: env.RATE_LIMIT_READ, write: env.RATE_LIMIT_WRITE },
+      onRedisFailure: env.RATE_LIMIT_ON_REDIS_FAILURE,
+    },
+    maintenance: { file: env.MAINTENANCE_FILE, pollMs: env.MAINTENANCE_POLL_MS },
+    traffic: { pollMs: env.TRAFFIC_POLL_MS, follow: env.TRAFFIC_ROUTES === "follow" },
+    securityPolicy: { pollMs: env.SECURITY_POLICY_POLL_MS },
+    dashboard: { sampleMs: env.METRICS_SAMPLE_MS },
+    upstreamPolicy: {
+      connectTimeoutMs: env.UPSTREAM_CONNECT_TIMEOUT_MS,
+      headersTimeoutMs: env.UPSTREAM_HEADERS_TIMEOUT_MS,
+      totalTimeoutMs: env.UPSTREAM_TOTAL_TIMEOUT_MS,
+      breaker: {
+        windowMs: env.BREAKER_WINDOW_SECONDS * 1000,
+        minimumRequests: env.BREAKER_MIN_REQUESTS,
+        failureRatio: env.BREAKER_FAILURE_PERCENT / 100,
+        openMs: env.BREAKER_OPEN_SECONDS * 1000,
+      },
+    },
   };
 }
 
 /** True when running under CI (tests that need a service or tool fail instead of skipping). */
 export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.CI === "true" || env.CI === "1";
+}
+
+/** Every variable the configuration reads, with its effective value; secrets and URL passwords redacted. */
+export function effectiveSettings(env: NodeJS.ProcessEnv = process.env): { name: string; value: string; source: "set" | "default" }[] {
+  const parsed = envSchema.safeParse(env);
+  const values: Record<string, unknown> = parsed.success ? parsed.data : {};
+  return Object.keys(envSchema.shape).map((name) => {
+    const given = env[name];
+    const value = values[name] ?? given;
+    return { name, value: redactSetting(name, value), source: given === undefined || given === "" ? "default" : "set" };
+  });
+}
+
+/** AZORA_MASTER_KEY, AZORA_OPS_TOKEN, S3_SECRET_ACCESS_KEY and the like (not TOKEN_ISSUER, not REDIS_KEY_PREFIX). */
+const secretName = /(_KEY|_TOKEN|SECRET|PASSWORD|CREDENTIALS?)(_|$)/;
+
+function redactSetting(name: string, value: unknown): string {
+  if (value === undefined) return "";
+  if (secretName.test(name) && !name.endsWith("_PREFIX")) return "[redacted]";
+  const text = Array.isArray(value) ? value.join(",") : String(value);
+  try {
+    const url = new URL(text);
+    if (url.password) {
+      url.password = "redacted";
+      return url.href;
+    }
+  } catch {
+    // Not a URL: shown as it is.
+  }
+  return text;
+}
+
+/** The package version (`azora --version`). */
+export function packageVersion(): string {
+  return readVersion();
 }
 
 let cachedVersion: string | undefined;

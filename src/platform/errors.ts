@@ -2,6 +2,7 @@
 export const errorStatus = {
   invalid_json: 400,
   invalid_request: 400,
+  invalid_reset_token: 400,
   unauthorized: 401,
   invalid_credentials: 401,
   invalid_token: 401,
@@ -12,13 +13,18 @@ export const errorStatus = {
   request_timeout: 408,
   conflict: 409,
   payload_too_large: 413,
+  expectation_failed: 417,
   unsupported_media_type: 415,
   rate_limited: 429,
   headers_too_large: 431,
   internal_error: 500,
   bad_gateway: 502,
   service_unavailable: 503,
+  upstream_unavailable: 503,
+  maintenance: 503,
+  database_unavailable: 503,
   gateway_timeout: 504,
+  storage_full: 507,
 } as const;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -72,6 +78,9 @@ export function toAppError(error: unknown): AppError {
     case "FST_ERR_CTP_INVALID_TYPE":
       return new AppError("invalid_request", "The Content-Type header is invalid.");
   }
+  if (isStorageFull(error)) {
+    return new AppError("storage_full", "The server has no room left to store this; try again later.", { headers: { "retry-after": "60" } });
+  }
   if (error instanceof SyntaxError && (error as { statusCode?: number }).statusCode === 400) {
     return new AppError("invalid_json", "The request body is not valid JSON.");
   }
@@ -80,4 +89,15 @@ export function toAppError(error: unknown): AppError {
   if (status === 415) return new AppError("unsupported_media_type", "Send the request body as application/json.");
   if (typeof status === "number" && status >= 400 && status < 500) return new AppError("invalid_request", "The request is malformed.");
   return new AppError("internal_error", "Something went wrong on our side. Quote the request id when reporting it.");
+}
+
+/**
+ * A write the disk had no room for: the file system's ENOSPC or EDQUOT, or PostgreSQL's disk_full (53100),
+ * found on the error or on its cause.
+ */
+function isStorageFull(error: unknown, depth = 0): boolean {
+  if (typeof error !== "object" || error === null || depth > 3) return false;
+  const code = (error as { code?: unknown }).code;
+  if (code === "ENOSPC" || code === "EDQUOT" || code === "53100") return true;
+  return isStorageFull((error as { cause?: unknown }).cause, depth + 1);
 }

@@ -1,11 +1,24 @@
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
+import net from "node:net";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { AppError, errorBody, toAppError } from "./errors.ts";
 import { LogEvent } from "./log-events.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
+import { createEdgeServer, defaultListenerLimits, EDGE_REJECTED_PATH, PREFLIGHT_PATH, rejectionOf, type CorsPolicy, type ListenerLimits } from "./edge.ts";
+
+/** Who a request was verified to come from, for its access line (set where the token is verified). */
+const callers = new WeakMap<FastifyRequest, { sub: string; jti: string }>();
+
+/**
+ * Records the verified caller of a request: its access line then carries `user` (the user id) and
+ * `tokenId` (the access token's jti, never the token), which the leak detector counts per user and per token.
+ */
+export function noteCaller(request: FastifyRequest, claims: { sub: string; jti: string }): void {
+  callers.set(request, claims);
+}
 
 const wellFormedRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 const methodsWithBody = new Set(["POST", "PUT", "PATCH"]);
@@ -20,11 +33,31 @@ export interface HttpAppOptions {
   recordMetrics?: boolean;
   /** Hops whose X-Forwarded-For is believed when taking the client IP. */
   trustProxy?: string[];
+  /** Sends Strict-Transport-Security on answers to requests that arrived over TLS (X-Forwarded-Proto from a trusted proxy). */
+  hsts?: boolean;
+  /** Header limits and request/body timeouts of the listener (edge.ts); the defaults when absent. */
+  limits?: ListenerLimits;
+  /** Cross-origin browser calls (CORS_ORIGINS): only the public gateway serves them. */
+  cors?: CorsPolicy;
 }
+
+/** What a preflight may ask for, and which answer headers a cross-origin script may read. */
+const CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE";
+const CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id";
+const CORS_EXPOSE_HEADERS = "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy";
+const CORS_MAX_AGE_SECONDS = "600";
+
+/** HSTS for a year, subdomains included, once a request is known to have come over HTTPS. */
+const HSTS = "max-age=31536000; includeSubDomains";
 
 /** A Fastify app with the house rules: request ids, one error shape, metrics and an access log line. */
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
+  const limits = options.limits ?? defaultListenerLimits;
+  const cors = options.cors && options.cors.origins.length > 0 ? options.cors : undefined;
   const app = Fastify({
+    // The listener is ours (edge.ts): header limits, request and body timeouts, Host, path normalisation,
+    // CORS and Expect are settled on the raw request before Fastify routes it.
+    serverFactory: (handler) => createEdgeServer(handler, limits, cors),
     loggerInstance: options.logger as FastifyBaseLogger,
     // The access log line is ours (onResponse below), with the route template and request id.
     logController: new LogController({ disableRequestLogging: true }),
@@ -39,9 +72,11 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       const given = req.headers["x-request-id"];
       return typeof given === "string" && wellFormedRequestId.test(given) ? given : randomUUID();
     },
-    // Idle keep-alive sockets close at once on shutdown; busy ones finish their request first.
-    forceCloseConnections: "idle",
-    return503OnClosing: true,
+    // Shutdown is ours (drain below): connections are not cut when close() starts, and a request that
+    // arrives on an open connection while closing is served (with Connection: close), not refused with
+    // Fastify's own 503 body.
+    forceCloseConnections: false,
+    return503OnClosing: false,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     // A path that cannot be percent-decoded, or a path parameter over maxParamLength: a 400 in the one shape.
     frameworkErrors: (error, request, reply) => {
@@ -94,6 +129,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   // While draining, every answer closes its connection, so keep-alive clients let go and close() can finish.
   let draining = false;
+  drainSwitches.set(app, () => {
+    draining = true;
+  });
   app.addHook("preClose", async () => {
     draining = true;
   });
@@ -101,9 +139,42 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   // request, and each hook, more so an async one, is a measurable cost on the gateway's path.
   app.addHook("onSend", (request, reply, payload, done) => {
     reply.header("x-request-id", request.id);
+    // Every answer: no MIME sniffing of JSON into HTML, and no URL of ours leaks in a Referer.
+    reply.header("x-content-type-options", "nosniff");
+    reply.header("referrer-policy", "no-referrer");
+    if (options.hsts && request.protocol === "https") reply.header("strict-transport-security", HSTS);
     if (draining) reply.header("connection", "close");
+    if (cors) {
+      reply.header("vary", "Origin");
+      const origin = request.headers.origin;
+      if (origin !== undefined && cors.origins.includes(origin)) {
+        reply.header("access-control-allow-origin", origin);
+        reply.header("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+      }
+    }
     done(null, payload);
   });
+
+  // Requests the edge refused (edge.ts) are answered here, before their body is read; the connection then
+  // closes, so body bytes still on their way are never taken for the next request.
+  app.all(EDGE_REJECTED_PATH, {
+    onRequest: (request, reply, done) => {
+      reply.header("connection", "close");
+      done(rejectionOf(request.raw) ?? new AppError("not_found", "No such route."));
+    },
+    handler: async () => undefined,
+  });
+  if (cors) {
+    // Only preflights from an allowed origin arrive here (edge.ts refuses the others).
+    app.options(PREFLIGHT_PATH, (_request, reply) => {
+      reply
+        .code(204)
+        .header("access-control-allow-methods", CORS_ALLOW_METHODS)
+        .header("access-control-allow-headers", CORS_ALLOW_HEADERS)
+        .header("access-control-max-age", CORS_MAX_AGE_SECONDS)
+        .send();
+    });
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error);
@@ -118,6 +189,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     app.addHook("onResponse", (request, reply, done) => {
       const route = request.routeOptions.url ?? "unmatched";
       record(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      const caller = callers.get(request);
       options.logger.info(
         {
           event: LogEvent.HTTP_REQUEST,
@@ -127,6 +199,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
           path: pathOf(request.url),
           status: reply.statusCode,
           durationMs: Math.round(reply.elapsedTime * 10) / 10,
+          ip: request.ip,
+          user: caller?.sub,
+          tokenId: caller?.jti,
         },
         "request",
       );
@@ -141,7 +216,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
  * up in prom-client hashes and validates them, which is measurable on the gateway's path. The key space is
  * bounded: routes are templates ("unmatched" for the rest) and Node's parser accepts only known methods.
  */
-function requestRecorder(service: string, metrics: Metrics) {
+export function requestRecorder(service: string, metrics: Metrics) {
   type Children = { count: { inc(): void }; duration: { observe(seconds: number): void } };
   const children = new Map<string, Children>();
   return (method: string, route: string, status: number, seconds: number) => {
@@ -163,6 +238,46 @@ const pathOf = (url: string) => {
   const query = url.indexOf("?");
   return query === -1 ? url : url.slice(0, query);
 };
+
+const drainSwitches = new WeakMap<FastifyInstance, () => void>();
+
+/**
+ * The first half of a graceful stop, before `app.close()`: stop accepting connections, answer every
+ * request from now on with `Connection: close`, and give open connections up to `graceMs` to finish and
+ * close. A keep-alive client that sends its next request meanwhile is answered (and told to close)
+ * instead of finding its connection reset. Node's own `server.close()` would close idle connections at
+ * once, racing requests already on their way, so the listening socket is closed through net.Server's
+ * close instead.
+ *
+ * Before the listener closes, the connections waiting in its accept queue are accepted, and after the
+ * grace, connections still idle are closed here, only after the event loop has read what already arrived: a timer that fires after a busy stretch (argon2, a synchronous database statement)
+ * runs before the poll phase, so requests sitting in the sockets' buffers would still look idle and be
+ * reset. setImmediate runs after a poll phase, which parses them; their connections are then busy and
+ * get answered with Connection: close. No connection can become idle again afterwards (every answer
+ * closes its connection), so `app.close()` finds nothing idle left to cut.
+ */
+export async function drain(app: FastifyInstance, graceMs: number): Promise<void> {
+  drainSwitches.get(app)?.();
+  const server = app.server;
+  if (!server.listening) return;
+  // Closing a listening socket resets every connection still in the kernel's accept queue, though its
+  // client has sent its request. After a busy stretch (a checkpoint, a WAL segment created and synced)
+  // that queue is full: one poll phase accepts them first.
+  await pollPhase();
+  net.Server.prototype.close.call(server);
+  const until = Date.now() + graceMs;
+  while (Date.now() < until && (await openConnections(server)) > 0) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  await pollPhase();
+  server.closeIdleConnections();
+}
+
+/** Resolves after the event loop's next poll phase, which accepts pending connections and reads what arrived. */
+const pollPhase = () => new Promise((resolve) => setImmediate(resolve));
+
+const openConnections = (server: net.Server) =>
+  new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count)));
 
 /** Writes an AppError in the one body shape. */
 export function sendError(reply: FastifyReply, error: AppError, requestId: string): FastifyReply {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogs, maskEmail, scrubLogObject } from "./logger.ts";
+import { createLogs, maskEmail, maskEmailsIn, scrubLogObject } from "./logger.ts";
 
 describe("logs", () => {
   let dir: string | undefined;
@@ -12,6 +12,14 @@ describe("logs", () => {
   it("masks emails", () => {
     expect(maskEmail("jane.doe@example.com")).toBe("j***@example.com");
     expect(maskEmail("not-an-email")).toBe("***");
+  });
+
+  it("masks addresses inside strings (paths, percent-encoded too) and leaves other text alone", () => {
+    expect(maskEmailsIn("/api/user/jane@example.com")).toBe("/api/user/j***@example.com");
+    expect(maskEmailsIn("/api/user/jane%2Bx%40example.co.uk/x")).toBe("/api/user/j***@example.co.uk/x");
+    expect(maskEmailsIn("/api/user/me")).toBe("/api/user/me");
+    expect(maskEmailsIn("see you @home")).toBe("see you @home");
+    expect(scrubLogObject({ path: "/api/user/jane@example.com", status: 404 })).toEqual({ path: "/api/user/j***@example.com", status: 404 });
   });
 
   it("scrubs credentials in nested objects and arrays, whatever the case of the key", () => {

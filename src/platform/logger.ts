@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import pino, { type Logger, type DestinationStream } from "pino";
+import { openLogFile, type LogFile } from "./log-file.ts";
 
 export type { Logger };
 
@@ -8,8 +9,16 @@ export interface Logs {
   api: Logger;
   auth: Logger;
   security: Logger;
+  /** Writes out what the buffered access log holds (before log files are rewritten, e.g. by GDPR erasure). */
+  flush(): void;
   /** Flushes and closes the files. */
   close(): void;
+  /** Opens the files again (SIGHUP): after `mv api.log api.log.1`, new lines go to a new api.log. */
+  reopen(): void;
+  /** Failed log writes since start, by stream (`api`, `auth`, `security`, `stdout`). */
+  writeErrors(): Record<string, number>;
+  /** Streams whose last write failed, with the error code (`{ api: "ENOSPC" }`); empty when all write. */
+  failing(): Record<string, string>;
 }
 
 /** Keys (compared in lower case) whose values never reach a log line, at any depth up to MAX_DEPTH. */
@@ -40,8 +49,18 @@ export function maskEmail(email: string): string {
   return `${email[0]}***${email.slice(at)}`;
 }
 
+/** An address inside a longer string (a request path, a message), `@` written as it is or percent-encoded. */
+const emailInText = /[^\s/?#&=;,:"'<>()[\]{}@]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/gi;
+
+/** Masks every email address in a string: "/api/user/jane@example.com" → "/api/user/j***@example.com". */
+export function maskEmailsIn(text: string): string {
+  if (!text.includes("@") && !/%40/i.test(text)) return text;
+  return text.replace(emailInText, (address) => maskEmail(address.replace(/%40/i, "@")));
+}
+
 /**
- * What a log line may show of an object: credentials replaced by "[redacted]" and emails masked, in
+ * What a log line may show of an object: credentials replaced by "[redacted]" and emails masked (in `email`
+ * fields, and wherever an address appears inside a string, such as a request path), in
  * objects, arrays and errors (their own properties, after pino's error serializer has made them plain)
  * up to MAX_DEPTH. It copies only what it changes, so the common line (an access line of strings and
  * numbers) costs one pass over its keys and no allocation. It runs on every line, on the request path,
@@ -57,7 +76,9 @@ export function scrubLogObject(object: Record<string, unknown>, depth = 0): Reco
         ? CENSOR
         : lowerKey === "email" && typeof value === "string"
           ? maskEmail(value)
-          : scrubValue(value, depth + 1);
+          : typeof value === "string"
+            ? maskEmailsIn(value)
+            : scrubValue(value, depth + 1);
     if (replaced !== value) {
       copy ??= { ...object };
       copy[key] = replaced;
@@ -85,27 +106,22 @@ export interface LogOptions {
   stdout: boolean;
 }
 
-/** Creates the loggers; each writes JSON lines to its file and, when enabled, to stdout. */
+/** Creates the loggers; each writes JSON lines to its file and, when enabled, to stdout. No write ever throws. */
 export function createLogs(options: LogOptions): Logs {
-  const files: ReturnType<typeof pino.destination>[] = [];
+  const files: LogFile[] = [];
+  const stdout = options.stdout ? openStdout() : undefined;
   const make = (name: "api" | "auth" | "security"): Logger => {
     // Writes are synchronous, as nginx writes its access log: to the page cache that is a few microseconds,
     // cheaper than handing each write to the thread pool, and a crash cannot lose a line already logged.
     // The access log is on every request's path, so it is written once per 4 KiB and at least every second
     // (what sits in the buffer is at most a second old); auth and security events are written at once.
     const buffered = name === "api";
-    const file = pino.destination({
-      dest: join(options.dir, `${name}.log`),
-      mkdir: true,
-      sync: true,
-      minLength: buffered ? 4096 : 0,
-      periodicFlush: buffered ? 1000 : 0,
-    });
+    const file = openLogFile(name, join(options.dir, `${name}.log`), { minLength: buffered ? 4096 : 0, flushIntervalMs: 1000 });
     files.push(file);
-    const destination: DestinationStream = options.stdout
+    const destination: DestinationStream = stdout
       ? pino.multistream([
           { stream: file, level: "trace" },
-          { stream: pino.destination({ dest: 1, sync: false }), level: "trace" },
+          { stream: stdout.stream, level: "trace" },
         ])
       : file;
     return pino(
@@ -125,23 +141,60 @@ export function createLogs(options: LogOptions): Logs {
   };
   const logs = { api: make("api"), auth: make("auth"), security: make("security") };
   const flushAll = () => {
-    for (const file of files) {
-      try {
-        file.flushSync();
-      } catch {
-        // A file that never opened has nothing to flush.
-      }
-    }
+    for (const file of files) file.flush();
   };
   // An uncaught exception still runs "exit" listeners: the buffered access lines, among them the one that
   // led to the crash, are written before the process goes.
   process.on("exit", flushAll);
   return {
     ...logs,
+    flush: flushAll,
     close() {
       process.off("exit", flushAll);
-      flushAll();
-      for (const file of files) file.end();
+      for (const file of files) file.close();
     },
+    reopen() {
+      for (const file of files) file.reopen();
+    },
+    writeErrors() {
+      const counts: Record<string, number> = Object.fromEntries(files.map((file) => [file.name, file.errors()]));
+      if (stdout) counts.stdout = stdout.errors();
+      return counts;
+    },
+    failing() {
+      const failing: Record<string, string> = {};
+      for (const file of files) {
+        const code = file.failing();
+        if (code) failing[file.name] = code;
+      }
+      const stdoutCode = stdout?.failing();
+      if (stdoutCode) failing.stdout = stdoutCode;
+      return failing;
+    },
+  };
+}
+
+/** Most a broken stdout may hold back before lines are dropped (a reader that went away must not grow the heap). */
+const STDOUT_BACKLOG_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Stdout is written asynchronously (a slow reader must not stall requests). Its failures (a closed pipe,
+ * a full disk behind a redirect) are counted like the files' and never become an uncaught error.
+ */
+function openStdout() {
+  const stream = pino.destination({ dest: 1, sync: false, maxLength: STDOUT_BACKLOG_BYTES });
+  let errorCount = 0;
+  let lastError: string | undefined;
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    errorCount++;
+    lastError = error.code ?? "EIO";
+  });
+  stream.on("write", () => {
+    lastError = undefined;
+  });
+  return {
+    stream,
+    errors: () => errorCount,
+    failing: () => lastError,
   };
 }

@@ -30,6 +30,19 @@ export function apiClient(baseUrl: string) {
   return {
     call,
     get: (path: string, token?: string) => call("GET", path, token ? { token } : {}),
+    /**
+     * Reads until the answer comes from the cache. After a write, each process's replay of the invalidation
+     * log drops the key once more (it cannot tell which rows its own write already applied), so the entry
+     * stored by the first read after a write may be gone by the second.
+     */
+    async cachedGet(path: string, token?: string): Promise<ApiResponse> {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const answer = await call("GET", path, token ? { token } : {});
+        if (answer.headers.get("x-cache") === "HIT" || Date.now() > deadline) return answer;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
     /** Registers and logs in a fresh user; returns the tokens and the user's id. */
     async newUser(prefix = "user") {
       const email = `${prefix}-${randomBytes(4).toString("hex")}@example.com`;

@@ -42,7 +42,7 @@ export function spawnCli(args: string[], env: Record<string, string>, command = 
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitFor(pattern, timeoutMs = 30_000) {
+    waitFor(pattern, timeoutMs = 300_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const match = (out + err).match(pattern);

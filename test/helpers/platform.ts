@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { loadConfig, type Config } from "../../src/platform/config.ts";
 import { platformCommands } from "../../src/ops/commands.ts";
 import { startPlatform, type RunningPlatform } from "../../src/runtime.ts";
+import type { Clock } from "../../src/platform/clock.ts";
 import type { Backend } from "./backends.ts";
 
 export interface TestPlatform {
@@ -15,9 +16,24 @@ export interface TestPlatform {
   stop(): Promise<void>;
 }
 
+/**
+ * Rate limits and password-guessing budgets far above any suite's traffic: suites about other behaviour send
+ * hundreds of requests, wrong passwords included, from one IP. The rate-limit and test/security suites set their own.
+ */
+export const unlimited = {
+  RATE_LIMIT_AUTH: "10000000",
+  RATE_LIMIT_READ: "10000000",
+  RATE_LIMIT_WRITE: "10000000",
+  LOGIN_FREE_FAILURES: "1000",
+  LOGIN_ACCOUNT_IP_FAILURES: "10000",
+  LOGIN_IP_DAILY_FAILURES: "10000000",
+  LOGIN_GLOBAL_FAILURES_PER_MINUTE: "10000000",
+};
+
 /** Loads config the way the CLI does, from an env built for the test (ephemeral ports, a temp data dir). */
 export function testConfig(env: Record<string, string>): Config {
-  const result = loadConfig({ HOST: "127.0.0.1", PORT: "0", OPS_PORT: "0", LOG_STDOUT: "false", LOG_LEVEL: "info", ...env });
+  // The backup plan stays off: a suite that runs across 02:00 must not find a backup it did not take.
+  const result = loadConfig({ HOST: "127.0.0.1", PORT: "0", OPS_PORT: "0", LOG_STDOUT: "false", LOG_LEVEL: "info", BACKUP_SCHEDULE: "off", ...unlimited, ...env });
   if (!result.ok) throw new Error(`bad test config: ${result.problems.join("; ")}`);
   return result.config;
 }
@@ -26,12 +42,52 @@ export async function makeDataDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "azora-test-"));
 }
 
+/**
+ * The environment of a split-mode test (`azora serve` processes on one database): a fresh data directory,
+ * loopback listeners on free ports, and the master key and ops token every process shares, as a
+ * Kubernetes Secret would provide them. `label` makes the secrets the test's own; `extra` adds settings.
+ */
+export async function splitModeEnv(provisioned: Record<string, string>, label: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  return {
+    ...provisioned,
+    DATA_DIR: await makeDataDir(),
+    HOST: "127.0.0.1",
+    PORT: "0",
+    OPS_PORT: "0",
+    AZORA_MASTER_KEY: `${label}-test-master-key-0123456789abcdef`,
+    AZORA_OPS_TOKEN: `${label}-test-ops-token-0123456789abcdef`,
+    ...extra,
+  };
+}
+
+/**
+ * The two ways `azora up` can reach its services: in-process (its default) and over loopback HTTP (the proxy
+ * `azora serve` uses between processes). The suites about the public contract run in both and must give
+ * the same answers, headers and metrics (docs/adr/0195); the others run the default.
+ */
+export type Composition = "in-process" | "proxy";
+export const compositions: { composition: Composition }[] = [{ composition: "in-process" }, { composition: "proxy" }];
+
 /** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
-export async function startTestPlatform(backend: Backend, extraEnv: Record<string, string> = {}): Promise<TestPlatform> {
+export async function startTestPlatform(
+  backend: Backend,
+  extraEnv: Record<string, string> = {},
+  options: {
+    /** The platform's clock (tests that jump time). */
+    clock?: Clock;
+    /** A database the caller provisioned and disposes of itself (platforms sharing one). */
+    provisioned?: { env: Record<string, string>; dispose(): Promise<void> };
+    /** How the gateway reaches the services (default: in-process, as `azora up`). */
+    composition?: Composition;
+  } = {},
+): Promise<TestPlatform> {
   const dataDir = await makeDataDir();
-  const provisioned = await backend.provision();
+  const provisioned = options.provisioned ?? (await backend.provision());
   const config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, ...extraEnv });
-  const running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands });
+  const running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.composition ? { composition: options.composition } : {}),
+  });
   return {
     config,
     running,
@@ -40,7 +96,7 @@ export async function startTestPlatform(backend: Backend, extraEnv: Record<strin
     dataDir,
     async stop() {
       await running.stop();
-      await provisioned.dispose();
+      if (!options.provisioned) await provisioned.dispose();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

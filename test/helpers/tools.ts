@@ -20,3 +20,6 @@ export function toolAvailability(name: string, debianPackage: string): { run: bo
   if (isCi()) throw new Error(`${name} is missing under CI: .ci/run must apt-get install ${debianPackage}`);
   return { run: false, reason: `${name} not installed (apt-get install ${debianPackage})` };
 }
+
+/** Headless Chromium on this machine: no sandbox as root, and no background calls to a closed network. */
+export const chromiumFlags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];

@@ -9,7 +9,7 @@ const redisUrl = process.env.REDIS_URL;
 if (!redisUrl && isCi()) throw new Error("CI=true but REDIS_URL is not set: the Redis cache cannot be tested.");
 
 const implementations: [string, () => Promise<Cache>][] = [["memory", async () => createMemoryCache()]];
-if (redisUrl) implementations.push(["redis", () => createRedisCache(redisUrl, `azora-test-${randomBytes(4).toString("hex")}:`)]);
+if (redisUrl) implementations.push(["redis", () => createRedisCache({ url: redisUrl, keyPrefix: `azora-test-${randomBytes(4).toString("hex")}:` })]);
 
 describe.each(implementations)("%s cache", (_name, open) => {
   const opened: Cache[] = [];

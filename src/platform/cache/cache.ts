@@ -6,6 +6,8 @@ export interface Cache {
   del(...keys: string[]): Promise<void>;
   /** Remembers that `member` was seen at `atMs` in the named recency set. */
   touch(set: string, member: string, atMs: number): Promise<void>;
+  /** Drops a member from a recency set (GDPR erasure: the id must not linger there). */
+  forget(set: string, member: string): Promise<void>;
   /** Members of the recency set seen at or after `sinceMs` (older ones are dropped). */
   countSince(set: string, sinceMs: number): Promise<number>;
   ping(): Promise<void>;

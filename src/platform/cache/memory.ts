@@ -20,6 +20,9 @@ export function createMemoryCache(maxEntries = 50_000): Cache {
       if (!members) recency.set(set, (members = new Map()));
       members.set(member, atMs);
     },
+    forget: async (set, member) => {
+      recency.get(set)?.delete(member);
+    },
     countSince: async (set, sinceMs) => {
       const members = recency.get(set);
       if (!members) return 0;

@@ -7,6 +7,8 @@ export interface Account {
   name: string | null;
   role: "user" | "admin";
   disabledAt: Date | null;
+  /** Access tokens issued before this are refused (ms since the epoch; 0 when none were revoked). */
+  tokensValidAfterMs: number;
   createdAt: Date;
 }
 
@@ -17,6 +19,7 @@ interface AccountRow {
   name: string | null;
   role: "user" | "admin";
   disabled_at: Date | null;
+  tokens_valid_after: Date | null;
   created_at: Date;
 }
 
@@ -27,10 +30,11 @@ const toAccount = (row: AccountRow): Account => ({
   name: row.name,
   role: row.role,
   disabledAt: row.disabled_at,
+  tokensValidAfterMs: row.tokens_valid_after?.getTime() ?? 0,
   createdAt: row.created_at,
 });
 
-const columns = "id, email, password_hash, name, role, disabled_at, created_at";
+const columns = "id, email, password_hash, name, role, disabled_at, tokens_valid_after, created_at";
 
 /** Credentials of users: the auth service's view of the users table. */
 export function createAccountsRepository(db: Queryable) {
@@ -50,6 +54,14 @@ export function createAccountsRepository(db: Queryable) {
         [account.email, account.passwordHash, account.name],
       );
       return rows[0]?.id;
+    },
+    /** Disables (at a time) or enables (null) the account, with the cache keys the change makes stale. */
+    async setDisabled(id: string, at: Date | null): Promise<void> {
+      await db.query("UPDATE users SET disabled_at = $2, updated_at = now() WHERE id = $1", [id, at]);
+    },
+    /** Every account, oldest first: the targets of `azora password-reset --all`. */
+    async listAll(): Promise<{ id: string; email: string }[]> {
+      return db.query<{ id: string; email: string }>("SELECT id, email FROM users ORDER BY created_at, id");
     },
     async updatePasswordHash(id: string, passwordHash: string): Promise<void> {
       await db.query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", [id, passwordHash]);

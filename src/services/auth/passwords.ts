@@ -1,21 +1,25 @@
 import { hash, verify, type Options } from "@node-rs/argon2";
+import { argon2Queue } from "./argon2-queue.ts";
 
 /** OWASP's argon2id parameters: 19 MiB memory, 2 passes, 1 lane. */
 // Algorithm is a const enum that cannot be imported under isolated modules: 2 is Argon2id.
 const params = { algorithm: 2 as Options["algorithm"], memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 const currentPrefix = `$argon2id$v=19$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}$`;
 
-/** Hashes on the libuv thread pool (never on the event loop) into a PHC string. */
+/** Hashes on the libuv thread pool (never on the event loop), through the bounded queue, into a PHC string. */
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, params);
+  return argon2Queue.run(() => hash(password, params));
 }
 
-export async function verifyPassword(phc: string, password: string): Promise<boolean> {
-  try {
-    return await verify(phc, password);
-  } catch {
-    return false;
-  }
+/** True when the password matches; a malformed hash is a mismatch. A full queue is a 503 (thrown). */
+export function verifyPassword(phc: string, password: string): Promise<boolean> {
+  return argon2Queue.run(async () => {
+    try {
+      return await verify(phc, password);
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** True when the stored hash was made with other parameters and should be replaced at the next login. */
@@ -29,3 +33,9 @@ export function dummyPasswordHash(): Promise<string> {
   dummyHash ??= hashPassword("azora-timing-equaliser");
   return dummyHash;
 }
+
+/**
+ * Stored in place of a hash when an operator forces a reset: it is no PHC string, so no password
+ * verifies against it (verifyPassword answers false) until the person sets a new one through a reset.
+ */
+export const RESET_REQUIRED_HASH = "!reset-required";

@@ -1,8 +1,22 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
 import type { IncomingHttpHeaders } from "node:http";
 import { AppError } from "../../platform/errors.ts";
+import { createCircuitBreaker, type BreakerOptions, type BreakerState } from "./circuit-breaker.ts";
+import { createRetryBudget } from "./retry-budget.ts";
 
-/** Request headers that describe one hop, or that claim an identity the edge has not verified. */
+/** Request headers that claim an identity the edge has not verified, or that are meant for the gateway only. */
+export const identityHeaders = [
+  "x-azora-ops-token",
+  "x-azora-gateway",
+  "x-user-id",
+  "x-user-email",
+  "x-user-role",
+  "x-forwarded-user",
+  "x-remote-user",
+  "x-authenticated-user",
+  "x-auth-user",
+];
+/** Request headers that describe one hop, and the identity headers: none reaches a service. */
 const droppedRequestHeaders = new Set([
   "connection",
   "keep-alive",
@@ -14,13 +28,8 @@ const droppedRequestHeaders = new Set([
   "upgrade",
   "host",
   "content-length",
-  "x-user-id",
-  "x-user-email",
-  "x-user-role",
-  "x-forwarded-user",
-  "x-remote-user",
-  "x-authenticated-user",
-  "x-auth-user",
+  "expect",
+  ...identityHeaders,
 ]);
 const droppedResponseHeaders = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "trailer"]);
 
@@ -31,6 +40,8 @@ export interface ForwardRequest {
   body: Buffer | undefined;
   /** The hops the gateway vouches for, client first (see gateway.app.ts); replaces what the client sent. */
   forwardedFor: string;
+  /** The in-process gateway's secret for the services (see service-app.ts), when there is one. */
+  proof?: string;
   requestId: string;
 }
 
@@ -56,52 +67,132 @@ function worthBuffering(method: string, response: Dispatcher.ResponseData): bool
   return length > 0 && length <= BUFFERED_BODY_MAX_BYTES;
 }
 
-/** A keep-alive connection pool to one backend service. */
-export function createUpstream(name: string, origin: string, onError: (reason: string) => void) {
-  const pool = new Pool(origin, { connections: 256, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
+export interface UpstreamPolicy {
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  /** No exchange with the upstream, retries included, lasts longer than this. */
+  totalTimeoutMs: number;
+  breaker: Omit<BreakerOptions, "now">;
+}
+
+export interface UpstreamEvents {
+  error(reason: string): void;
+  retry(): void;
+  breakerState(state: BreakerState): void;
+}
+
+/** Errors raised before any answer arrived: the request may not have reached the service at all. */
+const connectionErrorCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_CLOSED"]);
+const idempotentMethods = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
+const MAX_RETRIES = 2;
+
+const isTimeout = (error: unknown) =>
+  error instanceof undiciErrors.HeadersTimeoutError ||
+  error instanceof undiciErrors.BodyTimeoutError ||
+  error instanceof undiciErrors.ConnectTimeoutError ||
+  (error as { name?: unknown })?.name === "TimeoutError";
+
+/** The upstream's own overload answers count as failures for its breaker; a 500 is an application error, not an outage. */
+export const isOutageStatus = (status: number) => status === 502 || status === 503 || status === 504;
+
+/**
+ * A keep-alive connection pool to one backend service, behind a circuit breaker, with a total deadline per
+ * exchange and retries (idempotent requests, connection errors only, jittered, within a retry budget).
+ */
+export function createUpstream(name: string, origin: string, policy: UpstreamPolicy, events: UpstreamEvents) {
+  const pool = new Pool(origin, {
+    connections: 256,
+    keepAliveTimeout: 30_000,
+    headersTimeout: policy.headersTimeoutMs,
+    bodyTimeout: policy.totalTimeoutMs,
+    connect: { timeout: policy.connectTimeoutMs },
+  });
+  const breaker = createCircuitBreaker(name, { ...policy.breaker, now: Date.now }, events.breakerState);
+  const retryBudget = createRetryBudget({ windowMs: 10_000, ratio: 0.2, minimum: 3, now: Date.now });
 
   const failure = (error: unknown, reason: string, what: string): AppError => {
-    const timedOut = error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
-    onError(timedOut ? "timeout" : reason);
+    const timedOut = isTimeout(error);
+    events.error(timedOut ? "timeout" : reason);
     return timedOut
       ? new AppError("gateway_timeout", `The ${name} service did not answer in time.`)
       : new AppError("bad_gateway", `The ${name} service ${what}.`);
   };
 
+  /** Sends the request, again after a connection error when that is safe, until the deadline. */
+  const send = async (options: Dispatcher.RequestOptions, deadline: number): Promise<Dispatcher.ResponseData> => {
+    retryBudget.request();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await pool.request(options);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const retryable = idempotentMethods.has(options.method) && typeof code === "string" && connectionErrorCodes.has(code);
+        const pauseMs = 25 * 2 ** attempt + Math.random() * 25;
+        if (retryable && attempt < MAX_RETRIES && Date.now() + pauseMs < deadline && retryBudget.tryRetry()) {
+          events.retry();
+          await new Promise((resolve) => setTimeout(resolve, pauseMs));
+          continue;
+        }
+        throw failure(error, "connect", "is unavailable");
+      }
+    }
+  };
+
+  const exchange = async (request: ForwardRequest): Promise<UpstreamResponse> => {
+    const headers: Record<string, string | string[]> = {};
+    for (const key in request.headers) {
+      const value = request.headers[key];
+      if (value === undefined || droppedRequestHeaders.has(key) || key.startsWith("x-forwarded-")) continue;
+      headers[key] = value;
+    }
+    headers["x-forwarded-for"] = request.forwardedFor;
+    if (request.proof) headers["x-azora-gateway"] = request.proof;
+    headers["x-request-id"] = request.requestId;
+    const deadline = Date.now() + policy.totalTimeoutMs;
+    const response = await send(
+      {
+        method: request.method as "GET",
+        path: request.path,
+        headers,
+        body: request.body && request.body.length > 0 ? request.body : null,
+        signal: AbortSignal.timeout(policy.totalTimeoutMs),
+      },
+      deadline,
+    );
+    const responseHeaders: Record<string, string | string[]> = {};
+    for (const key in response.headers) {
+      const value = response.headers[key];
+      if (value !== undefined && !droppedResponseHeaders.has(key)) responseHeaders[key] = value;
+    }
+    if (!worthBuffering(request.method, response)) return { status: response.statusCode, headers: responseHeaders, body: response.body };
+    try {
+      const body = Buffer.from(await response.body.arrayBuffer());
+      return { status: response.statusCode, headers: responseHeaders, body };
+    } catch (error) {
+      throw failure(error, "incomplete", "broke off its answer");
+    }
+  };
+
   return {
     name,
     origin,
+    breaker,
+    /** Forwards one request, unless the breaker is open: then an immediate 503 with Retry-After. */
     async forward(request: ForwardRequest): Promise<UpstreamResponse> {
-      const headers: Record<string, string | string[]> = {};
-      for (const key in request.headers) {
-        const value = request.headers[key];
-        if (value === undefined || droppedRequestHeaders.has(key) || key.startsWith("x-forwarded-")) continue;
-        headers[key] = value;
-      }
-      headers["x-forwarded-for"] = request.forwardedFor;
-      headers["x-request-id"] = request.requestId;
-      let response: Dispatcher.ResponseData;
-      try {
-        response = await pool.request({
-          method: request.method as "GET",
-          path: request.path,
-          headers,
-          body: request.body && request.body.length > 0 ? request.body : null,
+      const admission = breaker.admit();
+      if (!admission.ok) {
+        events.error("breaker_open");
+        throw new AppError("upstream_unavailable", `The ${name} service is unavailable. Try again in ${admission.retryAfterSeconds} s.`, {
+          headers: { "retry-after": String(admission.retryAfterSeconds) },
         });
-      } catch (error) {
-        throw failure(error, "connect", "is unavailable");
       }
-      const responseHeaders: Record<string, string | string[]> = {};
-      for (const key in response.headers) {
-        const value = response.headers[key];
-        if (value !== undefined && !droppedResponseHeaders.has(key)) responseHeaders[key] = value;
-      }
-      if (!worthBuffering(request.method, response)) return { status: response.statusCode, headers: responseHeaders, body: response.body };
+      let healthy = false;
       try {
-        const body = Buffer.from(await response.body.arrayBuffer());
-        return { status: response.statusCode, headers: responseHeaders, body };
-      } catch (error) {
-        throw failure(error, "incomplete", "broke off its answer");
+        const response = await exchange(request);
+        healthy = !isOutageStatus(response.status);
+        return response;
+      } finally {
+        breaker.record(healthy, admission.probe);
       }
     },
     /** GET /health on the service, for the gateway's own health answer. */

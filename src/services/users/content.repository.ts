@@ -32,13 +32,13 @@ const columns = "id, owner_id, title, body, created_at, updated_at";
 /** User-generated content. */
 export function createContentRepository(db: Queryable) {
   return {
-    async insert(item: { ownerId: string; title: string; body: string }): Promise<ContentItem> {
-      const rows = await db.query<Row>(`INSERT INTO content (owner_id, title, body) VALUES ($1, $2, $3) RETURNING ${columns}`, [
-        item.ownerId,
-        item.title,
-        item.body,
-      ]);
-      return toItem(rows[0] as Row);
+    /** Undefined when the owner's account is gone (erased while their access token is still valid). */
+    async insert(item: { ownerId: string; title: string; body: string }): Promise<ContentItem | undefined> {
+      const rows = await db.query<Row>(
+        `INSERT INTO content (owner_id, title, body) SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) RETURNING ${columns}`,
+        [item.ownerId, item.title, item.body],
+      );
+      return rows[0] && toItem(rows[0]);
     },
     async findById(id: string): Promise<ContentItem | undefined> {
       const rows = await db.query<Row>(`SELECT ${columns} FROM content WHERE id = $1`, [id]);

@@ -6,7 +6,12 @@ export type ItemResult = { ok: true; item: ContentItem } | { ok: false; reason: 
  * Content belongs to its owner; an admin reaches everyone's. Someone else's item answers "not found"
  * rather than "forbidden", so ids cannot be probed.
  */
-export function createContentService(deps: { content: ContentRepository; isAdmin: (userId: string) => Promise<boolean> }) {
+export function createContentService(deps: {
+  content: ContentRepository;
+  isAdmin: (userId: string) => Promise<boolean>;
+  /** The attached files' blobs, released when their content goes (the rows go with it by cascade). */
+  attachmentBlobs?: { keysOfContent(contentId: string): Promise<string[]>; release(keys: string[]): Promise<number> };
+}) {
   const { content } = deps;
 
   async function reachable(callerId: string, id: string): Promise<ContentItem | undefined> {
@@ -30,8 +35,13 @@ export function createContentService(deps: { content: ContentRepository; isAdmin
     },
     async remove(callerId: string, id: string): Promise<boolean> {
       if (!(await reachable(callerId, id))) return false;
-      return content.delete(id);
+      const blobKeys = (await deps.attachmentBlobs?.keysOfContent(id)) ?? [];
+      const deleted = await content.delete(id);
+      if (deleted && blobKeys.length > 0) await deps.attachmentBlobs?.release(blobKeys);
+      return deleted;
     },
+    /** The item when the caller may reach it (owner or admin). */
+    reachable,
   };
 }
 

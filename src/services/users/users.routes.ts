@@ -1,8 +1,10 @@
+import type { FastifyRequest } from "fastify";
 import { z } from "zod";
-import { errors } from "../../platform/errors.ts";
+import { AppError, errors } from "../../platform/errors.ts";
 import { parseInput, type FastifyInstance } from "../../platform/http.ts";
 import { requireCaller, type TokenVerifier } from "../../platform/token-verifier.ts";
 import { decimalInteger, personName, text, uuid } from "../../platform/validation.ts";
+import type { AuditEntry } from "../../platform/audit/audit.service.ts";
 import type { ContentService } from "./content.service.ts";
 import type { UsersService } from "./users.service.ts";
 
@@ -19,45 +21,54 @@ export interface UsersRouteDeps {
   users: UsersService;
   content: ContentService;
   verifier: TokenVerifier;
+  /** Records an admin's change to someone else's account in the audit log. */
+  audit(entry: AuditEntry): Promise<unknown>;
 }
 
 /** Profiles under /api/user, content under /api/content; each handler checks the token again itself. */
 export function registerUsersRoutes(app: FastifyInstance, deps: UsersRouteDeps): void {
-  const caller = (authorization: string | undefined) => requireCaller(deps.verifier, authorization);
+  const caller = (request: FastifyRequest) => requireCaller(deps.verifier, request);
 
   app.get("/api/user/:id", async (request, reply) => {
-    const me = await caller(request.headers.authorization);
+    const me = await caller(request);
     const { id } = parseInput(userParams, request.params, "path");
     const result = await deps.users.read(me.sub, id === "me" ? me.sub : id);
     if (!result.ok) throw result.reason === "forbidden" ? errors.forbidden("You can only read your own user.") : errors.notFound("User");
-    reply.header("x-cache", result.cache === "hit" ? "HIT" : "MISS");
+    reply.header("x-cache", result.cache.toUpperCase());
+    // An account's profile is personal data: no shared or browser cache keeps a copy.
+    reply.header("cache-control", "private, no-store");
     return result.user;
   });
 
-  app.patch("/api/user/:id", async (request) => {
-    const me = await caller(request.headers.authorization);
+  app.patch("/api/user/:id", async (request, reply) => {
+    reply.header("cache-control", "private, no-store");
+    const me = await caller(request);
     const { id } = parseInput(userParams, request.params, "path");
     const changes = parseInput(patchUserBody, request.body);
-    const result = await deps.users.update(me.sub, id === "me" ? me.sub : id, changes);
+    const targetId = id === "me" ? me.sub : id;
+    const result = await deps.users.update(me.sub, targetId, changes);
     if (!result.ok) throw result.reason === "forbidden" ? errors.forbidden("You can only change your own user.") : errors.notFound("User");
+    // Only an admin gets here with another person's id: that is an admin action.
+    if (targetId !== me.sub) await deps.audit({ actor: `user:${me.sub}`, action: "user.update", target: `user:${targetId}`, details: { fields: Object.keys(changes) } });
     return result.user;
   });
 
   app.post("/api/content", async (request, reply) => {
-    const me = await caller(request.headers.authorization);
+    const me = await caller(request);
     const input = parseInput(contentBody, request.body);
     const item = await deps.content.create(me.sub, input);
+    if (!item) throw new AppError("invalid_token", "The account of this access token no longer exists.");
     return reply.code(201).header("location", `/api/content/${item.id}`).send(item);
   });
 
   app.get("/api/content", async (request) => {
-    const me = await caller(request.headers.authorization);
+    const me = await caller(request);
     const page = parseInput(listQuery, request.query, "query");
     return { items: await deps.content.list(me.sub, page), limit: page.limit, offset: page.offset };
   });
 
   app.get("/api/content/:id", async (request) => {
-    const me = await caller(request.headers.authorization);
+    const me = await caller(request);
     const { id } = parseInput(itemParams, request.params, "path");
     const result = await deps.content.read(me.sub, id);
     if (!result.ok) throw errors.notFound("Content");
@@ -65,7 +76,7 @@ export function registerUsersRoutes(app: FastifyInstance, deps: UsersRouteDeps):
   });
 
   app.put("/api/content/:id", async (request) => {
-    const me = await caller(request.headers.authorization);
+    const me = await caller(request);
     const { id } = parseInput(itemParams, request.params, "path");
     const input = parseInput(contentBody, request.body);
     const result = await deps.content.replace(me.sub, id, input);
@@ -74,7 +85,7 @@ export function registerUsersRoutes(app: FastifyInstance, deps: UsersRouteDeps):
   });
 
   app.delete("/api/content/:id", async (request, reply) => {
-    const me = await caller(request.headers.authorization);
+    const me = await caller(request);
     const { id } = parseInput(itemParams, request.params, "path");
     if (!(await deps.content.remove(me.sub, id))) throw errors.notFound("Content");
     return reply.code(204).send();

@@ -1,34 +1,35 @@
-import type { Cache } from "../../platform/cache/cache.ts";
+import type { CacheOutcome, CoherentCache } from "../../platform/cache/coherent-cache.ts";
 import type { UserProfile, UsersRepository } from "./users.repository.ts";
 
 /** Profiles are cached for an hour and dropped from the cache on every write (guide: caching strategy). */
 export const USER_CACHE_TTL_SECONDS = 3600;
 export const userCacheKey = (id: string) => `user:${id}`;
 
-export type CacheOutcome = "hit" | "miss";
+export type { CacheOutcome };
 export type ReadResult = { ok: true; user: UserProfile; cache: CacheOutcome } | { ok: false; reason: "not_found" | "forbidden" };
 export type PromoteResult = { ok: true; user: UserProfile; changed: boolean } | { ok: false; reason: "not_found" };
 
 export interface UsersServiceDeps {
   users: UsersRepository;
-  cache: Cache;
+  cache: CoherentCache;
   onCacheLookup?: (outcome: CacheOutcome) => void;
 }
 
-/** Reads and writes profiles with cache-aside; a caller reaches only their own unless they are an admin. */
+/**
+ * Reads and writes profiles with cache-aside; a caller reaches only their own unless they are an admin.
+ * The cache is never needed for correctness: when it fails, reads go to the database (`bypass`) and a
+ * write is answered as committed (the invalidation log reaches the cache once it is back).
+ */
 export function createUsersService(deps: UsersServiceDeps) {
   const { users, cache } = deps;
 
   async function load(id: string): Promise<{ user: UserProfile | undefined; cache: CacheOutcome }> {
-    const cached = await cache.get(userCacheKey(id));
-    if (cached !== undefined) {
-      deps.onCacheLookup?.("hit");
-      return { user: JSON.parse(cached) as UserProfile, cache: "hit" };
-    }
-    deps.onCacheLookup?.("miss");
+    const cached = await cache.read(userCacheKey(id));
+    deps.onCacheLookup?.(cached.outcome);
+    if (cached.outcome === "hit") return { user: JSON.parse(cached.value) as UserProfile, cache: "hit" };
     const user = await users.findById(id);
-    if (user) await cache.set(userCacheKey(id), JSON.stringify(user), USER_CACHE_TTL_SECONDS);
-    return { user, cache: "miss" };
+    if (user && cached.outcome === "miss") await cache.store(userCacheKey(id), JSON.stringify(user), USER_CACHE_TTL_SECONDS, cached.ticket);
+    return { user, cache: cached.outcome };
   }
 
   async function mayAccess(callerId: string, targetId: string): Promise<boolean> {
@@ -49,17 +50,20 @@ export function createUsersService(deps: UsersServiceDeps) {
       if (!(await mayAccess(callerId, id))) return { ok: false, reason: "forbidden" };
       const current = await users.findById(id);
       if (!current) return { ok: false, reason: "not_found" };
-      const updated = changes.name === undefined ? current : await users.updateName(id, changes.name);
-      await cache.del(userCacheKey(id));
+      if (changes.name === undefined) return { ok: true, user: current, cache: "miss" };
+      const updated = await users.updateName(id, changes.name, [userCacheKey(id)]);
+      await cache.invalidate(userCacheKey(id));
       return updated ? { ok: true, user: updated, cache: "miss" } : { ok: false, reason: "not_found" };
     },
 
-    /** Gives the account a role (`azora user promote`); the cached profile is dropped so it counts at once. */
+    /** Gives the account a role (`azora user promote`); the change reaches every service's cache through the invalidation log. */
     async setRole(email: string, role: UserProfile["role"]): Promise<PromoteResult> {
       const user = await users.findByEmail(email);
       if (!user) return { ok: false, reason: "not_found" };
-      if (user.role !== role) await users.setRole(user.id, role);
-      await cache.del(userCacheKey(user.id));
+      if (user.role !== role) {
+        await users.setRole(user.id, role, [userCacheKey(user.id)]);
+        await cache.invalidate(userCacheKey(user.id));
+      }
       return { ok: true, user: { ...user, role }, changed: user.role !== role };
     },
 

@@ -1,0 +1,164 @@
+// npm run bench:auth — login cost with the production argon2 parameters (not run in CI).
+//
+// Starts `azora up` in a child process on a temporary DATA_DIR and reports:
+//  1. login throughput and latency percentiles with 50 logins in flight;
+//  2. the ops port's /health/live p99 while those 50 logins run (argon2 must stay off the event loop);
+//  3. the ratio of median answer times, unknown email ÷ wrong password (no account enumeration by timing);
+//  4. the ratio of median forgot-password answer times, known ÷ unknown email (the mail goes out after the answer).
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, stopChild, track, waitForHttp } from "./children.ts";
+
+const CONCURRENCY = 50;
+const LOGINS = Number(process.env.BENCH_LOGINS ?? 400);
+const TIMING_SAMPLES = Number(process.env.BENCH_TIMING_SAMPLES ?? 150);
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+};
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+
+async function timed(url: string, init: RequestInit): Promise<{ status: number; ms: number }> {
+  const started = performance.now();
+  const response = await fetch(url, init);
+  await response.arrayBuffer();
+  return { status: response.status, ms: performance.now() - started };
+}
+
+const loginRequest = (email: string, password: string): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ email, password }),
+});
+
+async function main() {
+  const dataDir = await mkdtemp(join(tmpdir(), "azora-bench-auth-"));
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const child = track(
+    spawn(process.execPath, ["bin/azora.js", "up"], {
+      env: {
+        ...process.env,
+        DATA_DIR: dataDir,
+        HOST: "127.0.0.1",
+        PORT: String(port),
+        OPS_PORT: String(opsPort),
+        LOG_STDOUT: "false",
+        // The gateway's per-IP auth limit and the guard's budgets would refuse one client's 400 logins.
+        RATE_LIMIT_AUTH: "0",
+        LOGIN_FREE_FAILURES: "1000",
+        LOGIN_ACCOUNT_IP_FAILURES: "10000",
+        LOGIN_IP_DAILY_FAILURES: "10000000",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    }),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  const live = `http://127.0.0.1:${opsPort}/health/live`;
+  try {
+    await waitForHttp(`${base}/health`, 60_000, () => child.exitCode === null);
+    const email = `bench-${Date.now()}@example.com`;
+    const password = "bench-password-long-enough";
+    const registered = await fetch(`${base}/api/auth/register`, loginRequest(email, password));
+    if (registered.status !== 202) throw new Error(`register answered ${registered.status}`);
+    // Warm-up: JIT, connection pools, the dummy hash.
+    for (let i = 0; i < 10; i++) await timed(`${base}/api/auth/login`, loginRequest(email, password));
+
+    // 1 + 2: 50 logins in flight, /health/live probed meanwhile.
+    const loginTimes: number[] = [];
+    const liveTimes: number[] = [];
+    const statuses: Record<number, number> = {};
+    let issued = 0;
+    let running = true;
+    const probe = (async () => {
+      while (running) {
+        const probe = await timed(live, {}).catch(() => undefined);
+        if (probe) liveTimes.push(probe.ms);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (issued < LOGINS) {
+          issued++;
+          const result = await timed(`${base}/api/auth/login`, loginRequest(email, password));
+          statuses[result.status] = (statuses[result.status] ?? 0) + 1;
+          if (result.status === 200) loginTimes.push(result.ms);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    running = false;
+    await probe;
+
+    // 3: unknown email vs wrong password, one at a time, interleaved so drift hits both alike.
+    const unknown: number[] = [];
+    const wrong: number[] = [];
+    for (let i = 0; i < TIMING_SAMPLES; i++) {
+      unknown.push((await timed(`${base}/api/auth/login`, loginRequest(`nobody-${i}@example.com`, "bench-wrong-password"))).ms);
+      wrong.push((await timed(`${base}/api/auth/login`, loginRequest(email, `bench-wrong-password-${i}`))).ms);
+    }
+
+    // 4: forgot-password, known vs unknown email. Known accounts are spread so none reaches the per-account
+    // mail cap (5 an hour): every known request really issues a token and writes a mail. The next request
+    // waits until that mail is written, so the work after one answer does not slow the next one down.
+    const knownEmails: string[] = [];
+    for (let i = 0; i < Math.ceil(TIMING_SAMPLES / 4); i++) {
+      const known = `bench-forgot-${i}-${Date.now()}@example.com`;
+      await fetch(`${base}/api/auth/register`, loginRequest(known, password));
+      knownEmails.push(known);
+    }
+    const forgotRequest = (address: string): RequestInit => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: address }) });
+    const forgotKnown: number[] = [];
+    const forgotUnknown: number[] = [];
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    const mailDir = join(dataDir, "mail");
+    const mailsWritten = async () => (await readdir(mailDir).catch(() => [] as string[])).length;
+    /** Waits until the known email's mail is written (no SMTP_URL: .eml files), so its work is over. */
+    const mailWrittenAfter = async (before: number) => {
+      for (let waited = 0; (await mailsWritten()) <= before && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    for (let i = 0; i < TIMING_SAMPLES; i++) {
+      const knownFirst = i % 2 === 0;
+      for (const kind of knownFirst ? ["known", "unknown"] : ["unknown", "known"]) {
+        const address = kind === "known" ? knownEmails[i % knownEmails.length]! : `nobody-forgot-${i}@example.com`;
+        const before = await mailsWritten();
+        const answer = await timed(`${base}/api/auth/password/forgot`, forgotRequest(address));
+        if (answer.status !== 202) throw new Error(`forgot answered ${answer.status}`);
+        (kind === "known" ? forgotKnown : forgotUnknown).push(answer.ms);
+        if (kind === "known") await mailWrittenAfter(before);
+        await pause();
+      }
+    }
+
+    const report = {
+      logins: LOGINS,
+      concurrency: CONCURRENCY,
+      statuses,
+      loginsPerSecond: Number((LOGINS / seconds).toFixed(1)),
+      loginP50: ms(percentile(loginTimes, 50)),
+      loginP99: ms(percentile(loginTimes, 99)),
+      healthLiveSamples: liveTimes.length,
+      healthLiveP50: ms(percentile(liveTimes, 50)),
+      healthLiveP99: ms(percentile(liveTimes, 99)),
+      healthLiveTarget: "≤ 10 ms",
+      medianUnknownEmail: ms(percentile(unknown, 50)),
+      medianWrongPassword: ms(percentile(wrong, 50)),
+      ratioUnknownToWrong: Number((percentile(unknown, 50) / percentile(wrong, 50)).toFixed(3)),
+      ratioTarget: "0.9–1.1",
+      medianForgotKnown: ms(percentile(forgotKnown, 50)),
+      medianForgotUnknown: ms(percentile(forgotUnknown, 50)),
+      ratioForgotKnownToUnknown: Number((percentile(forgotKnown, 50) / percentile(forgotUnknown, 50)).toFixed(3)),
+      ratioForgotTarget: "0.9–1.1",
+    };
+    console.log(JSON.stringify(report, null, 2));
+  } finally {
+    await stopChild(child);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,128 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { reportProgress, type CommandIO } from "../../platform/command.ts";
+import type { PlatformContext } from "../../platform/context.ts";
+import type { BlobStore } from "../../platform/blobs/blob-store.ts";
+import { createLocalBlobStore } from "../../platform/blobs/local.ts";
+import { stageBlob } from "../../platform/blobs/staging.ts";
+import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
+
+/** Where content backups live in the bucket when S3_BUCKET is set (attachments themselves are under blobs/). */
+export const S3_CONTENT_BACKUP_PREFIX = "backups/content/blobs/";
+
+const manifestSchema = z.object({
+  id: z.string().regex(/^[0-9TZ]+-content-[0-9a-f]+$/),
+  createdAt: z.string(),
+  destination: z.enum(["local", "s3"]),
+  /** Every attachment blob at the time of the backup: the snapshot a restore brings back. */
+  blobs: z.array(z.object({ key: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() })),
+  /** How many of them this backup copied (the rest were already in the pool from an earlier backup). */
+  copied: z.number().int().nonnegative(),
+  /** How long the backup took (azora_backup_duration_seconds{kind="content"}); absent in older manifests. */
+  durationSeconds: z.number().nonnegative().optional(),
+});
+export type ContentManifest = z.infer<typeof manifestSchema>;
+
+/** Manifests sit in DATA_DIR/backups/content; the blobs in a shared pool beside them (or under the bucket's prefix). */
+export const contentRoot = (context: Pick<PlatformContext, "config">) => join(context.config.paths.backups, "content");
+
+/** The pool of backed-up blobs: content-addressed like the live store, so each file is kept once across backups. */
+export async function openContentPool(context: Pick<PlatformContext, "config">): Promise<BlobStore> {
+  const { config } = context;
+  if (!config.s3) return createLocalBlobStore(join(contentRoot(context), "blobs"));
+  const { createS3BlobStore } = await import("../../platform/blobs/s3.ts");
+  return createS3BlobStore({ ...config.s3, prefix: S3_CONTENT_BACKUP_PREFIX, stagingDir: join(config.paths.blobs, ".staging") });
+}
+
+/** Content backups, newest first. */
+export async function listContentBackups(context: Pick<PlatformContext, "config">): Promise<ContentManifest[]> {
+  const root = contentRoot(context);
+  const names = (await readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith(".json"));
+  const manifests: ContentManifest[] = [];
+  for (const name of names) {
+    const parsed = manifestSchema.safeParse(JSON.parse(await readFile(join(root, name), "utf8").catch(() => "null")));
+    if (parsed.success) manifests.push(parsed.data);
+  }
+  return manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+}
+
+/** Copies one blob between stores, checking that the bytes still hash to their name. */
+async function copyBlob(from: BlobStore, to: BlobStore, key: string): Promise<number> {
+  const stream = await from.get(key);
+  if (!stream) throw new Error(`blob ${key} vanished while it was copied`);
+  const staged = await stageBlob(stream, to.stagingDir);
+  if (staged.key !== key) {
+    await staged.discard();
+    throw new Error(`blob ${key} does not hash to its name (its bytes are damaged): not copied`);
+  }
+  await to.put(staged.key, staged.path);
+  return staged.size;
+}
+
+/**
+ * `azora backup content`: every attachment blob into the content pool, incremental by content hash — a
+ * blob the previous content backup already holds is not copied again. The manifest lists the whole set.
+ */
+export async function takeContentBackup(context: PlatformContext, io: CommandIO): Promise<ContentManifest> {
+  const started = Date.now();
+  const pool = await openContentPool(context);
+  try {
+    const [previous] = await listContentBackups(context);
+    const already = new Map(previous?.blobs.map((blob) => [blob.key, blob.bytes]));
+    const keys: string[] = [];
+    for await (const key of context.blobs.list()) keys.push(key);
+    const blobs: ContentManifest["blobs"] = [];
+    let copied = 0;
+    for (const [index, key] of keys.entries()) {
+      reportProgress(io, { done: index, total: keys.length, label: "copying new attachment files" });
+      const known = already.get(key);
+      if (known !== undefined) {
+        blobs.push({ key, bytes: known });
+        continue;
+      }
+      blobs.push({ key, bytes: await copyBlob(context.blobs, pool, key) });
+      copied++;
+    }
+    reportProgress(io, { done: keys.length, total: keys.length, label: "copying new attachment files" });
+    const at = new Date(context.clock.now());
+    const id = `${at.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-content-${randomBytes(3).toString("hex")}`;
+    const manifest: ContentManifest = { id, createdAt: at.toISOString(), destination: context.config.s3 ? "s3" : "local", blobs, copied, durationSeconds: (Date.now() - started) / 1000 };
+    // The manifest is written last, and atomically: a backup without one does not exist.
+    await mkdir(contentRoot(context), { recursive: true, mode: 0o700 });
+    const path = join(contentRoot(context), `${id}.json`);
+    await writeFile(`${path}.tmp`, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+    await rename(`${path}.tmp`, path);
+    return manifest;
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * `azora restore content [ID|latest]`: brings back every file of that content backup that the live
+ * database still names and the live store lacks. Files only rows gone since (erased people) name stay out.
+ */
+export async function restoreContent(context: PlatformContext, manifest: ContentManifest, io: CommandIO): Promise<{ restored: number; present: number; unreferenced: number }> {
+  const pool = await openContentPool(context);
+  try {
+    const named = new Set(await createAttachmentsRepository(context.db).allBlobKeys());
+    let restored = 0;
+    let present = 0;
+    let unreferenced = 0;
+    for (const [index, { key }] of manifest.blobs.entries()) {
+      reportProgress(io, { done: index, total: manifest.blobs.length, label: "restoring attachment files" });
+      if (!named.has(key)) unreferenced++;
+      else if (await context.blobs.has(key)) present++;
+      else {
+        await copyBlob(pool, context.blobs, key);
+        restored++;
+      }
+    }
+    reportProgress(io, { done: manifest.blobs.length, total: manifest.blobs.length, label: "restoring attachment files" });
+    return { restored, present, unreferenced };
+  } finally {
+    await pool.close();
+  }
+}

@@ -1,0 +1,72 @@
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
+import { reportProgress, type CommandIO } from "../../platform/command.ts";
+import type { PlatformContext } from "../../platform/context.ts";
+import { isEmbedded } from "../../platform/db/pglite.ts";
+import { backupKey } from "./backup-key.ts";
+import { applyRetention, newBackupId, type StoredBackup } from "./backup-store.ts";
+import { writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
+import { dumpEmbedded } from "./pglite-engine.ts";
+import { dumpPostgres } from "./postgres-engine.ts";
+import { sealFile, sha256File } from "./sealed-file.ts";
+
+const STEPS = 5;
+
+/**
+ * A logical full backup: dump (pg_dump custom format, or PGlite's own SQL dump), statistics of the same
+ * snapshot, compression, encryption when a key is configured, and a manifest with every file's SHA-256.
+ * It is written under a hidden name and renamed when complete, so a crash never leaves a backup that lists.
+ */
+export async function takeFullBackup(context: PlatformContext, kind: Exclude<BackupKind, "incremental">, io: CommandIO): Promise<{ backup: StoredBackup; expired: string[] }> {
+  const { config, db, clock } = context;
+  const started = clock.now();
+  const root = config.paths.backups;
+  const id = newBackupId(kind, new Date(started));
+  const partial = join(root, `.partial-${id}`);
+  await mkdir(partial, { recursive: true, mode: 0o700 });
+  try {
+    const key = backupKey(config);
+    const embedded = isEmbedded(db);
+    const rawDump = join(partial, embedded ? "dump.sql.raw" : "dump.pgdump.raw");
+    reportProgress(io, { done: 1, total: STEPS, label: `dumping the ${embedded ? "embedded" : "PostgreSQL"} database` });
+    const dumped = embedded ? await dumpEmbedded(db, rawDump) : await dumpPostgres(db, config.database.url ?? "", rawDump);
+
+    reportProgress(io, { done: 2, total: STEPS, label: key ? "compressing and encrypting" : "compressing" });
+    // pg_dump's custom format is compressed already; the SQL text is gzipped.
+    const dumpFile = `${embedded ? "database.sql.gz" : "database.pgdump"}${key ? ".enc" : ""}`;
+    await sealFile(createReadStream(rawDump), join(partial, dumpFile), { gzip: embedded, key: key?.key });
+    await rm(rawDump);
+
+    reportProgress(io, { done: 3, total: STEPS, label: "checksumming" });
+    const bytes = (await stat(join(partial, dumpFile))).size;
+    const manifest: Manifest = {
+      format: 1,
+      id,
+      kind,
+      createdAt: new Date(started).toISOString(),
+      appVersion: config.version,
+      engine: embedded ? "pglite" : "postgres",
+      dump: { file: dumpFile, format: embedded ? "sql" : "pg_dump-custom", gzip: embedded },
+      schemaVersion: dumped.schemaVersion,
+      tables: dumped.tables,
+      files: [{ name: dumpFile, bytes, sha256: await sha256File(join(partial, dumpFile)) }],
+      encryption: key ? { algorithm: "aes-256-gcm", keySource: key.source, keyId: key.id } : null,
+      sizeBytes: bytes,
+      durationSeconds: (clock.now() - started) / 1000,
+      keep: kind === "emergency",
+    };
+    await writeManifest(partial, manifest);
+
+    reportProgress(io, { done: 4, total: STEPS, label: "storing" });
+    const dir = join(root, id);
+    await rename(partial, dir);
+
+    reportProgress(io, { done: 5, total: STEPS, label: "applying retention" });
+    const expired = await applyRetention(root, { keepDaily: config.backup.keepDaily, keepHourly: config.backup.keepHourly }, new Date(clock.now()));
+    return { backup: { dir, manifest }, expired };
+  } catch (error) {
+    await rm(partial, { recursive: true, force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,79 @@
+import { readFile, rm, writeFile } from "node:fs/promises";
+import type { PGlite } from "@electric-sql/pglite";
+import { pgDump } from "@electric-sql/pglite-tools/pg_dump";
+import { openPglite, type EmbeddedDb } from "../../platform/db/pglite.ts";
+import type { TableStats } from "./manifest.ts";
+import { LIST_TABLES_SQL, readTableStats, STABLE_OUTPUT_SETTINGS, tableStatsSql, toStats } from "./table-stats.repository.ts";
+
+/** A simple-protocol Query message: runs inside the exclusive section without PGlite's own locks. */
+function simpleQuery(sql: string): Uint8Array {
+  const body = Buffer.from(`${sql}\0`);
+  const message = Buffer.alloc(5 + body.length);
+  message.write("Q", 0);
+  message.writeInt32BE(4 + body.length, 1);
+  body.copy(message, 5);
+  return message;
+}
+
+type DataRow = { name: string; fields?: (string | null)[] };
+
+async function rowsOf(pg: PGlite, sql: string): Promise<(string | null)[][]> {
+  const { messages } = await pg.execProtocol(simpleQuery(sql));
+  return (messages as DataRow[]).filter((message) => message.name === "dataRow").map((message) => message.fields ?? []);
+}
+
+/**
+ * Dumps the live embedded database to plain SQL and reads every table's statistics in the same
+ * exclusive section, so the manifest describes exactly the dumped state even while requests write.
+ */
+export async function dumpEmbedded(db: EmbeddedDb, target: string): Promise<{ tables: TableStats[]; schemaVersion: string }> {
+  return db.exclusive(async (pg) => {
+    const [[searchPath] = []] = await rowsOf(pg, "SHOW search_path");
+    // pg_dump runs on PGlite's one connection: hand it a view of the connection that bypasses the lock we hold.
+    const connection = {
+      query: async () => ({ rows: [{ search_path: searchPath ?? "public" }] }),
+      exec: (sql: string) => pg.execProtocol(simpleQuery(sql)),
+      execProtocolRawStream: (message: Uint8Array, options: unknown) =>
+        (pg as unknown as { execProtocolRawStream(m: Uint8Array, o: unknown): unknown }).execProtocolRawStream(message, options),
+    };
+    const file = await pgDump({ pg: connection as unknown as PGlite, args: ["--no-owner", "--no-privileges"] });
+    await writeFile(target, Buffer.from(await file.arrayBuffer()), { mode: 0o600 });
+    const stats = await statsOf(pg);
+    const [[schemaVersion] = []] = await rowsOf(pg, "SELECT max(version) FROM schema_migrations");
+    return { tables: stats, schemaVersion: schemaVersion ?? "" };
+  });
+}
+
+async function statsOf(pg: PGlite): Promise<TableStats[]> {
+  await rowsOf(pg, `BEGIN; ${STABLE_OUTPUT_SETTINGS.join("; ")}`);
+  try {
+    const tables = (await rowsOf(pg, LIST_TABLES_SQL)).map(([name]) => name ?? "");
+    const stats: TableStats[] = [];
+    for (const table of tables) {
+      const [[rows, hashSum] = []] = await rowsOf(pg, tableStatsSql(table));
+      stats.push(toStats(table, rows ?? "0", hashSum ?? "0"));
+    }
+    return stats;
+  } finally {
+    await rowsOf(pg, "COMMIT");
+  }
+}
+
+/**
+ * Loads a plain SQL dump into a new PGlite directory (never the live one) and returns it open, with its
+ * statistics. A failed load removes the directory, so nothing half-restored is left behind.
+ */
+export async function loadIntoNewPgliteDir(sqlFile: string, dir: string): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
+  // Loaded without syncing: the directory is synced as a whole when it is opened as the live database.
+  const db = await openPglite(dir, { sync: "off" });
+  try {
+    await db.exec(await readFile(sqlFile, "utf8"));
+    // The dump empties search_path for its own session; give the copy the default back.
+    await db.exec("RESET search_path");
+    return { db, stats: await db.transaction(readTableStats) };
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,169 @@
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { open, rm } from "node:fs/promises";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import pg from "pg";
+import type { Db, Queryable } from "../../platform/db/db.ts";
+import { migrate } from "../../platform/db/migrator.ts";
+import { openPostgres } from "../../platform/db/postgres.ts";
+import type { TableStats } from "./manifest.ts";
+import { libpqEnv, quoteIdent, requireClientNotOlder, runTool } from "./postgres-tools.ts";
+import { readSchemaVersion, readTableStats } from "./table-stats.repository.ts";
+
+/** The database a URL names. */
+export const databaseOf = (url: string) => decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
+
+/** The same server, another database. */
+export function urlFor(url: string, database: string): string {
+  const next = new URL(url);
+  next.pathname = `/${encodeURIComponent(database)}`;
+  return next.href;
+}
+
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const asQueryable = (client: pg.Client): Queryable => ({ query: async <Row>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as Row[] });
+
+/**
+ * pg_dump in custom format from a snapshot that this transaction exports; the statistics are read in
+ * the same snapshot, so the manifest describes exactly what was dumped while the platform keeps writing.
+ * Both read every table, so they run side by side (two server backends) rather than one after the other.
+ */
+export async function dumpPostgres(db: Db, url: string, target: string): Promise<{ tables: TableStats[]; schemaVersion: string }> {
+  const [server] = await db.query<{ version: string }>("SELECT current_setting('server_version_num') AS version");
+  await requireClientNotOlder("pg_dump", Number(server?.version));
+  return db.transaction(async (tx) => {
+    await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    const [snapshot] = await tx.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
+    const dumped = runTool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", `--snapshot=${snapshot?.id}`, `--file=${target}`], libpqEnv(url));
+    // Settled either way before the transaction (and its exported snapshot) ends.
+    const [tables, schemaVersion] = await Promise.all([readTableStats(tx), readSchemaVersion(tx)]).finally(() => dumped.catch(() => undefined));
+    await dumped;
+    return { tables, schemaVersion };
+  });
+}
+
+/** A fresh, unused database name next to the target one (63 bytes at most). */
+export function scratchName(target: string, purpose: "restore" | "drill"): string {
+  return `${target.slice(0, 40)}_${purpose}_${randomBytes(4).toString("hex")}`;
+}
+
+export async function createDatabase(url: string, name: string): Promise<void> {
+  await withClient(url, (client) => client.query(`CREATE DATABASE ${quoteIdent(name)}`));
+}
+
+export async function dropDatabase(url: string, name: string): Promise<void> {
+  await withClient(maintenanceUrl(url), (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
+}
+
+/** Loads a dump into an existing (new, empty) database: pg_restore for custom format, psql for plain SQL. */
+export async function loadIntoDatabase(url: string, database: string, file: string, format: "sql" | "pg_dump-custom"): Promise<void> {
+  const env = libpqEnv(url, database);
+  if (format === "pg_dump-custom") {
+    const [server] = await withClient(url, async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows);
+    await requireClientNotOlder("pg_restore", Number(server?.v));
+    await runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", `--dbname=${database}`, file], env);
+  } else {
+    const [server] = await withClient(url, async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows);
+    const loadable = await withoutNewerSettings(file, Number(server?.v));
+    try {
+      await runTool("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", loadable], env);
+    } finally {
+      if (loadable !== file) await rm(loadable, { force: true });
+    }
+  }
+}
+
+/** Statistics of a database other than the live one (a restored scratch copy). */
+export async function databaseStats(url: string, database: string): Promise<TableStats[]> {
+  return withClient(urlFor(url, database), async (client) => {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    try {
+      return await readTableStats(asQueryable(client));
+    } finally {
+      await client.query("COMMIT");
+    }
+  });
+}
+
+/** Brings a restored copy up to this version's schema before it serves. */
+export async function migrateDatabase(url: string, database: string): Promise<void> {
+  const db = await openPostgres(urlFor(url, database), 2);
+  try {
+    await migrate(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** A database to run CREATE/DROP/RENAME from: never the one being renamed. */
+function maintenanceUrl(url: string): string {
+  return urlFor(url, databaseOf(url) === "postgres" ? "template1" : "postgres");
+}
+
+/**
+ * Swaps the restored copy in under the live name: new connections are refused, running sessions are
+ * ended (pools reconnect to the restored database), and the previous database is kept under keepOldAs.
+ */
+export async function swapDatabases(url: string, restored: string, keepOldAs: string): Promise<void> {
+  const live = databaseOf(url);
+  await withClient(maintenanceUrl(url), async (client) => {
+    await client.query(`ALTER DATABASE ${quoteIdent(live)} WITH ALLOW_CONNECTIONS false`);
+    try {
+      await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [live]);
+      await client.query(`ALTER DATABASE ${quoteIdent(live)} RENAME TO ${quoteIdent(keepOldAs)}`);
+    } catch (error) {
+      await client.query(`ALTER DATABASE ${quoteIdent(live)} WITH ALLOW_CONNECTIONS true`).catch(() => undefined);
+      throw error;
+    }
+    await client.query(`ALTER DATABASE ${quoteIdent(keepOldAs)} WITH ALLOW_CONNECTIONS true`);
+    await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [restored]);
+    try {
+      await client.query(`ALTER DATABASE ${quoteIdent(restored)} RENAME TO ${quoteIdent(live)}`);
+    } catch (error) {
+      // Never leave the name empty: the previous database goes back under it.
+      await client.query(`ALTER DATABASE ${quoteIdent(keepOldAs)} RENAME TO ${quoteIdent(live)}`).catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+/**
+ * PGlite's pg_dump is version 17 and opens with `SET transaction_timeout = 0;`, which older servers
+ * reject: a copy without that line (the setting is the default anyway) lets a PostgreSQL 15 or 16 load it.
+ */
+async function withoutNewerSettings(file: string, serverVersionNum: number): Promise<string> {
+  if (serverVersionNum >= 170_000) return file;
+  const handle = await open(file, "r");
+  const head = Buffer.alloc(64 * 1024);
+  try {
+    await handle.read(head, 0, head.length, 0);
+  } finally {
+    await handle.close();
+  }
+  if (!head.toString("utf8").includes("\nSET transaction_timeout = 0;\n")) return file;
+  const copy = `${file}.pg${Math.floor(serverVersionNum / 10_000)}.sql`;
+  let dropped = false;
+  const filter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (dropped) return done(null, chunk);
+      const text = chunk.toString("latin1");
+      const at = text.indexOf("\nSET transaction_timeout = 0;\n");
+      if (at < 0) return done(null, chunk);
+      dropped = true;
+      done(null, Buffer.concat([chunk.subarray(0, at + 1), chunk.subarray(at + "\nSET transaction_timeout = 0;\n".length)]));
+    },
+  });
+  await pipeline(createReadStream(file), filter, createWriteStream(copy, { mode: 0o600 }));
+  return copy;
+}

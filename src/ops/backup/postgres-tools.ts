@@ -1,0 +1,60 @@
+import { spawn } from "node:child_process";
+
+/** A failure of a PostgreSQL client tool, with the part of its output an operator needs. */
+export class ToolError extends Error {}
+
+/** Connection settings for libpq tools as environment variables: the password never appears in argv (ps). */
+export function libpqEnv(databaseUrl: string, database?: string): NodeJS.ProcessEnv {
+  const url = new URL(databaseUrl);
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C.UTF-8" };
+  if (url.hostname) env.PGHOST = decodeURIComponent(url.hostname);
+  if (url.port) env.PGPORT = url.port;
+  if (url.username) env.PGUSER = decodeURIComponent(url.username);
+  if (url.password) env.PGPASSWORD = decodeURIComponent(url.password);
+  env.PGDATABASE = database ?? decodeURIComponent(url.pathname.replace(/^\//, ""));
+  const sslmode = url.searchParams.get("sslmode");
+  if (sslmode) env.PGSSLMODE = sslmode;
+  const host = url.searchParams.get("host");
+  if (host) env.PGHOST = host;
+  return env;
+}
+
+/** Runs a client tool to completion; a non-zero exit is a ToolError carrying the last lines of stderr. */
+export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (err = (err + chunk.toString()).slice(-4000)));
+    child.on("error", (error: NodeJS.ErrnoException) =>
+      reject(new ToolError(error.code === "ENOENT" ? `${command} is not installed: install the PostgreSQL client tools (apt-get install postgresql-client)` : error.message)),
+    );
+    child.on("close", (code, signal) => {
+      if (code === 0) resolve(out);
+      else reject(new ToolError(`${command} failed (${signal ?? `exit ${code}`}): ${err.trim().split("\n").slice(-5).join(" | ")}`));
+    });
+  });
+}
+
+/** The major version of a client tool (pg_dump 15.4 → 15). */
+export async function toolMajor(command: string): Promise<number> {
+  const text = await runTool(command, ["--version"], { PATH: process.env.PATH });
+  const match = /\b(\d+)(?:\.\d+)?/.exec(text);
+  if (!match) throw new ToolError(`cannot read the version of ${command} from "${text.trim()}"`);
+  return Number(match[1]);
+}
+
+/**
+ * pg_dump and pg_restore refuse, or silently miss features, when older than the server:
+ * say which client to install instead of failing halfway.
+ */
+export async function requireClientNotOlder(command: string, serverVersionNum: number): Promise<void> {
+  const serverMajor = Math.floor(serverVersionNum / 10_000);
+  const clientMajor = await toolMajor(command);
+  if (clientMajor < serverMajor) {
+    throw new ToolError(`${command} ${clientMajor} is older than the PostgreSQL server (${serverMajor}): install postgresql-client-${serverMajor} and run again`);
+  }
+}
+
+export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;

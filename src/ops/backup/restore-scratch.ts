@@ -1,0 +1,135 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { reportProgress, type CommandIO } from "../../platform/command.ts";
+import type { PlatformContext } from "../../platform/context.ts";
+import { migrationsDir } from "../../platform/db/migrator.ts";
+import { backupKey } from "./backup-key.ts";
+import type { RestoreSource, StoredBackup } from "./backup-store.ts";
+import { compareTables, type TableStats } from "./manifest.ts";
+import { loadIntoNewPgliteDir } from "./pglite-engine.ts";
+import type { Db } from "../../platform/db/db.ts";
+import { openPostgres } from "../../platform/db/postgres.ts";
+import { createDatabase, databaseOf, databaseStats, dropDatabase, loadIntoDatabase, scratchName, urlFor } from "./postgres-engine.ts";
+import { unsealFile, sha256File } from "./sealed-file.ts";
+import { stat } from "node:fs/promises";
+
+/** A restore or drill that must not go ahead; nothing was changed. The message says why and what to do. */
+export class RestoreRefused extends Error {
+  constructor(message: string, readonly problems: string[] = []) {
+    super(message);
+  }
+}
+
+/** The newest migration this version of Azora OS knows: a backup from a newer schema cannot be served by it. */
+export async function latestKnownSchema(): Promise<string> {
+  const files = (await readdir(migrationsDir)).filter((name) => /^\d{14}_[a-z0-9_]+\.sql$/.test(name)).sort();
+  return (files.at(-1) ?? "").replace(/\.sql$/, "");
+}
+
+/** Checks every file of a backup against its manifest; each problem names the file. */
+export async function verifyFiles(backup: StoredBackup): Promise<string[]> {
+  const problems: string[] = [];
+  for (const file of backup.manifest.files) {
+    const path = join(backup.dir, file.name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info) problems.push(`${path}: missing`);
+    else if (info.size !== file.bytes) problems.push(`${path}: ${info.size} bytes, the manifest says ${file.bytes} (truncated or replaced)`);
+    else if ((await sha256File(path)) !== file.sha256) problems.push(`${path}: SHA-256 differs from the manifest (damaged)`);
+  }
+  return problems;
+}
+
+/** A copy of the backup loaded beside the live database, not yet serving. */
+export interface ScratchCopy {
+  /** A PGlite directory on the embedded default, a database name on PostgreSQL. */
+  location: string;
+  stats: TableStats[];
+  /** Differences from the manifest; empty when the copy is proven equal (or there is no manifest to compare with). */
+  problems: string[];
+  /** Whether a manifest was there to compare with (a plain .sql file has none). */
+  checked: boolean;
+  /** The copy as a database, to migrate it before the swap; the caller closes it. */
+  open(): Promise<Db>;
+  /** Closes and removes the copy. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Checks the backup (checksums, schema version, key), loads it into a new PGlite directory or a new
+ * PostgreSQL database next to the live one, and compares the copy with the manifest. The live database
+ * is not touched; on any failure the copy is removed.
+ */
+export async function loadScratchCopy(context: PlatformContext, source: RestoreSource, purpose: "restore" | "drill", io: CommandIO): Promise<ScratchCopy> {
+  const { config } = context;
+  const embedded = !config.database.url;
+  const work = join(config.paths.backups, `.work-${randomBytes(4).toString("hex")}`);
+  let dumpFile: string;
+  let format: "sql" | "pg_dump-custom" = "sql";
+  await mkdir(work, { recursive: true, mode: 0o700 });
+  try {
+    if (source.type === "backup") {
+      const { manifest } = source.backup;
+      reportProgress(io, { done: 1, total: 4, label: `checking ${manifest.id}` });
+      const damaged = await verifyFiles(source.backup);
+      if (damaged.length > 0) throw new RestoreRefused(`backup ${manifest.id} is damaged; nothing was changed`, damaged);
+      const known = await latestKnownSchema();
+      if (manifest.schemaVersion > known) {
+        throw new RestoreRefused(`backup ${manifest.id} has schema ${manifest.schemaVersion}, newer than this Azora OS knows (${known}): restore it with the version that took it (${manifest.appVersion}) or newer`);
+      }
+      if (embedded && manifest.dump.format === "pg_dump-custom") {
+        throw new RestoreRefused(`backup ${manifest.id} was taken on PostgreSQL (pg_dump custom format); the embedded database loads plain SQL: restore it with DATABASE_URL set`);
+      }
+      const key = backupKey(config);
+      if (manifest.encryption) {
+        if (!key) throw new RestoreRefused(`backup ${manifest.id} is encrypted: set ${manifest.encryption.keySource} to the key it was taken with`);
+        if (key.id !== manifest.encryption.keyId) throw new RestoreRefused(`backup ${manifest.id} was encrypted with another key: set ${manifest.encryption.keySource} to the key it was taken with`);
+      }
+      format = manifest.dump.format;
+      dumpFile = join(work, format === "sql" ? "dump.sql" : "dump.pgdump");
+      reportProgress(io, { done: 2, total: 4, label: "decrypting and decompressing" });
+      await unsealFile(join(source.backup.dir, manifest.dump.file), dumpFile, { gzip: manifest.dump.gzip, key: key?.key });
+    } else {
+      reportProgress(io, { done: 2, total: 4, label: `reading ${source.file}` });
+      dumpFile = source.file;
+      if (embedded && /\bFROM stdin;/.test(await readFile(source.file, "utf8"))) {
+        throw new RestoreRefused(`${source.file} loads rows with COPY … FROM stdin, which the embedded database cannot read: make it with pg_dump --inserts`);
+      }
+    }
+
+    reportProgress(io, { done: 3, total: 4, label: `loading into a new ${embedded ? "directory" : "database"} beside the live one` });
+    const url = config.database.url ?? "";
+    const location = embedded ? `${config.paths.pg}.${purpose}-${randomBytes(4).toString("hex")}` : scratchName(databaseOf(url), purpose);
+    let stats: TableStats[];
+    let open: () => Promise<Db>;
+    let discard: () => Promise<void>;
+    if (embedded) {
+      const loaded = await loadIntoNewPgliteDir(dumpFile, location);
+      stats = loaded.stats;
+      // Booting PGlite is slow: the loaded copy stays open for the migration step and is closed before the swap.
+      open = async () => loaded.db;
+      discard = async () => {
+        await loaded.db.close().catch(() => undefined);
+        await rm(location, { recursive: true, force: true });
+      };
+    } else {
+      open = () => openPostgres(urlFor(url, location), 2);
+      discard = () => dropDatabase(url, location);
+      try {
+        await createDatabase(url, location);
+        await loadIntoDatabase(url, location, dumpFile, format);
+        stats = await databaseStats(url, location);
+      } catch (error) {
+        await discard().catch(() => undefined);
+        throw error;
+      }
+    }
+
+    reportProgress(io, { done: 4, total: 4, label: "comparing row counts and checksums with the manifest" });
+    const checked = source.type === "backup";
+    const problems = checked ? compareTables(source.backup.manifest.tables, stats) : [];
+    return { location, stats, problems, checked, open, discard };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,104 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip, createGzip } from "node:zlib";
+
+/** Marks an encrypted backup file; the version lets the format change without guessing. */
+const MAGIC = Buffer.from("AZORA-BACKUP-AES256GCM-1\n");
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+export class BackupKeyError extends Error {}
+
+/** How a stored file was made from the plain dump: gzip (SQL text) or not (pg_dump custom is compressed), then sealed or not. */
+export interface Sealing {
+  gzip: boolean;
+  key: Buffer | undefined;
+}
+
+/** Writes source to path: gzip if asked, then AES-256-GCM (magic, nonce, ciphertext, tag) when a key is given. */
+export async function sealFile(source: Readable, path: string, sealing: Sealing): Promise<void> {
+  const stages: NodeJS.ReadWriteStream[] = [];
+  if (sealing.gzip) stages.push(createGzip({ level: 6 }));
+  const out = createWriteStream(path, { mode: 0o600 });
+  if (sealing.key) {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv("aes-256-gcm", sealing.key, iv);
+    out.write(Buffer.concat([MAGIC, iv]));
+    stages.push(cipher);
+    // The tag is known only after the last byte: append it when the cipher finishes.
+    stages.push(
+      new Transform({
+        transform: (chunk, _encoding, done) => done(null, chunk),
+        flush(done) {
+          this.push(cipher.getAuthTag());
+          done();
+        },
+      }),
+    );
+  }
+  await pipeline([source, ...stages, out] as NodeJS.ReadWriteStream[]);
+}
+
+/** Whether a stored file starts with the encryption magic. */
+export async function isSealed(path: string): Promise<boolean> {
+  const handle = await open(path, "r");
+  try {
+    const head = Buffer.alloc(MAGIC.length);
+    const { bytesRead } = await handle.read(head, 0, MAGIC.length, 0);
+    return bytesRead === MAGIC.length && head.equals(MAGIC);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reverses sealFile into target. A wrong key or a changed byte fails the GCM tag check at the end,
+ * so callers write to a scratch file and use it only when this resolves.
+ */
+export async function unsealFile(path: string, target: string, sealing: Sealing): Promise<void> {
+  const stages: NodeJS.ReadWriteStream[] = [];
+  let input: Readable;
+  if (await isSealed(path)) {
+    if (!sealing.key) throw new BackupKeyError("this backup is encrypted: set BACKUP_KEY (or the AZORA_MASTER_KEY it was taken with)");
+    const size = (await stat(path)).size;
+    const handle = await open(path, "r");
+    const iv = Buffer.alloc(IV_BYTES);
+    const tag = Buffer.alloc(TAG_BYTES);
+    try {
+      await handle.read(iv, 0, IV_BYTES, MAGIC.length);
+      await handle.read(tag, 0, TAG_BYTES, size - TAG_BYTES);
+    } finally {
+      await handle.close();
+    }
+    const decipher = createDecipheriv("aes-256-gcm", sealing.key, iv);
+    decipher.setAuthTag(tag);
+    input = createReadStream(path, { start: MAGIC.length + IV_BYTES, end: size - TAG_BYTES - 1 });
+    stages.push(decipher);
+  } else {
+    input = createReadStream(path);
+  }
+  if (sealing.gzip) stages.push(createGunzip());
+  try {
+    await pipeline([input, ...stages, createWriteStream(target, { mode: 0o600 })] as NodeJS.ReadWriteStream[]);
+  } catch (error) {
+    if ((error as Error).message.includes("unable to authenticate")) {
+      throw new BackupKeyError("cannot decrypt the backup: wrong BACKUP_KEY/AZORA_MASTER_KEY, or the file was changed");
+    }
+    throw error;
+  }
+}
+
+/** SHA-256 of a file, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(path), hash);
+  return hash.digest("hex");
+}
+
+/** A short public fingerprint of a key, so a restore can say "wrong key" before decrypting anything. */
+export function keyFingerprint(key: Buffer): string {
+  return createHash("sha256").update("azora:backup-key-id:").update(key).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,339 @@
+import { execFile, spawn } from "node:child_process";
+import { existsSync, openSync, closeSync } from "node:fs";
+import { mkdir, readFile, rm, symlink, writeFile, rename, open as openFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { CommandIO } from "../../platform/command.ts";
+import type { Config } from "../../platform/config.ts";
+import { runPlatformCommand } from "../run-platform-command.ts";
+import { trafficCommand, type TrafficArgs } from "../traffic.ts";
+import { otherColour, trafficUpstreams, type Colour, type TrafficRoute } from "../../services/gateway/traffic/traffic.repository.ts";
+import type { DeployTarget, Preview } from "./engine.ts";
+import type { DeployState } from "./kubernetes-target.ts";
+
+const run = promisify(execFile);
+const packageRoot = fileURLToPath(new URL("../../../", import.meta.url));
+type Role = "auth" | "users" | "gateway";
+
+interface ServiceProcess {
+  role: Role;
+  pid: number;
+  url: string;
+  ops: string;
+}
+
+/** One colour's process set: the new version's auth and users (which take traffic) and a private gateway in front of them (smoke tests). */
+interface ProcessSet {
+  version: string;
+  dir: string;
+  processes: ServiceProcess[];
+  running: boolean;
+}
+
+interface LocalState {
+  sets: Partial<Record<Colour, ProcessSet>>;
+  deploy?: DeployState;
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The release's directory name: the tag or ref as given, or the tarball's name without its extension. */
+export function releaseName(version: string): string {
+  return /\.(tar\.gz|tgz)$/.test(version) ? basename(version).replace(/\.(tar\.gz|tgz)$/, "") : version;
+}
+
+/** Why VERSION cannot be deployed locally (exit 2: malformed, 1: unknown), or undefined. */
+export async function localReleaseProblem(version: string): Promise<{ code: number; message: string } | undefined> {
+  if (/\.(tar\.gz|tgz)$/.test(version)) {
+    if (existsSync(version)) return undefined;
+    return { code: 1, message: `unknown version ${version}: no such tarball (give a packed release, e.g. npm pack's output, or a git ref)` };
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/.test(version) || version.includes("..")) return { code: 2, message: `"${version}" is not a git ref or a tarball path (e.g. v1.2.3 or ./azora-os-1.2.3.tgz)` };
+  try {
+    await run("git", ["rev-parse", "-q", "--verify", `${version}^{commit}`]);
+    return undefined;
+  } catch {
+    return { code: 1, message: `unknown version ${version}: no git ref ${version} in ${process.cwd()} (tag the release or git fetch --tags)` };
+  }
+}
+
+/**
+ * The local target: releases unpacked under DATA_DIR/releases/VERSION, each run as a process set of
+ * `azora serve auth|users|gateway`, behind the split-mode gateways' traffic routes (docs/deployment.md).
+ * The operator's gateways (`azora serve gateway`) stay up throughout; only their routes move.
+ */
+export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandIO, environment: string): DeployTarget & { status(): Promise<unknown> } {
+  const stateFile = join(config.paths.state, "deploy-local.json");
+  const lockFile = join(config.paths.state, "deploy-local.lock");
+  const releases = join(config.dataDir, "releases");
+  // After a route change, every gateway follows within one poll and finishes what it sent within the deadline.
+  const drainMs = 2 * config.traffic.pollMs + config.upstreamPolicy.totalTimeoutMs;
+  const quietIo: CommandIO = { out: () => undefined, err: (text) => io.err(`  ${text}`) };
+
+  const readLocal = async (): Promise<LocalState> => {
+    try {
+      return JSON.parse(await readFile(stateFile, "utf8")) as LocalState;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { sets: {} };
+      throw error;
+    }
+  };
+  const writeLocal = async (state: LocalState) => {
+    await mkdir(config.paths.state, { recursive: true });
+    await writeFile(`${stateFile}.tmp`, JSON.stringify(state, null, 2));
+    await rename(`${stateFile}.tmp`, stateFile);
+  };
+  const update = async (change: (state: LocalState) => void) => {
+    const state = await readLocal();
+    change(state);
+    await writeLocal(state);
+  };
+
+  /** Runs `azora traffic …` on the shared routes (an audit row each); the route as written. */
+  const traffic = async (args: TrafficArgs): Promise<TrafficRoute | Record<string, TrafficRoute | null>> => {
+    let output = "";
+    const code = await runPlatformCommand(config, trafficCommand, { ...args, json: true } as TrafficArgs & Record<string, unknown>, { ...quietIo, out: (text) => (output += text) });
+    if (code !== 0) throw new Error(`azora traffic ${args.action} failed (exit ${code})`);
+    return JSON.parse(output);
+  };
+  const routes = async () => (await traffic({ action: "status" })) as Record<string, TrafficRoute | null>;
+  /** The colour live now: the routes' (both upstreams move together), blue when none exists yet. */
+  const liveColour = async (): Promise<Colour> => (await routes()).users?.active ?? "blue";
+
+  const unpack = async (version: string): Promise<string> => {
+    const dir = join(releases, releaseName(version));
+    if (existsSync(join(dir, "bin", "azora.js"))) return dir;
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    if (/\.(tar\.gz|tgz)$/.test(version)) {
+      // npm pack puts everything under package/.
+      await run("tar", ["-xzf", resolve(version), "-C", dir, "--strip-components=1"]);
+    } else {
+      await run("sh", ["-c", 'git archive --format=tar "$1" | tar -x -C "$2"', "sh", version, dir]);
+    }
+    if (!existsSync(join(dir, "bin", "azora.js"))) throw new Error(`${version} does not contain bin/azora.js: not an Azora OS release`);
+    // A release runs on the installed dependencies unless it brings its own (npm ci in its directory).
+    const [own, installed] = await Promise.all([readFile(join(dir, "package-lock.json"), "utf8").catch(() => ""), readFile(join(packageRoot, "package-lock.json"), "utf8").catch(() => "")]);
+    if (!existsSync(join(dir, "node_modules"))) {
+      if (own && installed && JSON.stringify(JSON.parse(own).packages ?? {}) !== JSON.stringify(JSON.parse(installed).packages ?? {})) {
+        throw new Error(`${version} needs other dependencies than the installed ones: run npm ci --omit=dev in ${dir}, then deploy again`);
+      }
+      await symlink(join(packageRoot, "node_modules"), join(dir, "node_modules"), "dir");
+    }
+    return dir;
+  };
+
+  /** Starts one `azora serve ROLE` of a release, detached (it outlives this command), and waits for its URLs. */
+  const serve = async (dir: string, colour: Colour, role: Role, extra: Record<string, string>): Promise<ServiceProcess> => {
+    const logDir = join(releases, "logs");
+    await mkdir(logDir, { recursive: true });
+    const logPath = join(logDir, `${colour}-${role}.out`);
+    const fd = openSync(logPath, "w");
+    const child = spawn(process.execPath, [join(dir, "bin", "azora.js"), "serve", role], {
+      cwd: dir,
+      env: { ...env, ...extra, PORT: "0", OPS_PORT: "0", LOG_STDOUT: "false" },
+      detached: true,
+      stdio: ["ignore", fd, fd],
+    });
+    closeSync(fd);
+    child.unref();
+    const label = role === "gateway" ? "API" : role === "auth" ? "Auth" : "Users";
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      const text = await readFile(logPath, "utf8");
+      const url = text.match(new RegExp(`${label}:\\s+(http://\\S+)`))?.[1];
+      const ops = text.match(/Ops:\s+(http:\/\/\S+)/)?.[1];
+      if (url && ops) return { role, pid: child.pid!, url, ops };
+      if (child.exitCode !== null || !isAlive(child.pid!)) throw new Error(`${role} of ${basename(dir)} exited while starting: ${text.trim().split("\n").slice(-3).join(" / ")}`);
+      await new Promise((done) => setTimeout(done, 200));
+    }
+    process.kill(child.pid!, "SIGTERM");
+    throw new Error(`${role} of ${basename(dir)} did not start within 120 s (see ${logPath})`);
+  };
+
+  const ready = async (service: ServiceProcess) => {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const response = await fetch(new URL("/health/ready", service.ops)).catch(() => undefined);
+      if (response?.ok) return;
+      await new Promise((done) => setTimeout(done, 250));
+    }
+    throw new Error(`${service.role} at ${service.url} is not ready after 60 s`);
+  };
+
+  const startSet = async (version: string, colour: Colour): Promise<ProcessSet> => {
+    const dir = await unpack(version);
+    const set: ProcessSet = { version: releaseName(version), dir, processes: [], running: true };
+    // Recorded as it grows, so a failed start still leaves its processes known (and stopped by the rollback).
+    const record = () => update((state) => void (state.sets[colour] = set));
+    try {
+      const auth = await serve(dir, colour, "auth", {});
+      set.processes.push(auth);
+      await record();
+      const users = await serve(dir, colour, "users", { AUTH_URL: auth.url });
+      set.processes.push(users);
+      await record();
+      const gateway = await serve(dir, colour, "gateway", { AUTH_URL: auth.url, USERS_URL: users.url, TRAFFIC_ROUTES: "ignore" });
+      set.processes.push(gateway);
+      await record();
+      for (const service of set.processes) await ready(service);
+    } catch (error) {
+      await stopSet(set);
+      await record();
+      throw error;
+    }
+    return set;
+  };
+
+  const stopSet = async (set: ProcessSet | undefined) => {
+    if (!set) return;
+    for (const service of set.processes) if (isAlive(service.pid)) process.kill(service.pid, "SIGTERM");
+    const deadline = Date.now() + config.http.shutdownTimeoutMs + 5_000;
+    while (set.processes.some((service) => isAlive(service.pid)) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 200));
+    for (const service of set.processes) if (isAlive(service.pid)) process.kill(service.pid, "SIGKILL");
+    set.running = false;
+  };
+
+  const targetsOf = (set: ProcessSet, role: "auth" | "users") => set.processes.filter((service) => service.role === role).map((service) => service.url);
+  const drain = () => new Promise((done) => setTimeout(done, drainMs));
+  /** Makes `colour` live for both upstreams (canary weight 0); a no-op for an upstream already there. */
+  const switchTo = async (colour: Colour, known?: Record<string, TrafficRoute | null>) => {
+    const current = known ?? (await routes());
+    for (const upstream of trafficUpstreams) {
+      const route = current[upstream];
+      if (route && (route.active !== colour || route.canaryWeight > 0)) await traffic({ action: "switch", upstream, to: colour });
+    }
+  };
+
+  // Known once startPreview has begun; before that (a failed migrate) there is nothing to undo, and the live
+  // colour must not be guessed: a guess of "green" while green is live would switch to the stopped blue set
+  // and stop the live one.
+  let newColour: Colour | undefined;
+  const previewColour = (): Colour => {
+    if (!newColour) throw new Error("no preview has been started");
+    return newColour;
+  };
+
+  return {
+    where: `local ${environment} (${config.dataDir})`,
+    staleLockHint: `remove ${lockFile}`,
+    async currentVersion() {
+      const state = await readLocal();
+      return state.sets[await liveColour()]?.version ?? "the configured services (AUTH_URL, USERS_URL)";
+    },
+    async lock(holder) {
+      await mkdir(config.paths.state, { recursive: true });
+      try {
+        const handle = await openFile(lockFile, "wx");
+        await handle.writeFile(`${holder} since ${new Date().toISOString()}`);
+        await handle.close();
+        return { ok: true };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        return { ok: false, holder: (await readFile(lockFile, "utf8").catch(() => "unknown")).trim() };
+      }
+    },
+    unlock: () => rm(lockFile, { force: true }),
+    readState: async () => (await readLocal()).deploy,
+    writeState: (deploy) => update((state) => void (state.deploy = deploy)),
+    async migrate(version) {
+      const dir = await unpack(version);
+      const { stdout } = await run(process.execPath, [join(dir, "bin", "azora.js"), "migrate"], { cwd: dir, env: { ...env, LOG_STDOUT: "false" } });
+      for (const line of stdout.trim().split("\n").filter(Boolean)) io.err(`  ${line}`);
+    },
+    async startPreview(version) {
+      const colour = otherColour(await liveColour());
+      newColour = colour;
+      const state = await readLocal();
+      // The colour being replaced held an older release that is no longer warm-needed: its processes go first.
+      await stopSet(state.sets[colour]);
+      const set = await startSet(version, colour);
+      // The gateways learn the new targets now; they take traffic only with a canary weight or a switch.
+      for (const upstream of trafficUpstreams) await traffic({ action: "targets", upstream, [colour]: targetsOf(set, upstream) });
+    },
+    async openPreview(): Promise<Preview> {
+      const set = (await readLocal()).sets[previewColour()]!;
+      const gateway = set.processes.find((service) => service.role === "gateway")!;
+      const services = set.processes.filter((service) => service.role !== "gateway");
+      return {
+        baseUrl: gateway.url,
+        // What the new version's services answered on the API: its own figures, public traffic and smoke tests alike.
+        counts: async () => {
+          const totals = { total: 0, errors: 0 };
+          for (const service of services) {
+            const response = await fetch(new URL("/metrics", service.ops), { signal: AbortSignal.timeout(10_000) });
+            if (!response.ok) throw new Error(`metrics of ${service.role} answered ${response.status}`);
+            for (const line of (await response.text()).split("\n")) {
+              if (!line.startsWith("http_requests_total{") || !/route="\/api\//.test(line)) continue;
+              const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+              totals.total += value;
+              if (/status="5\d\d"/.test(line)) totals.errors += value;
+            }
+          }
+          return totals;
+        },
+        close: () => undefined,
+      };
+    },
+    beginCanary: async () => undefined,
+    async canaryStep(percent) {
+      for (const upstream of trafficUpstreams) await traffic({ action: "weight", upstream, percent });
+    },
+    switchToPreview: () => switchTo(previewColour()),
+    // The old colour has been kept warm; now it stops, once every gateway has followed and finished with it.
+    async promote() {
+      const old = otherColour(previewColour());
+      await drain();
+      const state = await readLocal();
+      await stopSet(state.sets[old]);
+      await writeLocal(state);
+    },
+    async abort() {
+      const colour = newColour;
+      if (!colour) return; // failed before the new set started: traffic and the live set were never touched
+      await switchTo(otherColour(colour));
+      await drain();
+      const state = await readLocal();
+      await stopSet(state.sets[colour]);
+      await writeLocal(state);
+    },
+    // A switch back while the previous colour is warm; otherwise its release is started again first.
+    async rollback() {
+      // The routes are read once: each read opens the platform, and a rollback should be a quick switch.
+      const current = await routes();
+      const live: Colour = current.users?.active ?? "blue";
+      const back = otherColour(live);
+      const state = await readLocal();
+      const before = state.sets[live]?.version ?? "the configured services";
+      const previous = state.sets[back];
+      const route = current.users;
+      if (!route || route[back].length === 0) throw new Error(`nothing to roll back to: no ${back} targets (no deploy has run here yet)`);
+      if (previous && !previous.processes.every((service) => isAlive(service.pid))) {
+        io.err(`  ${previous.version} is no longer warm: starting it again`);
+        await stopSet(previous);
+        const set = await startSet(previous.version, back);
+        for (const upstream of trafficUpstreams) await traffic({ action: "targets", upstream, [back]: targetsOf(set, upstream) });
+        await switchTo(back);
+      } else {
+        await switchTo(back, current);
+      }
+      return { before, after: previous?.version ?? "the configured services (AUTH_URL, USERS_URL)" };
+    },
+    async status() {
+      const state = await readLocal();
+      const lock = existsSync(lockFile) ? (await readFile(lockFile, "utf8")).trim() : null;
+      const sets = Object.fromEntries(
+        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), processes: set.processes }]),
+      );
+      return { target: "local", live: await liveColour(), sets, lock, lastDeploy: state.deploy ?? null };
+    },
+  };
+}

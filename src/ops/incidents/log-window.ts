@@ -1,0 +1,51 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { LOG_STREAMS } from "../logs/rotate.ts";
+
+/** A window of time, both ends included. */
+export interface TimeWindow {
+  since: Date;
+  until: Date;
+}
+
+export interface StreamCut {
+  stream: string;
+  /** Files read: the live one and every rotated one (compressed or not). */
+  files: string[];
+  lines: string[];
+}
+
+const streamOf = (file: string) => LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`));
+
+/** The time of one JSON log line, or undefined for a line that is not one (a torn last line, a stack trace). */
+export function lineTime(line: string): number | undefined {
+  const match = /"time":"([^"]+)"/.exec(line);
+  if (!match) return undefined;
+  const time = Date.parse(match[1]!);
+  return Number.isNaN(time) ? undefined : time;
+}
+
+/**
+ * Every line of each stream (api, auth, security) whose time falls in the window, oldest first, read from the
+ * live file and the rotated ones (`api.log.20261129T043100Z.gz`), because an incident often spans a rotation.
+ */
+export async function cutLogs(logDir: string, window: TimeWindow): Promise<StreamCut[]> {
+  const entries = await readdir(logDir).catch(() => [] as string[]);
+  const cuts: StreamCut[] = [];
+  for (const stream of LOG_STREAMS) {
+    const files = entries.filter((file) => streamOf(file) === stream).sort();
+    const lines: { time: number; line: string }[] = [];
+    for (const file of files) {
+      const raw = await readFile(join(logDir, file));
+      const text = (file.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
+      for (const line of text.split("\n")) {
+        const time = lineTime(line);
+        if (time !== undefined && time >= window.since.getTime() && time <= window.until.getTime()) lines.push({ time, line });
+      }
+    }
+    lines.sort((a, b) => a.time - b.time);
+    cuts.push({ stream, files, lines: lines.map((entry) => entry.line) });
+  }
+  return cuts;
+}

@@ -1,0 +1,52 @@
+import { z } from "zod";
+import type { PlatformCommand } from "../platform/command.ts";
+import type { PlatformContext } from "../platform/context.ts";
+import { userCacheKey } from "../services/users/users.service.ts";
+import { resolveSource } from "./backup/backup-store.ts";
+import { restoreBackup } from "./backup/restore.service.ts";
+import { fetchFromBucketIfNewer, S3_DATABASE_BACKUP_PREFIX } from "./backup/s3-backups.ts";
+import { explainBackupFailure } from "./backup.ts";
+
+const restoreArgs = z.object({ reference: z.string().min(1), dryRun: z.boolean().default(false), json: z.boolean().default(false) });
+
+/** Cached profiles of users before and after the swap would answer from the replaced database: drop them. */
+async function userIds(context: PlatformContext): Promise<string[]> {
+  return (await context.db.query<{ id: string }>("SELECT id::text AS id FROM users").catch(() => [])).map((row) => row.id);
+}
+
+/**
+ * `azora restore ID|PATH|latest`: the live database is replaced only by a copy that loaded completely and
+ * matches its manifest; the replaced one is kept. The CLI asks for confirmation before it gets here.
+ */
+export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
+  name: "restore",
+  async run(context, rawArgs, io) {
+    const { reference, dryRun, json } = restoreArgs.parse(rawArgs);
+    try {
+      if (context.config.s3) {
+        const fetched = await fetchFromBucketIfNewer(context.config.s3, context.config.paths.backups, reference);
+        if (fetched) io.out(`Fetched backup ${fetched} from s3://${context.config.s3.bucket}/${S3_DATABASE_BACKUP_PREFIX}${fetched}/.`);
+      }
+      const source = await resolveSource(context.config.paths.backups, reference);
+      const label = source.type === "backup" ? `backup ${source.backup.manifest.id} (${source.backup.manifest.createdAt})` : `SQL file ${source.file}`;
+      if (dryRun) {
+        io.out(`Dry run: would restore ${label} into a new ${context.config.database.url ? "database" : "directory"}, check it, and swap it in. Nothing was changed.`);
+        return 0;
+      }
+      const before = await userIds(context);
+      const outcome = await restoreBackup(context, source, io);
+      const after = await userIds(context);
+      const keys = [...new Set([...before, ...after])].map(userCacheKey);
+      for (let start = 0; start < keys.length; start += 500) await context.cache.del(...keys.slice(start, start + 500));
+      if (json) io.out(JSON.stringify({ restored: source.type === "backup" ? source.backup.manifest.id : source.file, ...outcome }));
+      else {
+        io.out(`Restored ${label}: ${outcome.tables} tables, ${outcome.rows} rows${outcome.checked ? ", row counts and checksums equal to the manifest" : ""}.`);
+        io.out(`The replaced database is kept as ${outcome.previous}; remove it when you no longer need it.`);
+        io.out(`GDPR deletion ledger replayed before the restored database served: ${outcome.ledger.entries} erasures known, ${outcome.ledger.erasedAgain} accounts erased again.`);
+      }
+      return 0;
+    } catch (error) {
+      return explainBackupFailure(error, io);
+    }
+  },
+};

@@ -1,0 +1,166 @@
+import { LRUCache } from "lru-cache";
+import type { Clock } from "../clock.ts";
+import type { Cache } from "./cache.ts";
+import type { InvalidationLogRepository } from "./invalidation-log.repository.ts";
+
+export type CacheOutcome = "hit" | "miss" | "bypass";
+/** A miss carries the moment of the lookup: what was read from the database after it may be stored only if no invalidation of that key came since. */
+export type CacheRead = { outcome: "hit"; value: string } | { outcome: "miss"; ticket: number } | { outcome: "bypass" };
+
+/** Rows committed this long before the newest one seen are read again: transactions can commit out of order. */
+const OVERLAP_MS = 2_000;
+const PURGE_EVERY_SYNCS = 300;
+const DEL_CHUNK = 500;
+/** Keys whose latest invalidation is remembered; a store older than the oldest forgotten one is refused. */
+const REMEMBERED_INVALIDATIONS = 100_000;
+
+export interface CoherentCacheOptions {
+  cache: Cache;
+  log: InvalidationLogRepository;
+  clock: Clock;
+  /** How often the invalidation log is replayed into the cache. */
+  syncIntervalMs?: number;
+  /** Told when the cache stops being used (reads go to the database) and when it is used again. */
+  onStateChange?: (state: "degraded" | "recovered", detail: { replayed: number; reason?: string }) => void;
+}
+
+/**
+ * Cache-aside that never serves an entry older than an acknowledged write, whatever Redis does.
+ *
+ * Writes record the keys they make stale in the database (cache_invalidations, same transaction), then
+ * delete them from the cache; a failed delete is not an error (the write committed and is answered so).
+ * Every serving process replays new log rows into its cache once a second and pings it. The cache is read
+ * only while that replay is current (within 10 s) and no cache command has failed since: after any failure, reads go to
+ * the database (`bypass`) until a replay has gone through, so entries a failed delete left behind are gone
+ * before the cache is trusted again. Operator commands write the same log, so a change made without the
+ * services' Redis still reaches it.
+ *
+ * A reader that missed, read the database before a write committed and stores after the write's delete
+ * would put the old value back for a whole TTL. So every invalidation this process applies is numbered
+ * (before its delete is sent), and a store is refused when its key was invalidated after the lookup.
+ */
+export function createCoherentCache(options: CoherentCacheOptions) {
+  const { cache, log, clock } = options;
+  const intervalMs = options.syncIntervalMs ?? 1_000;
+  let failures = 0;
+  let failuresAtLastSync = 0;
+  let lastSyncAt = Number.NEGATIVE_INFINITY;
+  let degraded = false;
+  let cursorMs: number | undefined;
+  const applied = new Map<string, number>();
+  let syncs = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = true;
+  let invalidations = 0;
+  let forgottenUpTo = 0;
+  const invalidatedAt = new LRUCache<string, number>({
+    max: REMEMBERED_INVALIDATIONS,
+    dispose: (numbered, _key, reason) => {
+      if (reason === "evict") forgottenUpTo = Math.max(forgottenUpTo, numbered);
+    },
+  });
+  /** Numbers an invalidation of these keys; called before their delete is sent, so a later store sees it. */
+  const noteInvalidated = (keys: string[]) => {
+    invalidations++;
+    for (const key of keys) invalidatedAt.set(key, invalidations);
+  };
+  const invalidatedSince = (key: string, ticket: number) => ticket < forgottenUpTo || (invalidatedAt.get(key) ?? 0) > ticket;
+
+  // Generous: a busy process whose replay runs late must not lose its cache; what the window guards
+  // against is a process cut off from the log (the database) while others write.
+  const trustWindowMs = Math.max(10 * intervalMs, 10_000);
+  const trusted = () => failures === failuresAtLastSync && clock.now() - lastSyncAt < trustWindowMs;
+  const failed = (error: unknown) => {
+    failures++;
+    if (!degraded) {
+      degraded = true;
+      options.onStateChange?.("degraded", { replayed: 0, reason: reasonOf(error) });
+    }
+  };
+
+  /** Replays log rows not yet applied into the cache; true when the cache may be trusted again. */
+  async function sync(): Promise<boolean> {
+    const failuresAtStart = failures;
+    try {
+      const rows = await log.since(cursorMs === undefined ? undefined : cursorMs - OVERLAP_MS);
+      const fresh = rows.filter((row) => !applied.has(row.id));
+      const keys = [...new Set(fresh.map((row) => row.key))];
+      if (keys.length > 0) noteInvalidated(keys);
+      for (let start = 0; start < keys.length; start += DEL_CHUNK) await cache.del(...keys.slice(start, start + DEL_CHUNK));
+      await cache.ping();
+      for (const row of fresh) {
+        applied.set(row.id, row.atMs);
+        cursorMs = Math.max(cursorMs ?? row.atMs, row.atMs);
+      }
+      if (cursorMs !== undefined) for (const [id, atMs] of applied) if (atMs < cursorMs - OVERLAP_MS) applied.delete(id);
+      if (++syncs % PURGE_EVERY_SYNCS === 0) await log.purge().catch(() => undefined);
+      if (failures === failuresAtStart) {
+        failuresAtLastSync = failuresAtStart;
+        lastSyncAt = clock.now();
+        if (degraded) {
+          degraded = false;
+          options.onStateChange?.("recovered", { replayed: keys.length });
+        }
+      }
+      return true;
+    } catch (error) {
+      failed(error);
+      return false;
+    }
+  }
+
+  const loop = () => {
+    if (stopped) return;
+    running = sync().finally(() => {
+      if (!stopped) timer = setTimeout(loop, intervalMs).unref();
+    });
+  };
+
+  return {
+    /** A cache lookup; `bypass` when the cache is not trusted or fails (read the database, do not store). */
+    async read(key: string): Promise<CacheRead> {
+      if (!trusted()) return { outcome: "bypass" };
+      const ticket = invalidations;
+      try {
+        const value = await cache.get(key);
+        return value === undefined ? { outcome: "miss", ticket } : { outcome: "hit", value };
+      } catch (error) {
+        failed(error);
+        return { outcome: "bypass" };
+      }
+    },
+    /** Stores a value read from the database after the miss that gave `ticket`; best effort. */
+    async store(key: string, value: string, ttlSeconds: number, ticket: number): Promise<void> {
+      if (!trusted() || invalidatedSince(key, ticket)) return;
+      await cache.set(key, value, ttlSeconds).catch(failed);
+    },
+    /** Drops keys a committed write made stale (the write recorded them in the log); best effort. */
+    async invalidate(...keys: string[]): Promise<void> {
+      noteInvalidated(keys);
+      await cache.del(...keys).catch(failed);
+    },
+    sync,
+    /** Whether reads use the cache right now (false while degraded). */
+    trusted,
+    /** First replay, then one every interval; the serving process's composition root starts it. */
+    async start(): Promise<void> {
+      stopped = false;
+      await sync();
+      timer = setTimeout(loop, intervalMs).unref();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      clearTimeout(timer);
+      await running.catch(() => undefined);
+    },
+  };
+}
+
+export type CoherentCache = ReturnType<typeof createCoherentCache>;
+
+function reasonOf(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string") return code;
+  return (error instanceof Error ? error.message : String(error)).replace(/\b[a-z]+:\/\/\S+/gi, "[url]").slice(0, 200);
+}

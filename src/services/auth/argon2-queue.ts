@@ -1,0 +1,38 @@
+import { availableParallelism } from "node:os";
+import { AppError } from "../../platform/errors.ts";
+
+/**
+ * A bounded queue in front of argon2. @node-rs/argon2 already runs off the event loop (libuv's pool, 4
+ * threads), but 4 memory-hard hashes at once on a 2-core machine leave the event loop no CPU: health
+ * probes and every other request then wait behind logins. So at most (cores − 1) hashes run at once,
+ * leaving a core to the event loop, and a burst beyond the queue's bound is refused with 503 + Retry-After
+ * instead of piling up.
+ */
+export function createWorkQueue(concurrency: number, maxQueued: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  // A finished task hands its slot straight to the first waiter (running stays the same): were the slot
+  // freed first, a caller arriving before the waiter resumes could take it too, one task too many.
+  const release = () => {
+    const handTo = waiting.shift();
+    if (handTo) handTo();
+    else running--;
+  };
+  return {
+    async run<T>(task: () => Promise<T>): Promise<T> {
+      if (running < concurrency) running++;
+      else if (waiting.length >= maxQueued) {
+        throw new AppError("service_unavailable", "Too many sign-ins at once; try again shortly.", { headers: { "retry-after": "1" } });
+      } else await new Promise<void>((resolve) => waiting.push(resolve));
+      try {
+        return await task();
+      } finally {
+        release();
+      }
+    },
+    depth: () => ({ running, waiting: waiting.length }),
+  };
+}
+
+/** The queue every argon2 hash and verification of this process goes through. */
+export const argon2Queue = createWorkQueue(Math.max(1, availableParallelism() - 1), 1_000);

@@ -1,0 +1,99 @@
+import { execFileSync } from "node:child_process";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordAudit } from "../src/platform/audit/audit.service.ts";
+import { closePlatform, openPlatform } from "../src/platform/context.ts";
+import { backends } from "./helpers/backends.ts";
+import { repoRoot, runCli } from "./helpers/cli.ts";
+import { makeDataDir, testConfig } from "./helpers/platform.ts";
+
+interface Report {
+  ok: boolean;
+  failing: string[];
+  controls: { id: string; state: "pass" | "warn" | "fail"; detail: string }[];
+}
+
+for (const backend of backends()) {
+  describe(`azora compliance report (${backend.name})`, () => {
+    let env: Record<string, string>;
+    let dispose: () => Promise<void>;
+    let dataDir: string;
+    // npm audit needs the package registry: its control is covered by images-update's audit summary.
+    const report = async (...extra: string[]) => runCli(["compliance", "report", "--no-dependencies", ...extra], env);
+
+    beforeAll(async () => {
+      dataDir = await makeDataDir();
+      const provisioned = await backend.provision();
+      dispose = provisioned.dispose;
+      env = { DATA_DIR: dataDir, BACKUP_SCHEDULE: "off", ...provisioned.env };
+      const migrated = await runCli(["migrate"], env);
+      expect(migrated.code, migrated.stderr).toBe(0);
+    }, 300_000);
+    afterAll(async () => {
+      await dispose?.();
+      await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it("fails without a backup or a drill and lists the failing controls first", async () => {
+      const result = await report("--json");
+      expect(result.code, result.stderr).toBe(1);
+      const json = JSON.parse(result.stdout) as Report;
+      expect(json.ok).toBe(false);
+      expect(json.failing.sort()).toEqual(["backups", "restore-drill"]);
+      expect(json.controls.slice(0, 2).map((control) => control.state)).toEqual(["fail", "fail"]);
+      expect(json.controls.map((control) => control.id)).toEqual(
+        expect.arrayContaining(["audit-chain", "retention", "gdpr-requests", "access-review", "secret-rotation", "security-policy", "open-incidents", "dependencies"]),
+      );
+      expect(json.controls.find((control) => control.id === "audit-chain")!.state).toBe("pass");
+      // Written to a file, --json still prints one JSON document: where it went and what failed.
+      const file = join(dataDir, "compliance.json");
+      const written = await report("--json", "--out", file);
+      expect(written.code).toBe(1);
+      expect(JSON.parse(written.stdout)).toEqual({ out: file, ok: false, failing: expect.arrayContaining(["backups", "restore-drill"]) });
+      expect((JSON.parse(await readFile(file, "utf8")) as Report).failing.sort()).toEqual(["backups", "restore-drill"]);
+    }, 300_000);
+
+    it("passes once a backup and a restore drill succeeded; markdown and HTML say so", async () => {
+      for (const step of [["backup", "full"], ["backup", "drill"]]) {
+        const done = await runCli(step, env);
+        expect(done.code, done.stderr).toBe(0);
+      }
+      const markdown = await report();
+      expect(markdown.code, markdown.stdout + markdown.stderr).toBe(0);
+      expect(markdown.stdout).toContain("All controls pass.");
+      expect(markdown.stdout).toMatch(/^\| PASS \| Database backups \| Last success /m);
+      const out = join(dataDir, "compliance.html");
+      const html = await report("--html", "--out", out);
+      expect(html.code, html.stderr).toBe(0);
+      expect(await readFile(out, "utf8")).toContain("<td>Restore drills</td>");
+    }, 600_000);
+
+    it("fails the audit control when a row of the audit log was edited", async () => {
+      const context = await openPlatform(testConfig(env), { migrate: false });
+      try {
+        const row = await recordAudit(context, { actor: "cli:test", action: "maintenance.on", target: "maintenance" });
+        await context.db.query("UPDATE audit_log SET target = 'tampered' WHERE seq = $1", [row.seq]);
+      } finally {
+        await closePlatform(context);
+      }
+      const result = await report("--json");
+      expect(result.code).toBe(1);
+      const json = JSON.parse(result.stdout) as Report;
+      expect(json.failing).toEqual(["audit-chain"]);
+      expect(json.controls[0]).toMatchObject({ id: "audit-chain", state: "fail" });
+    }, 300_000);
+
+    it("refuses --json with --html", async () => {
+      const result = await report("--json", "--html");
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("Choose one of --json and --html");
+    }, 120_000);
+  });
+}
+
+describe("./scripts/compliance-report.sh", () => {
+  it("is the guide's wrapper and answers --help", () => {
+    expect(execFileSync(join(repoRoot, "scripts/compliance-report.sh"), ["--help"], { encoding: "utf8" })).toContain("--no-dependencies");
+  });
+});

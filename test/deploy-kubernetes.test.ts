@@ -1,0 +1,235 @@
+// The kubernetes target of `azora deploy` and `azora rollback`, driven through the guide's scripts. kubectl is
+// the recording stub (no cluster can run here); everything behind its port-forward is a real platform, so
+// the smoke tests and the metric gates run for real. The asserted command sequences are docs/deployment.md's.
+import { execFile } from "node:child_process";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "./helpers/cli.ts";
+import { kubectlStub, releaseRepo, type KubectlStub } from "./helpers/kubectl-stub.ts";
+import { renderOverlay } from "./helpers/kubernetes.ts";
+import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
+import { toolAvailability } from "./helpers/tools.ts";
+
+const kubectl = toolAvailability("kubectl", "kubernetes-client");
+if (!kubectl.run) console.log(`deploy suite skipped: ${kubectl.reason} (the stub's store is a rendered overlay)`);
+
+const quick = ["--analysis-seconds", "1", "--keep-warm-seconds", "0"];
+const port = (url: string) => new URL(url).port;
+
+/** The calls that change something, one line each: `apply Kind/name` for documents, reads and state writes left out. */
+function changes(stub: KubectlStub): string[] {
+  return stub
+    .calls()
+    .filter(({ args }) => args[0] !== "get")
+    .map(({ args, stdin }) => {
+      if (args[0] !== "apply") return args.join(" ").replace(/ --from-literal=since=\S+/, "").replace(/holder=\S+ pid \d+/, "holder=…");
+      const object = JSON.parse(stdin) as { kind: string; metadata: { name: string } };
+      return `apply ${object.kind}/${object.metadata.name}`;
+    })
+    .filter((line) => line !== "apply ConfigMap/azora-deploy-state");
+}
+
+const startPreview = [
+  "delete job migrate --ignore-not-found",
+  "apply Job/migrate",
+  "wait --for=condition=complete job/migrate --timeout=600s",
+  "apply Deployment/auth-service-preview",
+  "apply Service/auth-service-preview",
+  "apply Deployment/user-service-preview",
+  "apply Service/user-service-preview",
+  "apply Deployment/api-gateway-preview",
+  "rollout status deployment/auth-service-preview --timeout=600s",
+  "rollout status deployment/user-service-preview --timeout=600s",
+  "rollout status deployment/api-gateway-preview --timeout=600s",
+  "port-forward deployment/api-gateway-preview :8080",
+  "port-forward deployment/api-gateway-preview :9090",
+];
+const route = (track: string) =>
+  ["auth-service", "user-service", "api-gateway"].map((name) => `patch service ${name} --type=merge -p {"spec":{"selector":{"azora.os/track":"${track}"}}}`);
+const promote = (version: string) =>
+  ["auth-service", "user-service", "api-gateway"].flatMap((name) => [`set image deployment/${name} ${name}=azora/${name}:${version}`, `rollout status deployment/${name} --timeout=600s`]);
+const removePreview = [
+  "delete deployment auth-service-preview --ignore-not-found",
+  "delete service auth-service-preview --ignore-not-found",
+  "delete deployment user-service-preview --ignore-not-found",
+  "delete service user-service-preview --ignore-not-found",
+  "delete deployment api-gateway-preview --ignore-not-found",
+];
+const lock = ["create configmap azora-deploy-lock --from-literal=holder=…"];
+const unlock = ["delete configmap azora-deploy-lock --ignore-not-found"];
+
+describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
+  let platform: TestPlatform;
+  let stub: KubectlStub;
+  let repo: ReturnType<typeof releaseRepo>;
+  let closedPort: Server;
+  let traffic: { stop(): Promise<number> } | undefined;
+
+  beforeAll(async () => {
+    // The embedded default: the platform behind the port-forward only has to answer as a release would.
+    platform = await startTestPlatform({ name: "embedded", provision: async () => ({ env: {}, dispose: async () => undefined }) });
+    repo = releaseRepo(["v1.0.0", "v2.0.0", "v2.0.1"]);
+    // A port that accepts nothing: the "preview" whose smoke tests fail.
+    closedPort = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => closedPort.listen(0, "127.0.0.1", resolve));
+  });
+  afterAll(async () => {
+    closedPort?.close();
+    repo?.dispose();
+    await platform?.stop();
+  });
+  afterEach(async () => {
+    await traffic?.stop();
+    traffic = undefined;
+    stub?.dispose();
+  });
+
+  function freshStub(): KubectlStub {
+    stub = kubectlStub(renderOverlay("staging"));
+    return stub;
+  }
+
+  /** Requests to the platform behind the stub's port-forward, as live traffic would reach the new version. */
+  function keepTraffic(): void {
+    let running = true;
+    let failed = 0;
+    const loop = (async () => {
+      while (running) {
+        const response = await fetch(new URL("/health", platform.baseUrl)).catch(() => undefined);
+        if (!response?.ok) failed++;
+        await response?.text();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    traffic = {
+      stop: async () => {
+        running = false;
+        await loop;
+        return failed;
+      },
+    };
+  }
+
+  function run(script: string, args: string[], extraEnv: Record<string, string> = {}) {
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        join(repoRoot, "deployment", script),
+        args,
+        {
+          cwd: repo.dir,
+          env: {
+            PATH: `${stub.binDir}:${process.env.PATH}`,
+            HOME: process.env.HOME ?? "/tmp",
+            LOG_STDOUT: "false",
+            ...stub.env,
+            STUB_PORT_8080: port(platform.baseUrl),
+            STUB_PORT_9090: port(platform.opsUrl),
+            ...extraEnv,
+          },
+          timeout: 240_000,
+        },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+  const image = (name: string) => stub.object("Deployment", name)?.spec.template.spec.containers[0].image;
+  const selector = (name: string) => stub.object("Service", name)?.spec.selector;
+
+  it("blue-green: preview, smoke, analysis, switch, analysis, promote, in the documented order", async () => {
+    freshStub();
+    keepTraffic();
+    const result = await run("blue-green-deploy.sh", ["staging", "v2.0.0", ...quick]);
+    expect(await traffic!.stop()).toBe(0);
+    expect(result.stderr).not.toMatch(/failed at/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/Deployed v2\.0\.0 to azora-staging \(blue-green\); the previous version was 0\.1\.0/);
+    expect(changes(stub)).toEqual([...lock, ...startPreview, ...route("preview"), ...promote("v2.0.0"), ...route("stable"), ...removePreview, ...unlock]);
+    expect(image("api-gateway")).toBe("azora/api-gateway:v2.0.0");
+    expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
+    const status = await run("../bin/azora.js", ["deploy", "status", "staging", "--json"]);
+    const report = JSON.parse(status.stdout);
+    expect(report.staging).toMatchObject({ versions: { "api-gateway": "v2.0.0", "auth-service": "v2.0.0", "user-service": "v2.0.0" }, preview: false, lock: null, lastDeploy: { phase: "succeeded", version: "v2.0.0", previousVersion: "0.1.0" } });
+
+    stub.clearCalls();
+    const back = await run("rollback.sh", ["staging", "High error rates detected"]);
+    expect(back.code).toBe(0);
+    expect(changes(stub)).toEqual([
+      ...lock,
+      ...["auth-service", "user-service", "api-gateway"].flatMap((name) => [`rollout undo deployment/${name}`, `rollout status deployment/${name} --timeout=600s`]),
+      ...unlock,
+    ]);
+    const afterRollback = JSON.parse((await run("../bin/azora.js", ["deploy", "status", "staging", "--json"])).stdout);
+    expect(afterRollback.staging.lastDeploy).toMatchObject({ strategy: "rollback", phase: "rolled_back", reason: "High error rates detected" });
+  });
+
+  it("rolls back by itself when the new version's smoke tests fail: nothing promoted, traffic on the old version", async () => {
+    freshStub();
+    const result = await run("blue-green-deploy.sh", ["staging", "v2.0.1", ...quick], { STUB_PORT_8080: String((closedPort.address() as { port: number }).port) });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/failed at "smoke tests and analysis on the preview": smoke tests failed against v2\.0\.1/);
+    expect(changes(stub)).toEqual([...lock, ...startPreview, ...route("stable"), ...removePreview, ...unlock]);
+    expect(image("api-gateway")).toBe("azora/api-gateway:0.1.0");
+    expect(stub.object("Deployment", "api-gateway-preview")).toBeUndefined();
+    expect(JSON.parse(stub.object("ConfigMap", "azora-deploy-state")!.data!.state!)).toMatchObject({ phase: "rolled_back", version: "v2.0.1", reason: "smoke tests failed against v2.0.1" });
+  });
+
+  it("canary: 10, 25 and 50 % of the gateway's pods, with an analysis at each, then the switch", async () => {
+    freshStub();
+    keepTraffic();
+    const result = await run("canary-deploy.sh", ["staging", "v2.0.0", ...quick]);
+    expect(await traffic!.stop()).toBe(0);
+    expect(result.code).toBe(0);
+    const both = 'patch service api-gateway --type=merge -p {"spec":{"selector":{"azora.os/track":null}}}';
+    const scale = (replicas: number) => [`scale deployment/api-gateway-preview --replicas=${replicas}`, "rollout status deployment/api-gateway-preview --timeout=600s"];
+    expect(changes(stub)).toEqual([...lock, ...startPreview, both, ...scale(1), ...scale(1), ...scale(3), ...route("preview"), ...promote("v2.0.0"), ...route("stable"), ...removePreview, ...unlock]);
+    expect(result.stderr).toMatch(/canary 10 % analysis: 0 of \d+ requests failed/);
+  });
+
+  it("canary: aborts at the first step when the analysis sees no requests, and puts traffic back", async () => {
+    freshStub();
+    const result = await run("canary-deploy.sh", ["staging", "v2.0.0", ...quick]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/failed at "canary 10 %": canary 10 % analysis: no requests reached the new version/);
+    expect(changes(stub).slice(-9)).toEqual([...route("stable"), ...removePreview, ...unlock]);
+    expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
+    expect(changes(stub).some((line) => line.startsWith("set image"))).toBe(false);
+  });
+
+  it("refuses bad input with a clear message and changes nothing", async () => {
+    freshStub();
+    const unknownEnvironment = await run("blue-green-deploy.sh", ["qa", "v2.0.0"]);
+    expect(unknownEnvironment.code).toBe(2);
+    expect(unknownEnvironment.stderr).toMatch(/'qa' is invalid for argument 'environment'. Allowed choices are staging, production/);
+    const unknownVersion = await run("blue-green-deploy.sh", ["staging", "v9.9.9"]);
+    expect(unknownVersion.code).toBe(1);
+    expect(unknownVersion.stderr).toMatch(/unknown version v9\.9\.9: no git tag v9\.9\.9/);
+    const malformed = await run("canary-deploy.sh", ["staging", "../v2"]);
+    expect(malformed.code).toBe(2);
+    const noReason = await run("rollback.sh", ["staging", " "]);
+    expect(noReason.code).toBe(2);
+    const planned = await run("canary-deploy.sh", ["staging", "v2.0.0", "--dry-run"]);
+    expect(planned.code).toBe(0);
+    expect(planned.stdout).toMatch(/Would deploy v2\.0\.0 to azora-staging \(canary\) over 0\.1\.0/);
+    const plannedRollback = await run("rollback.sh", ["staging", "Service instability", "--dry-run"]);
+    expect(plannedRollback.stdout).toMatch(/Would roll back azora-staging \(now 0\.1\.0\): kubectl rollout undo/);
+    const local = await run("blue-green-deploy.sh", ["staging", "v2.0.0", "--target", "local"]);
+    expect(local.code).toBe(1);
+    expect(local.stderr).toMatch(/local target moves the traffic routes of split-mode gateways .*need DATABASE_URL/);
+    expect(changes(stub)).toEqual([]);
+
+    stub.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "azora-deploy-lock" }, data: { holder: "ops@bastion pid 42", since: "2026-11-29T04:00:00Z" } });
+    for (const [script, args] of [["blue-green-deploy.sh", ["staging", "v2.0.0"]], ["rollback.sh", ["staging", "Service instability"]]] as const) {
+      const locked = await run(script, [...args]);
+      expect(locked.code).toBe(1);
+      expect(locked.stderr).toMatch(/Another deploy or rollback is running in azora-staging \(ops@bastion pid 42 since 2026-11-29T04:00:00Z\); nothing was changed/);
+    }
+    expect(changes(stub).filter((line) => !line.startsWith("create configmap azora-deploy-lock"))).toEqual([]);
+    expect(stub.object("ConfigMap", "azora-deploy-lock")?.data?.holder).toBe("ops@bastion pid 42");
+
+    stub.remove("Namespace", "azora-staging"); // kubectl pointed at another cluster, or the overlay never applied
+    const unreachable = await run("blue-green-deploy.sh", ["staging", "v2.0.0"]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/Namespace azora-staging is not reachable with kubectl/);
+  });
+});

@@ -1,0 +1,106 @@
+// The one stand-in of the deploy tests, because no cluster can run here: a `kubectl` on PATH that records
+// every call and keeps the objects it is given in a directory, seeded with a rendered overlay. It answers
+// get/apply/create/delete/patch/set image/scale from that store, succeeds at rollout and wait, and forwards
+// ports to real local processes named by STUB_PORT_<remote port>.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { K8sObject } from "./kubernetes.ts";
+
+const stubSource = String.raw`#!/usr/bin/env node
+const fs = require("node:fs");
+const path = require("node:path");
+const dir = process.env.KUBECTL_STUB_DIR;
+let args = process.argv.slice(2);
+if (args[0] === "-n") args = args.slice(2);
+const stdin = args[0] === "apply" ? fs.readFileSync(0, "utf8") : "";
+fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify({ args, stdin }) + "\n");
+const file = (kind, name) => path.join(dir, "objects", kind.toLowerCase() + "." + name + ".json");
+const load = (kind, name) => (fs.existsSync(file(kind, name)) ? JSON.parse(fs.readFileSync(file(kind, name), "utf8")) : undefined);
+const save = (object) => fs.writeFileSync(file(object.kind, object.metadata.name), JSON.stringify(object));
+const notFound = (kind, name) => { process.stderr.write('Error from server (NotFound): ' + kind + ' "' + name + '" not found\n'); process.exit(1); };
+const [verb, ...rest] = args;
+const kindOf = (word) => ({ deployment: "Deployment", service: "Service", configmap: "ConfigMap", job: "Job", namespace: "Namespace" })[word.split("/")[0]];
+const merge = (target, patch) => { for (const [k, v] of Object.entries(patch)) { if (v === null) delete target[k]; else if (typeof v === "object" && !Array.isArray(v)) merge((target[k] ??= {}), v); else target[k] = v; } };
+if (process.env.STUB_FAIL && new RegExp(process.env.STUB_FAIL).test(args.join(" "))) { process.stderr.write("stub: failing as asked\n"); process.exit(1); }
+switch (verb) {
+  case "get": { const object = load(kindOf(rest[0]), rest[1]); if (!object) notFound(rest[0], rest[1]); process.stdout.write(JSON.stringify(object)); break; }
+  case "apply": { const doc = JSON.parse(stdin); save(doc); process.stdout.write(doc.kind.toLowerCase() + "/" + doc.metadata.name + " configured\n"); break; }
+  case "create": {
+    const name = rest[1];
+    if (load("ConfigMap", name)) { process.stderr.write('Error from server (AlreadyExists): configmaps "' + name + '" already exists\n'); process.exit(1); }
+    const data = Object.fromEntries(rest.filter((a) => a.startsWith("--from-literal=")).map((a) => { const [k, ...v] = a.slice(15).split("="); return [k, v.join("=")]; }));
+    save({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data });
+    break;
+  }
+  case "delete": { const kind = kindOf(rest[0]); if (load(kind, rest[1])) fs.rmSync(file(kind, rest[1])); else if (!rest.includes("--ignore-not-found")) notFound(rest[0], rest[1]); break; }
+  case "patch": { const object = load(kindOf(rest[0]), rest[1]); merge(object, JSON.parse(rest[rest.indexOf("-p") + 1])); save(object); break; }
+  case "set": { const [, target, assignment] = rest; const object = load("Deployment", target.split("/")[1]); object.spec.template.spec.containers[0].image = assignment.split("=")[1]; save(object); break; }
+  case "scale": { const object = load("Deployment", rest[0].split("/")[1]); object.spec.replicas = Number(rest[1].split("=")[1]); save(object); break; }
+  case "rollout": case "wait": process.stdout.write("stub: done\n"); break;
+  case "port-forward": {
+    const remote = rest[1].replace(/^:/, "");
+    process.stdout.write("Forwarding from 127.0.0.1:" + process.env["STUB_PORT_" + remote] + " -> " + remote + "\n");
+    setInterval(() => undefined, 1 << 30);
+    break;
+  }
+  default: process.stderr.write("stub: unexpected kubectl " + args.join(" ") + "\n"); process.exit(1);
+}
+`;
+
+export interface KubectlStub {
+  /** Put first on PATH. */
+  binDir: string;
+  env: Record<string, string>;
+  /** Every call so far, as kubectl received it (without -n NAMESPACE). */
+  calls(): { args: string[]; stdin: string }[];
+  object(kind: string, name: string): K8sObject | undefined;
+  put(object: K8sObject): void;
+  remove(kind: string, name: string): void;
+  clearCalls(): void;
+  dispose(): void;
+}
+
+/** A stub kubectl whose store starts as the given objects (a rendered overlay). */
+export function kubectlStub(objects: K8sObject[]): KubectlStub {
+  const dir = mkdtempSync(join(tmpdir(), "azora-kubectl-stub-"));
+  const binDir = join(dir, "bin");
+  mkdirSync(binDir);
+  mkdirSync(join(dir, "objects"));
+  writeFileSync(join(binDir, "kubectl"), stubSource, { mode: 0o755 });
+  const file = (kind: string, name: string) => join(dir, "objects", `${kind.toLowerCase()}.${name}.json`);
+  const put = (object: K8sObject) => writeFileSync(file(object.kind, object.metadata.name), JSON.stringify(object));
+  for (const object of objects) put(object);
+  writeFileSync(join(dir, "calls.jsonl"), "");
+  return {
+    binDir,
+    env: { KUBECTL_STUB_DIR: dir },
+    calls: () =>
+      readFileSync(join(dir, "calls.jsonl"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { args: string[]; stdin: string }),
+    object(kind, name) {
+      try {
+        return JSON.parse(readFileSync(file(kind, name), "utf8")) as K8sObject;
+      } catch {
+        return undefined;
+      }
+    },
+    put,
+    remove: (kind, name) => rmSync(file(kind, name), { force: true }),
+    clearCalls: () => writeFileSync(join(dir, "calls.jsonl"), ""),
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A scratch git repository with the given release tags: the deploy commands accept only tagged versions. */
+export function releaseRepo(tags: string[]): { dir: string; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "azora-releases-"));
+  const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=Release", "-c", "user.email=release@example.com", ...args], { cwd: dir, stdio: "ignore" });
+  git("init", "-q");
+  git("commit", "-q", "--allow-empty", "-m", "release");
+  for (const tag of tags) git("tag", tag);
+  return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,39 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
+
+export interface TestS3 {
+  /** Environment that points the platform at this server and bucket. */
+  env: Record<string, string>;
+  bucket: string;
+  endpoint: string;
+  directory: string;
+  stop(): Promise<void>;
+}
+
+/** A real S3-compatible server (s3rver) on a free loopback port, with one empty bucket, files in a temp dir. */
+export async function startS3(bucket = "azora-test"): Promise<TestS3> {
+  const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
+  const directory = await mkdtemp(join(tmpdir(), "azora-s3-"));
+  const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }] });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    env: { S3_ENDPOINT: endpoint, S3_BUCKET: bucket, S3_REGION: "us-east-1", S3_ACCESS_KEY_ID: "S3RVER", S3_SECRET_ACCESS_KEY: "S3RVER", S3_FORCE_PATH_STYLE: "true" },
+    bucket,
+    endpoint,
+    directory,
+    async stop() {
+      await server.close();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import type { AddressInfo } from "node:net";
+import { simpleParser, type ParsedMail } from "mailparser";
+import { SMTPServer } from "smtp-server";
+import { eventually } from "./free-port.ts";
+
+/** A mail as the SMTP server received it: the envelope recipients and the parsed message. */
+export interface ReceivedMail {
+  to: string[];
+  subject: string;
+  text: string;
+}
+
+/** A real SMTP server on loopback (plain, no auth), collecting every mail it accepts. */
+export async function startSmtpServer() {
+  const inbox: ReceivedMail[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS", "AUTH"],
+    logger: false,
+    onData(stream, session, callback) {
+      simpleParser(stream).then(
+        (mail: ParsedMail) => {
+          inbox.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase()), subject: mail.subject ?? "", text: mail.text ?? "" });
+          callback();
+        },
+        (error: Error) => callback(error),
+      );
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    inbox,
+    mailsTo: (address: string) => inbox.filter((mail) => mail.to.includes(address.toLowerCase())),
+    /** The `n`-th mail (1-based) to `address`, waiting for it to arrive. */
+    nthMailTo: (address: string, n: number) =>
+      eventually(async () => inbox.filter((mail) => mail.to.includes(address.toLowerCase()))[n - 1], `mail ${n} to ${address}`, 15_000),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The reset token in a reset mail's link (`…/reset-password#token=…`). */
+export function resetTokenIn(text: string): string {
+  const match = /\/reset-password#token=([A-Za-z0-9_-]{43})\b/.exec(text);
+  if (!match?.[1]) throw new Error(`no reset link in the mail: ${text.slice(0, 200)}`);
+  return match[1];
+}

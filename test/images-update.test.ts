@@ -1,0 +1,79 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { packageVersion } from "../src/platform/config.ts";
+import { repoRoot, runCli } from "./helpers/cli.ts";
+import { azora } from "./helpers/in-process-cli.ts";
+
+// Editing overlays and asking npm: no database involved, one backend.
+describe("azora images update VERSION", () => {
+  let dir: string;
+  let overlays: string;
+  const file = (overlay: string) => join(overlays, overlay, "kustomization.yaml");
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-images-"));
+    overlays = join(dir, "overlays");
+    await cp(join(repoRoot, "test/fixtures/kustomize-overlays"), overlays, { recursive: true });
+  });
+  afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+  it("sets the three Azora images in every overlay, keeps comments and other images, and shows the diff", async () => {
+    const version = packageVersion();
+    const result = await azora(["images", "update", version, "--overlays-dir", overlays, "--no-audit", "--json"], { DATA_DIR: dir });
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.overlays.map((entry: { overlay: string; changed: boolean }) => [entry.overlay, entry.changed])).toEqual([["production", true], ["staging", true]]);
+    expect(report.diff).toContain("-    newTag: 0.0.9");
+    expect(report.diff).toContain(`+    newTag: ${version}`);
+    for (const overlay of ["staging", "production"]) {
+      const text = await readFile(file(overlay), "utf8");
+      expect(text.match(new RegExp(`newTag: ${version.replaceAll(".", "\\.")}`, "g"))).toHaveLength(3);
+      expect(text).toContain('newTag: "15"');
+      expect(text).toContain("# One image, three names");
+    }
+    const again = await azora(["images", "update", version, "--overlays-dir", overlays, "--no-audit"], { DATA_DIR: dir });
+    expect(again.stdout).toContain(`Every overlay is already at ${version}.`);
+  });
+
+  it("refuses an unknown version and a downgrade unless --force; --dry-run writes nothing", async () => {
+    const before = await readFile(file("staging"), "utf8");
+    const unknown = await azora(["images", "update", "9.9.9", "--overlays-dir", overlays, "--no-audit"], { DATA_DIR: dir });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("9.9.9 is not a version this checkout knows");
+    expect(await readFile(file("staging"), "utf8")).toBe(before);
+
+    await writeFile(file("staging"), before.replaceAll("0.0.9", "99.0.0"));
+    const older = await azora(["images", "update", packageVersion(), "--overlays-dir", overlays, "--overlay", "staging", "--no-audit"], { DATA_DIR: dir });
+    expect(older.code).toBe(1);
+    expect(older.stderr).toMatch(/staging: azora\/api-gateway is at 99\.0\.0, newer than/);
+
+    const dry = await azora(["images", "update", "9.9.9", "--overlays-dir", overlays, "--force", "--dry-run", "--no-audit"], { DATA_DIR: dir });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain("+    newTag: 9.9.9");
+    expect(dry.stdout).toContain("Dry run: nothing written.");
+    expect(await readFile(file("production"), "utf8")).not.toContain("9.9.9");
+
+    const forced = await azora(["images", "update", "9.9.9", "--overlays-dir", overlays, "--force", "--no-audit"], { DATA_DIR: dir });
+    expect(forced.code).toBe(0);
+    expect(await readFile(file("production"), "utf8")).toContain("newTag: 9.9.9");
+  });
+
+  it("bad input: not a version exits 2, a missing overlay exits 1 with its path", async () => {
+    const bad = await azora(["images", "update", "latest", "--overlays-dir", overlays], { DATA_DIR: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('"latest" is not a version');
+    const missing = await azora(["images", "update", packageVersion(), "--overlays-dir", join(dir, "nowhere"), "--no-audit"], { DATA_DIR: dir });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("No overlays in");
+  });
+
+  it("summarises npm audit --omit=dev, and says so when the registry cannot be reached", async () => {
+    // The wrapper, as the guide runs it, with npm pointed at a registry that refuses connections.
+    const result = await runCli(["--overlays-dir", overlays, packageVersion()], { DATA_DIR: dir, npm_config_registry: "http://127.0.0.1:9/" }, join(repoRoot, "scripts/update-images.sh"));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/npm audit --omit=dev: (npm audit could not reach the registry: .*ECONNREFUSED|npm audit did not answer)/);
+    const help = await runCli(["--help"], {}, join(repoRoot, "scripts/update-images.sh"));
+    expect(help.stdout).toContain("--force");
+  }, 120_000);
+});
