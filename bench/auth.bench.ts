@@ -58,7 +58,7 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const live = `http://127.0.0.1:${opsPort}/health/live`;
   try {
-    await waitForHttp(`${base}/health`, 60_000, () => child.exitCode === null);
+    await waitForHttp(`${base}/health`, 180_000, () => child.exitCode === null);
     const email = `bench-${Date.now()}@example.com`;
     const password = "bench-password-long-enough";
     const registered = await fetch(`${base}/api/auth/register`, loginRequest(email, password));
