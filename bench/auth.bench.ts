@@ -131,7 +131,8 @@ async function main() {
     const forgotRequest = (address: string): RequestInit => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: address }) });
     const forgotKnown: number[] = [];
     const forgotUnknown: number[] = [];
-    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    // After the mail file is written the outbox still marks its row sent (one UPDATE): the pause lets that end too.
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 100));
     const mailDir = join(dataDir, "mail");
     const mailsWritten = async () => (await readdir(mailDir).catch(() => [] as string[])).length;
     /** Waits until the known email's mail is written (no SMTP_URL: .eml files), so its work is over. */
