@@ -64,7 +64,13 @@ describe.each(backends())("no secret in any log file after every auth flow on th
     // A refused reset mail (the server's reply names the address), then a delivered one, used once and again.
     smtp.refuse(true);
     await api.call("POST", "/api/auth/password/forgot", { json: { email: bob.email } });
-    await eventually(async () => (smtp.refusedCount() > 0 ? true : undefined), "the refused mail");
+    // Until the failure is recorded (the retry time is set from the clock then), the clock must not move.
+    const failureRecorded = async () => {
+      const rows = await platform.running.context.db.query<{ last_error: string | null }>("SELECT last_error FROM mail_outbox WHERE user_id = $1", [bob.id]);
+      return rows[0]?.last_error ? true : undefined;
+    };
+    await eventually(failureRecorded, "the refused mail recorded");
+    expect(smtp.refusedCount()).toBeGreaterThan(0);
     smtp.refuse(false);
     clock.advance(31_000);
     const resetToken = resetTokenIn((await smtp.nthMailTo(bob.email, 1)).text);
