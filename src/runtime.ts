@@ -26,6 +26,7 @@ import { createAuthRoutes } from "./services/auth/auth.app.ts";
 import { createServiceApp, type ServiceRoutes } from "./platform/service-app.ts";
 import { createPasswordGuard, type PasswordGuard } from "./services/auth/password-guard.ts";
 import { logAccountKeyer } from "./platform/log-account-key.ts";
+import { createMailOutboxRepository } from "./services/auth/mail-outbox.repository.ts";
 import { createPasswordResetTokensRepository } from "./services/auth/password-reset-tokens.repository.ts";
 import { createRefreshTokensRepository } from "./services/auth/refresh-tokens.repository.ts";
 import { tokenPurgeJob } from "./services/auth/token-purge.ts";
@@ -268,6 +269,7 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
       const purge = tokenPurgeJob({
         refreshTokens: createRefreshTokensRepository(context.db),
         resetTokens: createPasswordResetTokensRepository(context.db),
+        mailOutbox: createMailOutboxRepository(context.db),
         clock: context.clock,
         logger,
         purged: metrics.refreshTokensPurged,

@@ -34,6 +34,9 @@ export const LogEvent = {
   LOGS_REOPENED: "logs_reopened",
   CACHE_DEGRADED: "cache_degraded",
   CACHE_RECOVERED: "cache_recovered",
+  MAIL_FAILED: "mail_failed",
+  MAIL_SENT_LATE: "mail_sent_late",
+  MAIL_QUEUE_FULL: "mail_queue_full",
 } as const;
 
 export type LogEventName = (typeof LogEvent)[keyof typeof LogEvent];

@@ -10,13 +10,22 @@ export interface ReceivedMail {
   text: string;
 }
 
-/** A real SMTP server on loopback (plain, no auth), collecting every mail it accepts. */
+/**
+ * A real SMTP server on loopback (plain, no auth), collecting every mail it accepts. While `refusing` is set it
+ * answers every recipient with a temporary failure whose text echoes the address, as real servers do.
+ */
 export async function startSmtpServer() {
   const inbox: ReceivedMail[] = [];
+  const state = { refusing: false, refused: 0 };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
+    onRcptTo(address, _session, callback) {
+      if (!state.refusing) return callback();
+      state.refused++;
+      callback(Object.assign(new Error(`<${address.address}>: mailbox temporarily unavailable`), { responseCode: 451 }));
+    },
     onData(stream, session, callback) {
       simpleParser(stream).then(
         (mail: ParsedMail) => {
@@ -35,6 +44,9 @@ export async function startSmtpServer() {
   return {
     url: `smtp://127.0.0.1:${port}`,
     inbox,
+    /** Refuse (451) every recipient from now on, or accept again. */
+    refuse: (refusing: boolean) => void (state.refusing = refusing),
+    refusedCount: () => state.refused,
     mailsTo: (address: string) => inbox.filter((mail) => mail.to.includes(address.toLowerCase())),
     /** The `n`-th mail (1-based) to `address`, waiting for it to arrive. */
     nthMailTo: (address: string, n: number) =>

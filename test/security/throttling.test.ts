@@ -1,9 +1,25 @@
 import { randomBytes } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "../helpers/api.ts";
 import { backends } from "../helpers/backends.ts";
+import { eventually } from "../helpers/free-port.ts";
 import type { TestPlatform } from "../helpers/platform.ts";
+import { resetTokenIn } from "../helpers/smtp.ts";
 import { logEvents, manualClock, rawLogin, startClockedPlatform, withoutRequestId } from "../helpers/security.ts";
+
+/** The token of the reset mail written to DATA_DIR/mail for `email` (the platform has no SMTP server here). */
+async function resetTokenInMailDir(platform: TestPlatform, email: string): Promise<string | undefined> {
+  const dir = platform.config.paths.mail;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const mail = await simpleParser(await readFile(join(dir, name)));
+    const to = mail.to && !Array.isArray(mail.to) ? mail.to.value[0]?.address : undefined;
+    if (to === email && mail.text?.includes("reset-password#token=")) return resetTokenIn(mail.text);
+  }
+  return undefined;
+}
 
 const strongPassword = () => `guard-${randomBytes(8).toString("hex")}`;
 const freshEmail = (prefix: string) => `${prefix}-${randomBytes(4).toString("hex")}@example.com`;
@@ -60,6 +76,31 @@ describe.each(backends())("password guard ($name)", (backend) => {
       expect((await login(email, password, "192.0.2.55")).status).toBe(401);
       // … the victim on their known IP is not.
       expect((await login(email, password, "198.51.100.7")).status).toBe(200);
+    });
+
+    it("a password reset ends the back-off: the owner signs in at once with the new password", async () => {
+      const { email, password } = await register();
+      const api = apiClient(platform.baseUrl);
+      // The owner's own IP (never signed in from before) fails until the (account, IP) pair is blocked: 5 free
+      // failures, then one per back-off window (a guess during back-off is refused unchecked and does not count).
+      for (let i = 0; i < 5; i++) expect((await login(email, `owner-typo-${i}`, "198.51.100.30")).status).toBe(401);
+      for (let i = 0; i < 5; i++) {
+        clock.advance(2 ** i * 1_000);
+        expect((await login(email, `owner-late-typo-${i}`, "198.51.100.30")).status).toBe(401);
+      }
+      // Blocked now (the pair's 10 failures in its 15-minute window, and a 32 s back-off).
+      expect((await login(email, password, "198.51.100.30")).status).toBe(401);
+
+      const asOwner = { "x-forwarded-for": "198.51.100.30" };
+      expect((await api.call("POST", "/api/auth/password/forgot", { json: { email }, headers: asOwner })).status).toBe(202);
+      const token = await eventually(() => resetTokenInMailDir(platform, email), "the reset mail in DATA_DIR/mail");
+      const newPassword = strongPassword();
+      expect((await api.call("POST", "/api/auth/password/reset", { json: { token, password: newPassword }, headers: asOwner })).status).toBe(204);
+      // Same clock instant: without the reset clearing them, the pair block and the back-off would still hold.
+      expect((await login(email, newPassword, "198.51.100.30")).status).toBe(200);
+      // The back-off starts over: strangers' guesses after the reset count from zero again.
+      expect((await login(email, "wrong-after-reset", "203.0.113.50")).status).toBe(401);
+      expect((await login(email, newPassword, "192.0.2.60")).status).toBe(200);
     });
 
     it("counts wrong passwords given to self-service erasure in the same budget as logins", async () => {

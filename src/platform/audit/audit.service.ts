@@ -1,6 +1,7 @@
 import { userInfo } from "node:os";
 import type { PlatformContext } from "../context.ts";
 import { LogEvent } from "../log-events.ts";
+import { maskEmailsIn } from "../logger.ts";
 import { readAnchor, writeAnchor } from "./audit-anchor.ts";
 import { verifyChain, type AuditRow, type ChainProblem } from "./audit-chain.ts";
 import { createAuditRepository } from "./audit.repository.ts";
@@ -28,6 +29,19 @@ function assertNoSecrets(details: Record<string, unknown>, path = "details"): vo
   }
 }
 
+/**
+ * Free text an operator typed (a `--reason`, a deploy's failure message) may still name someone: every email
+ * address in a string value is masked as in the logs, since a row of the chain can never be erased.
+ */
+function maskEmailsDeep(value: unknown): unknown {
+  if (typeof value === "string") return maskEmailsIn(value);
+  if (Array.isArray(value)) return value.map(maskEmailsDeep);
+  if (value !== null && typeof value === "object" && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, maskEmailsDeep(inner)]));
+  }
+  return value;
+}
+
 /** The actor of a command run from a terminal on this machine. */
 export function cliActor(): string {
   let name = "unknown";
@@ -43,8 +57,8 @@ export function cliActor(): string {
 
 /** Appends one hash-chained row to audit_log, moves the local anchor, and logs AUDIT_RECORDED with the new head. */
 export async function recordAudit(context: AuditContext, entry: AuditEntry): Promise<AuditRow> {
-  const details = entry.details ?? {};
-  assertNoSecrets(details);
+  assertNoSecrets(entry.details ?? {});
+  const details = maskEmailsDeep(entry.details ?? {}) as Record<string, unknown>;
   const row = await createAuditRepository(context.db).append({ occurredAt: new Date(context.clock.now()), actor: entry.actor, action: entry.action, target: entry.target, details });
   await writeAnchor(context.config.paths.state, { seq: row.seq, hash: row.hash });
   context.logs.security.info({ event: LogEvent.AUDIT_RECORDED, seq: row.seq, hash: row.hash, action: row.action, actor: row.actor, target: row.target }, "audit entry recorded");

@@ -7,6 +7,7 @@ import { createAccountsRepository } from "./accounts.repository.ts";
 import { registerAuthRoutes } from "./auth.routes.ts";
 import { createAuthService } from "./auth.service.ts";
 import { openMailer } from "../../platform/mailer.ts";
+import { createMailOutbox } from "./mail-outbox.ts";
 import { createPasswordResetService } from "./password-reset.service.ts";
 import { createRefreshTokensRepository } from "./refresh-tokens.repository.ts";
 import { createSigningKeysRepository } from "./signing-keys.repository.ts";
@@ -44,13 +45,19 @@ export async function createAuthRoutes(deps: ServiceDeps): Promise<ServiceRoutes
     accountKey: logAccountKeyer(context.masterSecret),
   });
   const mailer = openMailer(config.mail);
-  const passwords = createPasswordResetService({ db, cache: context.cache, clock, accounts, guard: deps.passwordGuard, mailer, mail: config.mail, eventLog: logs.auth });
-  // Mails already accepted (202) go out before the process stops. The routes may be registered on two apps
+  const outbox = createMailOutbox({ db, clock, accounts, mailer, mail: config.mail, eventLog: logs.auth });
+  const passwords = createPasswordResetService({ db, cache: context.cache, clock, accounts, guard: deps.passwordGuard, outbox, eventLog: logs.auth });
+  // Retries, and mails a stopped process left in the outbox.
+  outbox.start();
+  // Forgot requests already accepted (202) reach the outbox, and a delivery under way ends, before the process
+  // stops; what is still unsent stays in the outbox for the next start. The routes may be registered on two apps
   // (the service's listener and, in `azora up`, the gateway's): whichever closes first waits, once.
   let closing: Promise<void> | undefined;
   const finishMail = () =>
     (closing ??= (async () => {
       await passwords.idle();
+      await outbox.deliver();
+      await outbox.stop();
       mailer.close();
     })());
   return {

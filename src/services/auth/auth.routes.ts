@@ -90,7 +90,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     const input = parseInput(resetBody, request.body);
     // The policy first: a refused password must not use up the link.
     const password = acceptableNewPassword(input.password, "password", deps.passwordMinLength?.() ?? PASSWORD_MIN_LENGTH);
-    const result = await deps.passwords.reset(input.token, password);
+    const result = await deps.passwords.reset(input.token, password, request.ip);
     // Unknown, used, voided and expired links: one answer.
     if (!result.ok) throw new AppError("invalid_reset_token", "This reset link is invalid, used or expired; ask for a new one.");
     return reply.header("cache-control", "no-store").code(204).send();

@@ -34,6 +34,11 @@ export interface PasswordGuard {
    * calls this, so guesses spread over login, change and erasure draw on one budget.
    */
   guardPasswordCheck(attempt: PasswordAttempt, check: () => Promise<boolean>): Promise<GuardVerdict>;
+  /**
+   * Forgets the account's consecutive failures (its back-off) and the (account, IP) block of `ip`: called when the
+   * owner proved control of the mailbox by a password reset, so strangers' guesses before it do not lock them out.
+   */
+  forgetFailures(account: string, ip: string): Promise<void>;
   degraded(): boolean;
   close(): Promise<void>;
 }
@@ -167,6 +172,13 @@ export function createPasswordGuard(deps: {
         eventLog.warn({ event: LogEvent.SUSPICIOUS_ACTIVITY, kind: "password_spraying", failuresPerMinute: globalNow }, "failed password checks across accounts above the alert rate");
       }
       return { ok: false, reason: "wrong_password" };
+    },
+    async forgetFailures(accountName, clientIp) {
+      const s = store();
+      const account = accountKey(accountName);
+      const pairKey = `pair:${account}:${digest(clientIp)}:${windowIndex(clock.now(), deps.policy().pairWindowSeconds * 1000)}`;
+      // The back-off slots are keyed by the delay the failure count gives: with the count gone the delay is 0 and no slot is read.
+      await Promise.all([s.counter.delete(account), s.window.delete(pairKey)]);
     },
     degraded: () => redis !== undefined && redis.status !== "ready",
     async close() {

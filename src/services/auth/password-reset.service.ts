@@ -3,21 +3,20 @@ import type { Clock } from "../../platform/clock.ts";
 import type { Db, Queryable } from "../../platform/db/db.ts";
 import { LogEvent } from "../../platform/log-events.ts";
 import type { Logger } from "../../platform/logger.ts";
-import type { Mailer } from "../../platform/mailer.ts";
 import { createRevocationRepository } from "../../platform/revocation/revocation.repository.ts";
 import { standingCacheKey } from "../../platform/revocation/revocation.ts";
 import { sha256 } from "../../platform/secrets.ts";
 import { createAccountsRepository, type AccountsRepository } from "./accounts.repository.ts";
 import type { PasswordGuard } from "./password-guard.ts";
 import { normalisePassword } from "./password-policy.ts";
-import { sendPasswordChangedMail, sendPasswordResetMail, type PasswordResetMailDeps } from "./password-reset-mail.ts";
+import { mailErrorClass, type MailOutbox } from "./mail-outbox.ts";
 import { createPasswordResetTokensRepository } from "./password-reset-tokens.repository.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 import { createRefreshTokensRepository } from "./refresh-tokens.repository.ts";
 
 /** Reset mails one account can be sent per hour through the forgot route; more requests are answered alike and dropped. */
 export const RESET_MAILS_PER_ACCOUNT_HOUR = 5;
-/** Mail jobs waiting at most; beyond, requests are dropped (and logged) rather than held in memory. */
+/** Forgot jobs waiting at most (before their mail is in the outbox); beyond, requests are dropped (and logged). */
 const MAX_PENDING_JOBS = 1_000;
 /**
  * A forgot job starts this long after its answer was written. In `azora up` the gateway relays that answer in
@@ -32,8 +31,8 @@ export interface PasswordResetServiceDeps {
   clock: Clock;
   accounts: AccountsRepository;
   guard: PasswordGuard;
-  mailer: Mailer;
-  mail: PasswordResetMailDeps["mail"];
+  /** The durable outbox every mail goes through (sent at once, retried on failure, kept across restarts). */
+  outbox: MailOutbox;
   /** auth.log (PASSWORD_RESET, PASSWORD_CHANGED) */
   eventLog: Logger;
 }
@@ -41,25 +40,27 @@ export interface PasswordResetServiceDeps {
 export type ResetResult = { ok: true } | { ok: false; reason: "invalid_token" };
 export type ChangeResult = { ok: true; userId: string; validAfterMs: number } | { ok: false; reason: "unknown_account" | "wrong_password" } | { ok: false; reason: "rate_limited"; retryAfterSeconds: number };
 
-/** Forgot, reset and change of passwords. Mail goes out off the response path, one job at a time. */
+/**
+ * Forgot, reset and change of passwords. Mail goes out off the response path: a forgot request's lookup runs in
+ * a job after the answer, one at a time; every mail is then a row of the outbox (docs/adr/0240).
+ */
 export function createPasswordResetService(deps: PasswordResetServiceDeps) {
-  const { db, clock, accounts, eventLog } = deps;
-  const mailDeps: PasswordResetMailDeps = { db, clock, mail: deps.mail, mailer: deps.mailer };
+  const { db, clock, accounts, eventLog, outbox } = deps;
   let queue: Promise<void> = Promise.resolve();
   let pending = 0;
   /** Forgot jobs waiting for their delay, by timer. */
   const delayed = new Map<ReturnType<typeof setTimeout>, string>();
 
-  /** Runs `job` after the jobs before it; its failure is logged (never the token), never thrown at a caller. */
+  /** Runs `job` after the jobs before it; its failure is logged (its class only, never an email), never thrown at a caller. */
   function enqueue(name: string, job: () => Promise<void>): void {
     if (pending >= MAX_PENDING_JOBS) {
-      eventLog.warn({ event: "mail_queue_full", job: name }, "mail job dropped: the queue is full");
+      eventLog.warn({ event: LogEvent.MAIL_QUEUE_FULL, job: name }, "mail job dropped: the queue is full");
       return;
     }
     pending++;
     queue = queue
       .then(job)
-      .catch((error: unknown) => eventLog.error({ event: "mail_failed", job: name, reason: error instanceof Error ? error.message : String(error) }, "mail job failed"))
+      .catch((error: unknown) => eventLog.error({ event: LogEvent.MAIL_FAILED, job: name, error: mailErrorClass(error) }, "mail job failed"))
       .finally(() => void pending--);
   }
 
@@ -73,7 +74,9 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps) {
         eventLog.warn({ event: LogEvent.RATE_LIMIT_EXCEEDED, userId: account.id, limit: "reset_mails_per_account_hour" }, "reset mail not sent: too many for this account");
         return;
       }
-      await sendPasswordResetMail(mailDeps, account);
+      // A link still waiting (the SMTP server is down) is sent with a fresh token when it goes: one is enough.
+      if (!(await outbox.hasPending(account.id, "reset_link"))) await outbox.add(db, account.id, "reset_link");
+      void outbox.deliver();
     });
   }
 
@@ -102,8 +105,11 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps) {
       delayed.set(timer, email);
     },
 
-    /** Sets a new password (already through the policy) with a reset token; the token works once. */
-    async reset(token: string, password: string): Promise<ResetResult> {
+    /**
+     * Sets a new password (already through the policy) with a reset token; the token works once. The account's
+     * login back-off is forgotten: the owner proved control of the mailbox, and strangers' guesses must not lock them out.
+     */
+    async reset(token: string, password: string, ip: string): Promise<ResetResult> {
       const tokenHash = sha256(token);
       const tokens = createPasswordResetTokensRepository(db);
       // Checked before hashing, so garbage tokens cannot make the server run argon2 for free.
@@ -115,12 +121,15 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps) {
         const found = userId ? await createAccountsRepository(tx).findById(userId) : undefined;
         if (!found || found.disabledAt) return undefined;
         await replacePassword(tx, found.id, passwordHash, now);
+        await outbox.add(tx, found.id, "reset_notice");
         return found;
       });
       if (!account) return { ok: false, reason: "invalid_token" };
       await deps.cache.del(standingCacheKey(account.id)).catch(() => undefined);
+      // The password is set already: a limiter store that fails here must not turn the reset into an error.
+      await deps.guard.forgetFailures(account.email, ip).catch(() => eventLog.warn({ event: "backoff_not_cleared", userId: account.id }, "login back-off not cleared after a reset"));
       eventLog.info({ event: LogEvent.PASSWORD_RESET, userId: account.id, via: "reset_link" }, "password reset");
-      enqueue("password_changed", () => sendPasswordChangedMail(deps.mailer, account.email, "reset"));
+      void outbox.deliver();
       return { ok: true };
     },
 
@@ -139,14 +148,17 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps) {
       if (!verdict.ok) return verdict.reason === "rate_limited" ? verdict : { ok: false, reason: "wrong_password" };
       const passwordHash = await hashPassword(input.password);
       const now = new Date(clock.now());
-      await db.transaction((tx) => replacePassword(tx, account.id, passwordHash, now));
+      await db.transaction(async (tx) => {
+        await replacePassword(tx, account.id, passwordHash, now);
+        await outbox.add(tx, account.id, "change_notice");
+      });
       await deps.cache.del(standingCacheKey(account.id)).catch(() => undefined);
       eventLog.info({ event: LogEvent.PASSWORD_CHANGED, userId: account.id, ip: input.ip }, "password changed");
-      enqueue("password_changed", () => sendPasswordChangedMail(deps.mailer, account.email, "change"));
+      void outbox.deliver();
       return { ok: true, userId: account.id, validAfterMs: now.getTime() };
     },
 
-    /** Starts the delayed jobs now and resolves when every mail job so far has finished (shutdown). */
+    /** Starts the delayed jobs now and resolves when every job so far has put its mail in the outbox (shutdown). */
     idle(): Promise<void> {
       for (const [timer, email] of delayed) {
         clearTimeout(timer);

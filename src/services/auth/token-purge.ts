@@ -2,6 +2,7 @@ import type { Clock } from "../../platform/clock.ts";
 import type { Logger } from "../../platform/logger.ts";
 import { LogEvent } from "../../platform/log-events.ts";
 import type { ScheduledJob } from "../../platform/scheduler.ts";
+import type { MailOutboxRepository } from "./mail-outbox.repository.ts";
 import type { PasswordResetTokensRepository } from "./password-reset-tokens.repository.ts";
 import type { RefreshTokensRepository } from "./refresh-tokens.repository.ts";
 
@@ -12,6 +13,8 @@ import type { RefreshTokensRepository } from "./refresh-tokens.repository.ts";
 export const REVOKED_RETENTION_MS = 7 * 24 * 3600 * 1000;
 /** Password reset tokens are kept a day past expiry (to tell "expired" from "never issued" in an investigation). */
 export const RESET_TOKEN_RETENTION_MS = 24 * 3600 * 1000;
+/** Outbox rows are kept a week after they were sent or given up (what an investigation of "I never got the mail" needs). */
+export const OUTBOX_RETENTION_MS = 7 * 24 * 3600 * 1000;
 /** Deleted per statement, so a large backlog never holds one long transaction. */
 const BATCH = 1_000;
 
@@ -19,6 +22,8 @@ export interface TokenPurgeDeps {
   refreshTokens: RefreshTokensRepository;
   /** Also purged, a day after they expired. */
   resetTokens?: PasswordResetTokensRepository;
+  /** Also purged, a week after they were sent or given up. */
+  mailOutbox?: MailOutboxRepository;
   clock: Clock;
   logger: Logger;
   /** Counts purged tokens (azora_refresh_tokens_purged_total). */
@@ -49,6 +54,9 @@ export function tokenPurgeJob(deps: TokenPurgeDeps): ScheduledJob {
           if (deleted < BATCH) break;
         }
         if (resetTotal > 0) deps.logger.info({ event: LogEvent.REFRESH_TOKENS_PURGED, kind: "password_reset", count: resetTotal }, "expired password reset tokens purged");
+      }
+      if (deps.mailOutbox) {
+        while ((await deps.mailOutbox.purge(new Date(now - OUTBOX_RETENTION_MS), BATCH)) === BATCH);
       }
     },
   };

@@ -1,0 +1,127 @@
+import type { Clock } from "../../platform/clock.ts";
+import type { Db, Queryable } from "../../platform/db/db.ts";
+import { LogEvent } from "../../platform/log-events.ts";
+import type { Logger } from "../../platform/logger.ts";
+import type { Mailer } from "../../platform/mailer.ts";
+import type { AccountsRepository } from "./accounts.repository.ts";
+import { createMailOutboxRepository, type ClaimedMail, type OutboxKind } from "./mail-outbox.repository.ts";
+import { sendPasswordChangedMail, sendPasswordResetMail, type PasswordResetMailDeps } from "./password-reset-mail.ts";
+
+/**
+ * Wait before attempt n+1 after n failed ones: 30 s, 1, 2, 5, 10, 20 min. After the last, the mail is given up
+ * (7 attempts over ~40 minutes: a reset link later than that is rarely still wanted; the user can ask again).
+ */
+export const MAIL_RETRY_DELAYS_MS = [30_000, 60_000, 120_000, 300_000, 600_000, 1_200_000];
+/** A claimed mail is not claimed again (by any process) for this long: longer than the mailer's deadlines together. */
+const CLAIM_LEASE_MS = 60_000;
+/** How often waiting mails are looked for (real time): retries, and mails a stopped process left behind. */
+const POLL_MS = 5_000;
+const CLAIM_BATCH = 20;
+
+/**
+ * The class of a send failure, for the log and the outbox row: an SMTP reply code or a connection error code, never
+ * the error's text (SMTP replies echo the recipient's address).
+ */
+export function mailErrorClass(error: unknown): string {
+  const { responseCode, code } = (error ?? {}) as { responseCode?: unknown; code?: unknown };
+  if (typeof responseCode === "number") return `smtp_${responseCode}`;
+  if (typeof code === "string" && /^[A-Z][A-Z0-9_]{1,30}$/.test(code)) return code;
+  return "send_error";
+}
+
+export interface MailOutboxDeps {
+  db: Db;
+  clock: Clock;
+  accounts: AccountsRepository;
+  mailer: Mailer;
+  mail: PasswordResetMailDeps["mail"];
+  /** auth.log: mail_failed, mail_sent_late */
+  eventLog: Logger;
+}
+
+/**
+ * Delivers the mails of the outbox table: at once when one is added, then on failure with back-off, and whatever
+ * a stopped process left. Rows are claimed with a lease, so replicas on one database never send one mail twice.
+ */
+export function createMailOutbox(deps: MailOutboxDeps) {
+  const { db, clock, eventLog } = deps;
+  const outbox = createMailOutboxRepository(db);
+  const mailDeps: PasswordResetMailDeps = { db, clock, mail: deps.mail, mailer: deps.mailer };
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+
+  async function send(row: ClaimedMail): Promise<void> {
+    const account = await deps.accounts.findById(row.userId);
+    // Erased accounts take their rows with them (ON DELETE CASCADE); a disabled one gets no reset link.
+    if (!account || (row.kind === "reset_link" && account.disabledAt)) {
+      await outbox.markFailed(row.id, "account_unavailable", new Date(clock.now()), undefined);
+      return;
+    }
+    if (row.kind === "reset_link") await sendPasswordResetMail(mailDeps, account);
+    else await sendPasswordChangedMail(deps.mailer, account.email, row.kind === "reset_notice" ? "reset" : "change");
+  }
+
+  async function attempt(row: ClaimedMail): Promise<void> {
+    try {
+      await send(row);
+      await outbox.markSent(row.id, new Date(clock.now()));
+      if (row.attempts > 1) eventLog.info({ event: LogEvent.MAIL_SENT_LATE, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts }, "mail sent after failed attempts");
+    } catch (error) {
+      const errorClass = mailErrorClass(error);
+      const now = clock.now();
+      const delay = MAIL_RETRY_DELAYS_MS[row.attempts - 1];
+      const retryAt = delay === undefined ? undefined : new Date(now + delay);
+      await outbox.markFailed(row.id, errorClass, new Date(now), retryAt);
+      eventLog.error(
+        { event: LogEvent.MAIL_FAILED, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts, error: errorClass, ...(retryAt ? { retryAt: retryAt.toISOString() } : { givenUp: true }) },
+        retryAt ? "mail not sent; it will be tried again" : "mail not sent; given up after the last attempt",
+      );
+    }
+  }
+
+  async function drain(): Promise<void> {
+    do {
+      again = false;
+      for (;;) {
+        const now = clock.now();
+        const due = await outbox.claimDue(new Date(now), new Date(now + CLAIM_LEASE_MS), CLAIM_BATCH);
+        for (const row of due) await attempt(row);
+        if (due.length < CLAIM_BATCH) break;
+      }
+    } while (again);
+  }
+
+  /** Sends what is due now; one run at a time (a call during a run makes the run look again). */
+  function deliver(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = drain()
+      .catch((error: unknown) => eventLog.error({ event: LogEvent.MAIL_FAILED, error: mailErrorClass(error), stage: "outbox" }, "mail outbox could not be read"))
+      .finally(() => void (running = undefined));
+    return running;
+  }
+
+  return {
+    /** Records a mail owed to the user (inside the caller's transaction when `tx` is one); deliver() sends it. */
+    add: (tx: Queryable, userId: string, kind: OutboxKind) => createMailOutboxRepository(tx).add(userId, kind, new Date(clock.now())),
+    hasPending: (userId: string, kind: OutboxKind) => outbox.hasPending(userId, kind),
+    deliver,
+    /** Looks for due mails every few seconds (retries, and mails left by a process that stopped). */
+    start(): void {
+      timer ??= setInterval(() => void deliver(), POLL_MS);
+      timer.unref();
+      void deliver();
+    },
+    /** Stops looking and waits for the run in progress. */
+    async stop(): Promise<void> {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}
+
+export type MailOutbox = ReturnType<typeof createMailOutbox>;
