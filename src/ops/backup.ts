@@ -44,7 +44,13 @@ export const backupFullCommand: PlatformCommand<z.input<typeof kindArgs>> = {
       const remote = context.config.s3 ? await uploadBackup(context.config.s3, backup) : undefined;
       // The bucket keeps what the local store keeps: the same policy, emergency backups exempt.
       const { keepDaily, keepHourly } = context.config.backup;
-      const expiredRemote = context.config.s3 ? await applyRemoteRetention(context.config.s3, { keepDaily, keepHourly }, new Date(context.clock.now())) : [];
+      // The backup is taken and copied by then: a retention failure is a warning, not a failed backup.
+      const expiredRemote = context.config.s3
+        ? await applyRemoteRetention(context.config.s3, { keepDaily, keepHourly }, new Date(context.clock.now())).catch((error: unknown) => {
+            io.err(`Retention in the bucket failed (${error instanceof Error ? error.message : String(error)}); older backups there were kept.`);
+            return [] as string[];
+          })
+        : [];
       const { manifest } = backup;
       if (json) {
         io.out(JSON.stringify({ id: manifest.id, kind, path: backup.dir, ...(remote ? { remote, expiredRemote } : {}), sizeBytes: manifest.sizeBytes, tables: manifest.tables.length, encrypted: Boolean(manifest.encryption), expired }));
@@ -176,7 +182,16 @@ export async function verifyCommand(config: Config, options: { reference?: strin
     const results: VerifyResult[] = [];
     const local: StoredBackup[] = [];
     let remote: RemoteBackup[] = [];
-    const remoteListing = config.s3 ? await listRemoteManifests(config.s3) : { backups: [], damaged: [] };
+    let remoteListing: Awaited<ReturnType<typeof listRemoteManifests>> = { backups: [], damaged: [] };
+    if (config.s3) {
+      try {
+        remoteListing = await listRemoteManifests(config.s3);
+      } catch (error) {
+        // An unreachable bucket is a failed check of the copies there, not a reason to skip the local ones.
+        const location = `s3://${config.s3.bucket}/${S3_DATABASE_BACKUP_PREFIX}`;
+        results.push({ id: "s3", location, problems: [`the bucket cannot be listed: ${error instanceof Error ? error.message : String(error)}`] });
+      }
+    }
     const reference = options.reference ?? "latest";
     if (options.all) {
       local.push(...(await listBackups(root)));
@@ -199,7 +214,8 @@ export async function verifyCommand(config: Config, options: { reference?: strin
     for (const backup of local) results.push({ id: backup.manifest.id, location: backup.dir, problems: await verifyFiles(backup) });
     for (const backup of remote) {
       if (!options.json) io.err(`Downloading ${backup.location} to check it…`);
-      results.push({ id: backup.manifest.id, location: backup.location, problems: await verifyRemoteBackup(config.s3 as NonNullable<Config["s3"]>, backup) });
+      const problems = await verifyRemoteBackup(config.s3 as NonNullable<Config["s3"]>, backup).catch((error: unknown) => [`${backup.location}: cannot be read: ${error instanceof Error ? error.message : String(error)}`]);
+      results.push({ id: backup.manifest.id, location: backup.location, problems });
     }
     if (options.all) {
       for (const damaged of await damagedBackups(root)) results.push({ id: damaged.dir, location: damaged.dir, problems: [damaged.problem] });
