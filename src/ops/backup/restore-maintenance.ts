@@ -49,18 +49,22 @@ export async function holdMaintenanceForRestore(context: PlatformContext): Promi
       await repository.write(during);
     },
     async end(swapped) {
-      const live = createMaintenanceRepository(context.db);
-      if (!swapped) {
-        if (liveRow) await live.restore(liveRow);
-      } else if (before?.enabled) await live.write(during);
-      else if (fromBackup && !fromBackup.enabled) await live.restore(fromBackup);
-      else await live.write({ enabled: false, message: "", retryAfterSeconds: before?.retryAfterSeconds ?? RESTORE_RETRY_AFTER_SECONDS });
-      if (!before?.enabled) {
-        context.logs.api.info({ event: LogEvent.MAINTENANCE_MODE_CHANGED, enabled: false, wasEnabled: true, actor: "restore" }, "maintenance mode off after the restore");
-        // The restore is over for its caller only once the gateways serve again.
-        await oneMaintenancePoll(context);
+      // The marker goes whatever happens here: left behind by a live process, it would refuse every later restore.
+      try {
+        const live = createMaintenanceRepository(context.db);
+        if (!swapped) {
+          if (liveRow) await live.restore(liveRow);
+        } else if (before?.enabled) await live.write(during);
+        else if (fromBackup && !fromBackup.enabled) await live.restore(fromBackup);
+        else await live.write({ enabled: false, message: "", retryAfterSeconds: before?.retryAfterSeconds ?? RESTORE_RETRY_AFTER_SECONDS });
+        if (!before?.enabled) {
+          context.logs.api.info({ event: LogEvent.MAINTENANCE_MODE_CHANGED, enabled: false, wasEnabled: true, actor: "restore" }, "maintenance mode off after the restore");
+          // The restore is over for its caller only once the gateways serve again.
+          await oneMaintenancePoll(context);
+        }
+      } finally {
+        await rm(markerPath(context), { force: true });
       }
-      await rm(markerPath(context), { force: true });
     },
   };
 }
