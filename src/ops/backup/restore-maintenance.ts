@@ -34,7 +34,10 @@ export async function holdMaintenanceForRestore(context: PlatformContext): Promi
   if (before) {
     // Written before the flag: a restore killed halfway leaves this behind, and the next start undoes the flag.
     await writeMarker(context, { ...currentProcessIdentity(), startedAt: new Date(context.clock.now()).toISOString(), maintenanceBefore: before.enabled });
-    await live.write(during);
+    await live.write(during).catch(async (error: unknown) => {
+      await rm(markerPath(context), { force: true });
+      throw error;
+    });
     context.logs.api.info({ event: LogEvent.MAINTENANCE_MODE_CHANGED, enabled: true, wasEnabled: before.enabled, retryAfterSeconds: during.retryAfterSeconds, actor: "restore" }, "maintenance mode on for a restore");
     await oneMaintenancePoll(context);
   } else {
