@@ -1,7 +1,11 @@
-import { readdir, rm } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { readdir, rm, writeFile } from "node:fs/promises";
+import { Readable } from "node:stream";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { platformCommands } from "../src/ops/commands.ts";
+import { listContentBackups, openContentPool } from "../src/ops/backup/content-backup.ts";
+import { stageBlob } from "../src/platform/blobs/staging.ts";
 import { startPlatform, type RunningPlatform } from "../src/runtime.ts";
 import type { Config } from "../src/platform/config.ts";
 import { apiClient, metricValue } from "./helpers/api.ts";
@@ -87,6 +91,52 @@ describe.each(runs)("config and content backups ($name)", ({ backend, s3: useS3 
       expect(download.status).toBe(200);
       expect(download.bytes.equals(file.bytes)).toBe(true);
     }
+  }, slow);
+
+  it("prune-content removes only pool files no content backup names: --dry-run lists them, the run is audited, a damaged manifest refuses", async () => {
+    // A file in the pool that no manifest names, as an interrupted content backup leaves one.
+    const pool = await openContentPool({ config });
+    let orphan: string;
+    try {
+      const staged = await stageBlob(Readable.from([Buffer.from(`left by an interrupted content backup ${randomUUID()}`)]), pool.stagingDir);
+      orphan = staged.key;
+      await pool.put(staged.key, staged.path);
+    } finally {
+      await pool.close();
+    }
+    const named = (await listContentBackups({ config }))[0]?.blobs.length ?? 0;
+    expect(named).toBeGreaterThan(0);
+    const inPool = async (key: string) => {
+      const store = await openContentPool({ config });
+      try {
+        return await store.has(key);
+      } finally {
+        await store.close();
+      }
+    };
+
+    const dry = await runCli(["backup", "prune-content", "--dry-run", "--json"], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toEqual({ dryRun: true, unreferenced: [orphan], kept: named });
+    expect(await inPool(orphan)).toBe(true);
+
+    // A manifest that cannot be read: which files it names is unknown, so nothing is removed.
+    const damaged = join(config.paths.backups, "content", "20261129T000000Z-content-000000.json");
+    await writeFile(damaged, "{ broken");
+    const refused = await runCli(["backup", "prune-content"], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${damaged}`);
+    expect(await inPool(orphan)).toBe(true);
+    await rm(damaged);
+
+    const pruned = await runCli(["backup", "prune-content", "--json"], env);
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toEqual({ dryRun: false, unreferenced: [orphan], kept: named });
+    expect(await inPool(orphan)).toBe(false);
+    const audit = await running.context.db.query<{ actor: string; details: { removed: number; kept: number } }>("SELECT actor, details FROM audit_log WHERE action = 'backup.content.prune'");
+    expect(audit.map((row) => row.details)).toEqual([{ removed: 1, kept: named }]);
+    const again = await runCli(["backup", "prune-content", "--json"], env);
+    expect(JSON.parse(again.stdout)).toEqual({ dryRun: false, unreferenced: [], kept: named });
   }, slow);
 
   it("config backup refuses without a key; config restore brings the secrets back and a token signed before still verifies", async () => {

@@ -1,4 +1,5 @@
-import { chown } from "node:fs/promises";
+import { chown, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { azoraBin, runCli } from "./helpers/cli.ts";
@@ -78,6 +79,27 @@ describe.runIf(pgbackrest.run)(`point-in-time recovery with pgBackRest ${pgbackr
     expect(rows.map((row) => row.label)).toEqual(["A"]);
     // The recovered server takes writes again.
     await sql(env.DATABASE_URL ?? "", "INSERT INTO pitr_probe VALUES ('C')");
+  }, slow);
+
+  it("backup verify checks the pgBackRest repository too (pgbackrest verify) and names a damaged file in it", async () => {
+    const repo = join(dataDir, "pgbackrest", "repo");
+    const clean = await azora(["backup", "verify"]);
+    expect(clean.code, clean.stderr + clean.stdout).toBe(0);
+    expect(clean.stdout).toContain(`OK   pgbackrest  ${repo}`);
+
+    // One flipped byte in a file of the full backup: pgBackRest's own checksum no longer matches.
+    const files = (await readdir(join(repo, "backup", "azora"), { recursive: true })).map(String).filter((name) => /^\d{8}-\d{6}F\/pg_data\/.+\.gz$/.test(name));
+    const sizes = await Promise.all(files.map(async (name) => ({ name, size: (await stat(join(repo, "backup", "azora", name))).size })));
+    const victim = sizes.sort((a, b) => b.size - a.size)[0]?.name ?? "";
+    const path = join(repo, "backup", "azora", victim);
+    const bytes = await readFile(path);
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = (bytes[at] ?? 0) ^ 0x01;
+    await writeFile(path, bytes);
+    const damaged = await azora(["backup", "verify"]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stderr).toContain(`BAD  pgbackrest  ${repo}`);
+    expect(damaged.stderr).toContain(`${path}: `);
   }, slow);
 
   it("refuses a time that is not ISO 8601, with exit 2 and nothing changed", async () => {

@@ -8,7 +8,7 @@ import { analyzeQueriesCommand } from "./db-review/analyze-queries.ts";
 import { optimizeCommand } from "./db-review/optimize.ts";
 import { backupSetupCommand, incrementalCommand, pointInTimeRestore } from "./pitr.ts";
 import { restoreCommand } from "./restore.ts";
-import { backupConfigCommand, backupContentCommand, restoreConfigCommand, restoreContentCommand } from "./config-content-backup.ts";
+import { backupConfigCommand, backupContentCommand, pruneContentCommand, restoreConfigCommand, restoreContentCommand } from "./config-content-backup.ts";
 import { gdprReplayLedgerCommand } from "./gdpr.ts";
 import { runPlatformCommand } from "./run-platform-command.ts";
 
@@ -63,6 +63,12 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
     .description("Back up attachment files into DATA_DIR/backups/content (or the S3 bucket's backups/content/ prefix); copies only files the previous content backup lacks.")
     .option("--json", "print the result as JSON", false)
     .action((options: { json: boolean }) => platform(backupContentCommand, { json: options.json }));
+  backup
+    .command("prune-content")
+    .description("Remove files from the content backup pool that no content backup names (left by an interrupted backup); written to the audit log.")
+    .option("--dry-run", "list what would be removed; change nothing", false)
+    .option("--json", "print the result as JSON", false)
+    .action((options: { dryRun: boolean; json: boolean }) => platform(pruneContentCommand, { dryRun: options.dryRun, json: options.json }));
   backup
     .command("incremental")
     .description("Incremental backup through pgBackRest (PostgreSQL after azora backup setup; not available on the embedded default).")

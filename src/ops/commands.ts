@@ -10,7 +10,7 @@ import { integrityCheckCommand } from "./db-integrity.ts";
 import { analyzeQueriesCommand } from "./db-review/analyze-queries.ts";
 import { optimizeCommand } from "./db-review/optimize.ts";
 import { gdprAuditCommand, gdprDeleteCommand, gdprExportCommand, gdprReplayLedgerCommand } from "./gdpr.ts";
-import { backupContentCommand, restoreContentCommand } from "./config-content-backup.ts";
+import { backupContentCommand, pruneContentCommand, restoreContentCommand } from "./config-content-backup.ts";
 import { incidentCollectLogsCommand } from "./incidents/collect-logs.ts";
 import { incidentDeclareCommand, incidentListCommand, incidentResolveCommand, incidentShowCommand, incidentUpdateCommand } from "./incidents/incident-commands.ts";
 import { incidentPostmortemCommand } from "./incidents/postmortem.ts";
@@ -54,6 +54,7 @@ export const platformCommands = [
   secretsRotateCommand,
   backupContentCommand,
   restoreContentCommand,
+  pruneContentCommand,
   securityPoliciesCommand,
   securityAdminsCommand,
   securityAuditCommand,

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
-import { listContentBackups, restoreContent, takeContentBackup } from "./backup/content-backup.ts";
+import { ContentPoolRefused, listContentBackups, pruneContentPool, restoreContent, takeContentBackup } from "./backup/content-backup.ts";
+import { cliActor, recordAudit } from "../platform/audit/audit.service.ts";
 import { resolveConfigBackup, restoreConfigBackup, takeConfigBackup } from "./backup/config-backup.ts";
 import { SourceNotFound } from "./backup/backup-store.ts";
 import { BackupKeyError } from "./backup/sealed-file.ts";
@@ -80,6 +81,36 @@ export const restoreContentCommand: PlatformCommand<z.input<typeof contentRestor
       return 0;
     } catch (error) {
       return explainBackupFailure(error, io);
+    }
+  },
+};
+
+const pruneArgs = z.object({ dryRun: z.boolean().default(false), json: z.boolean().default(false) });
+
+/** `azora backup prune-content [--dry-run]`: removes content pool files no content backup names; audited. */
+export const pruneContentCommand: PlatformCommand<z.input<typeof pruneArgs>> = {
+  name: "backup prune-content",
+  async run(context, rawArgs, io) {
+    const { dryRun, json } = pruneArgs.parse(rawArgs);
+    try {
+      const { unreferenced, kept } = await pruneContentPool(context, { dryRun });
+      if (!dryRun) {
+        await recordAudit(context, { actor: io.actor ?? cliActor(), action: "backup.content.prune", target: "content-pool", details: { removed: unreferenced.length, kept } });
+      }
+      if (json) io.out(JSON.stringify({ dryRun, unreferenced, kept }));
+      else if (unreferenced.length === 0) io.out(`The content pool holds ${kept} files, each named by a content backup: nothing to prune.`);
+      else {
+        io.out(`${dryRun ? "Dry run: would remove" : "Removed"} ${unreferenced.length} file(s) no content backup names (${kept} kept):`);
+        for (const key of unreferenced) io.out(`  ${key}`);
+        if (dryRun) io.out("Nothing was changed.");
+      }
+      return 0;
+    } catch (error) {
+      if (error instanceof ContentPoolRefused) {
+        io.err(error.message);
+        return 1;
+      }
+      throw error;
     }
   },
 };

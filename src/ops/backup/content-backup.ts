@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import lockfile from "proper-lockfile";
 import { z } from "zod";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
@@ -38,14 +39,71 @@ export async function openContentPool(context: Pick<PlatformContext, "config">):
 
 /** Content backups, newest first. */
 export async function listContentBackups(context: Pick<PlatformContext, "config">): Promise<ContentManifest[]> {
+  return (await readContentManifests(context)).manifests;
+}
+
+/** Every content manifest, and the files in the manifest directory that are not one (damaged). */
+async function readContentManifests(context: Pick<PlatformContext, "config">): Promise<{ manifests: ContentManifest[]; unreadable: string[] }> {
   const root = contentRoot(context);
   const names = (await readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith(".json"));
   const manifests: ContentManifest[] = [];
+  const unreadable: string[] = [];
   for (const name of names) {
-    const parsed = manifestSchema.safeParse(JSON.parse(await readFile(join(root, name), "utf8").catch(() => "null")));
+    let json: unknown = null;
+    try {
+      json = JSON.parse(await readFile(join(root, name), "utf8"));
+    } catch {
+      // Not JSON: reported below as unreadable.
+    }
+    const parsed = manifestSchema.safeParse(json);
     if (parsed.success) manifests.push(parsed.data);
+    else unreadable.push(join(root, name));
   }
-  return manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  return { manifests: manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)), unreadable };
+}
+
+/**
+ * The content pool is shared by every content backup; a backup and a prune must not overlap (a prune would
+ * take a file just copied, before the manifest naming it is written, for unreferenced). A lock file in the
+ * manifest directory keeps them apart across processes.
+ */
+async function withContentLock<T>(context: Pick<PlatformContext, "config">, work: () => Promise<T>): Promise<T> {
+  const root = contentRoot(context);
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const release = await lockfile.lock(root, { lockfilePath: join(root, ".lock"), realpath: false, stale: 60_000, update: 10_000, onCompromised: () => undefined, retries: { retries: 60, minTimeout: 1_000, maxTimeout: 5_000 } });
+  try {
+    return await work();
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+/** Refused prune: a manifest cannot be read, so which files it names is unknown; nothing was removed. */
+export class ContentPoolRefused extends Error {}
+
+/**
+ * Removes the files of the content pool that no content backup names (left by an interrupted backup, or
+ * by manifests an operator deleted). A damaged manifest refuses the prune: its files cannot be told apart.
+ */
+export async function pruneContentPool(context: PlatformContext, options: { dryRun: boolean }): Promise<{ unreferenced: string[]; kept: number }> {
+  return withContentLock(context, async () => {
+    const { manifests, unreadable } = await readContentManifests(context);
+    if (unreadable.length > 0) throw new ContentPoolRefused(`content backup manifest(s) ${unreadable.join(", ")} cannot be read, so the files they name are unknown: repair or remove them, then prune again; nothing was removed`);
+    const named = new Set(manifests.flatMap((manifest) => manifest.blobs.map((blob) => blob.key)));
+    const pool = await openContentPool(context);
+    try {
+      const unreferenced: string[] = [];
+      let kept = 0;
+      for await (const key of pool.list()) {
+        if (named.has(key)) kept++;
+        else unreferenced.push(key);
+      }
+      if (!options.dryRun) for (const key of unreferenced) await pool.delete(key);
+      return { unreferenced, kept };
+    } finally {
+      await pool.close();
+    }
+  });
 }
 
 /** Copies one blob between stores, checking that the bytes still hash to their name. */
@@ -66,6 +124,10 @@ async function copyBlob(from: BlobStore, to: BlobStore, key: string): Promise<nu
  * blob the previous content backup already holds is not copied again. The manifest lists the whole set.
  */
 export async function takeContentBackup(context: PlatformContext, io: CommandIO): Promise<ContentManifest> {
+  return withContentLock(context, () => copyIntoPool(context, io));
+}
+
+async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<ContentManifest> {
   const started = Date.now();
   const pool = await openContentPool(context);
   try {

@@ -45,14 +45,19 @@ export async function readManifest(dir: string): Promise<Manifest> {
   } catch {
     throw new ManifestError(`${path} is missing: the backup is incomplete or this is not a backup directory`);
   }
+  return parseManifest(text, path);
+}
+
+/** Checks a manifest's text (read from disk or downloaded); `where` names it in the error. */
+export function parseManifest(text: string, where: string): Manifest {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ManifestError(`${path} is not valid JSON (damaged)`);
+    throw new ManifestError(`${where} is not valid JSON (damaged)`);
   }
   const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) throw new ManifestError(`${path} is not a valid manifest: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new ManifestError(`${where} is not a valid manifest: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
   return parsed.data;
 }
 

@@ -109,3 +109,33 @@ export async function newestBackupSize(config: Config): Promise<number> {
   const info = JSON.parse(await pgbackrest(config, ["--output=json", "info"])) as { backup?: { info?: { repository?: { delta?: number } } }[] }[];
   return info[0]?.backup?.at(-1)?.info?.repository?.delta ?? 0;
 }
+
+/**
+ * `pgbackrest verify` of the repository: every backup file and archived WAL segment against pgBackRest's own
+ * checksums. pgBackRest exits 0 even when it finds damage, so its summary and per-file lines are read.
+ * Returns the damaged files (named under the repository) and summary lines; empty when all is valid.
+ */
+export async function verifyRepository(config: Config): Promise<string[]> {
+  const { repo } = pgbackrestPaths(config);
+  const output = await runTool("pgbackrest", [`--config=${pgbackrestPaths(config).conf}`, `--stanza=${STANZA}`, "--output=text", "--log-level-console=info", "--log-timestamp=n", "verify"], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+  });
+  const problems: string[] = [];
+  for (const line of output.split("\n")) {
+    // e.g. "P01   INFO: invalid checksum '20261129-103219F/pg_data/global/1260.gz'"
+    const file = /INFO: (.+?) '([^']+)'\s*$/.exec(line);
+    if (file?.[1] && file[2] && !/^verify command/.test(file[1])) {
+      const area = /^\d+-\d+\//.test(file[2]) ? "archive" : "backup";
+      problems.push(`${join(repo, area, STANZA, file[2])}: ${file[1]}`);
+    }
+  }
+  if (/status: error/.test(output)) {
+    for (const line of output.split("\n")) {
+      const summary = /(?:backup|archiveId): .*status: (?!valid\b).*|(?:missing|checksum invalid|size invalid|other): [1-9].*/.exec(line.trim());
+      if (summary) problems.push(summary[0]);
+    }
+    if (problems.length === 0) problems.push(`pgbackrest verify reports errors in ${repo}: run pgbackrest --config=${pgbackrestPaths(config).conf} --stanza=${STANZA} verify --log-level-console=detail`);
+  }
+  return problems;
+}

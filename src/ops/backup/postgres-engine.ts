@@ -58,8 +58,13 @@ export function scratchName(target: string, purpose: "restore" | "drill"): strin
   return `${target.slice(0, 40)}_${purpose}_${randomBytes(4).toString("hex")}`;
 }
 
+/**
+ * A new, empty database. From template0, as pg_dump's documentation advises for a restore target: the dump
+ * brings what it needs, and a scratch lease held on template1 (when the live database is named postgres)
+ * cannot block the copy.
+ */
 export async function createDatabase(url: string, name: string): Promise<void> {
-  await withClient(url, (client) => client.query(`CREATE DATABASE ${quoteIdent(name)}`));
+  await withClient(url, (client) => client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`));
 }
 
 export async function dropDatabase(url: string, name: string): Promise<void> {
@@ -107,7 +112,7 @@ export async function migrateDatabase(url: string, database: string): Promise<vo
 }
 
 /** A database to run CREATE/DROP/RENAME from: never the one being renamed. */
-function maintenanceUrl(url: string): string {
+export function maintenanceUrl(url: string): string {
   return urlFor(url, databaseOf(url) === "postgres" ? "template1" : "postgres");
 }
 

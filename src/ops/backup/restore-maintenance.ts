@@ -4,6 +4,7 @@ import type { PlatformContext } from "../../platform/context.ts";
 import type { Queryable } from "../../platform/db/db.ts";
 import { LogEvent } from "../../platform/log-events.ts";
 import { currentProcessIdentity, isRunning, type ProcessIdentity } from "../../platform/process-identity.ts";
+import { dropAbandonedScratchDatabases } from "./scratch-databases.ts";
 import { createMaintenanceRepository, type MaintenanceSnapshot, type StoredMaintenance } from "../../services/gateway/maintenance.repository.ts";
 
 export const RESTORE_MAINTENANCE_MESSAGE = "Azora OS is restoring a backup; writes are paused. Please try again in a minute.";
@@ -33,7 +34,10 @@ export async function holdMaintenanceForRestore(context: PlatformContext): Promi
   if (before) {
     // Written before the flag: a restore killed halfway leaves this behind, and the next start undoes the flag.
     await writeMarker(context, { ...currentProcessIdentity(), startedAt: new Date(context.clock.now()).toISOString(), maintenanceBefore: before.enabled });
-    await live.write(during);
+    await live.write(during).catch(async (error: unknown) => {
+      await rm(markerPath(context), { force: true });
+      throw error;
+    });
     context.logs.api.info({ event: LogEvent.MAINTENANCE_MODE_CHANGED, enabled: true, wasEnabled: before.enabled, retryAfterSeconds: during.retryAfterSeconds, actor: "restore" }, "maintenance mode on for a restore");
     await oneMaintenancePoll(context);
   } else {
@@ -48,23 +52,27 @@ export async function holdMaintenanceForRestore(context: PlatformContext): Promi
       await repository.write(during);
     },
     async end(swapped) {
-      const live = createMaintenanceRepository(context.db);
-      if (!swapped) {
-        if (liveRow) await live.restore(liveRow);
-      } else if (before?.enabled) await live.write(during);
-      else if (fromBackup && !fromBackup.enabled) await live.restore(fromBackup);
-      else await live.write({ enabled: false, message: "", retryAfterSeconds: before?.retryAfterSeconds ?? RESTORE_RETRY_AFTER_SECONDS });
-      if (!before?.enabled) {
-        context.logs.api.info({ event: LogEvent.MAINTENANCE_MODE_CHANGED, enabled: false, wasEnabled: true, actor: "restore" }, "maintenance mode off after the restore");
-        // The restore is over for its caller only once the gateways serve again.
-        await oneMaintenancePoll(context);
+      // The marker goes whatever happens here: left behind by a live process, it would refuse every later restore.
+      try {
+        const live = createMaintenanceRepository(context.db);
+        if (!swapped) {
+          if (liveRow) await live.restore(liveRow);
+        } else if (before?.enabled) await live.write(during);
+        else if (fromBackup && !fromBackup.enabled) await live.restore(fromBackup);
+        else await live.write({ enabled: false, message: "", retryAfterSeconds: before?.retryAfterSeconds ?? RESTORE_RETRY_AFTER_SECONDS });
+        if (!before?.enabled) {
+          context.logs.api.info({ event: LogEvent.MAINTENANCE_MODE_CHANGED, enabled: false, wasEnabled: true, actor: "restore" }, "maintenance mode off after the restore");
+          // The restore is over for its caller only once the gateways serve again.
+          await oneMaintenancePoll(context);
+        }
+      } finally {
+        await rm(markerPath(context), { force: true });
       }
-      await rm(markerPath(context), { force: true });
     },
   };
 }
 
-interface RestoreMarker extends ProcessIdentity {
+export interface RestoreMarker extends ProcessIdentity {
   startedAt: string;
   maintenanceBefore: boolean;
 }
@@ -77,29 +85,67 @@ async function writeMarker(context: PlatformContext, marker: RestoreMarker): Pro
 }
 
 /**
- * At start: a restore that was killed (its process gone) left maintenance mode on and perhaps a half-loaded
- * copy beside the live database. The live database was never touched before the swap, so it serves as it
- * was: the flag goes back to what the operator had, and the copy is removed. Returns what it did, if anything.
+ * At start (and before a restore): a restore that was killed (its process gone) left maintenance mode on and
+ * perhaps a half-loaded copy beside the live database. The live database was never touched before the swap,
+ * so it serves as it was: the flag goes back to what the operator had, and the copy is removed. Scratch
+ * databases on PostgreSQL are leased, so only those no running restore or drill holds are dropped.
+ * Returns what it did, if anything.
  */
-export async function recoverInterruptedRestore(context: PlatformContext): Promise<string | undefined> {
+export async function recoverInterruptedRestore(context: PlatformContext, options: { atStart: boolean } = { atStart: true }): Promise<string | undefined> {
+  const marker = await readMarker(context);
+  // Still running elsewhere (the same process, not a later one that got its PID after a restart).
+  const stillRunning = marker !== undefined && marker !== "unreadable" && marker.pid !== process.pid && isRunning(marker);
+  const leftovers = await removeLeftoverCopies(context, options.atStart);
+  if (marker === undefined || stillRunning) {
+    if (leftovers.length === 0) return undefined;
+    const summary = `${leftovers.length} scratch copy(ies) left by an interrupted restore or drill removed: ${leftovers.join(", ")}`;
+    context.logs.api.warn({ event: LogEvent.RESTORE_INTERRUPTED, copiesRemoved: leftovers.length }, summary);
+    return summary;
+  }
+  const before = marker === "unreadable" ? undefined : marker;
+  if (!before?.maintenanceBefore) await createMaintenanceRepository(context.db).write({ enabled: false, message: "", retryAfterSeconds: RESTORE_RETRY_AFTER_SECONDS });
+  await rm(markerPath(context), { force: true });
+  const summary = `a restore started ${before?.startedAt ?? "earlier"} was interrupted; the previous database serves, maintenance mode is ${before?.maintenanceBefore ? "still on as before" : "off again"}${leftovers.length > 0 ? `, ${leftovers.length} half-loaded copy removed` : ""}`;
+  context.logs.api.warn({ event: LogEvent.RESTORE_INTERRUPTED, copiesRemoved: leftovers.length }, summary);
+  return summary;
+}
+
+/**
+ * Scratch copies nothing uses any more. PostgreSQL: the abandoned (unleased) scratch databases; a database
+ * user that may not reach the maintenance database only misses the cleanup, and the next restore retries it.
+ * Embedded: only this process may open DATA_DIR, so at its start no copy beside it is in use; later a drill
+ * may be loading one, so only restore copies go (the caller made sure no other restore runs).
+ */
+async function removeLeftoverCopies(context: PlatformContext, atStart: boolean): Promise<string[]> {
+  const url = context.config.database.url;
+  if (url) {
+    return dropAbandonedScratchDatabases(url).catch((error: unknown) => {
+      context.logs.api.warn({ event: LogEvent.RESTORE_INTERRUPTED, err: error }, "could not look for scratch databases left by an interrupted restore");
+      return [] as string[];
+    });
+  }
+  const parent = dirname(context.config.paths.pg);
+  const live = basename(context.config.paths.pg);
+  const stale = atStart ? /^\.(restore|drill)-/ : /^\.restore-/;
+  const copies = (await readdir(parent).catch(() => [] as string[])).filter((name) => name.startsWith(live) && stale.test(name.slice(live.length)));
+  for (const copy of copies) await rm(join(parent, copy), { recursive: true, force: true });
+  return copies;
+}
+
+async function readMarker(context: PlatformContext): Promise<RestoreMarker | "unreadable" | undefined> {
   const text = await readFile(markerPath(context), "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  let marker: RestoreMarker | undefined;
   try {
-    marker = JSON.parse(text) as RestoreMarker;
+    return JSON.parse(text) as RestoreMarker;
   } catch {
-    marker = undefined;
+    return "unreadable";
   }
-  // Still running elsewhere (the same process, not a later one that got its PID after a restart).
-  if (marker && marker.pid !== process.pid && isRunning(marker)) return undefined;
-  if (!marker?.maintenanceBefore) await createMaintenanceRepository(context.db).write({ enabled: false, message: "", retryAfterSeconds: RESTORE_RETRY_AFTER_SECONDS });
-  const parent = dirname(context.config.paths.pg);
-  const copies = (await readdir(parent).catch(() => [] as string[])).filter((name) => name.startsWith(`${basename(context.config.paths.pg)}.restore-`));
-  for (const copy of copies) await rm(join(parent, copy), { recursive: true, force: true });
-  await rm(markerPath(context), { force: true });
-  const summary = `a restore started ${marker?.startedAt ?? "earlier"} was interrupted; the previous database serves, maintenance mode is ${marker?.maintenanceBefore ? "still on as before" : "off again"}${copies.length > 0 ? `, ${copies.length} half-loaded copy removed` : ""}`;
-  context.logs.api.warn({ event: LogEvent.RESTORE_INTERRUPTED, copiesRemoved: copies.length }, summary);
-  return summary;
+}
+
+/** The restore that is running now (in this process or another), if any: a second one must not start beside it. */
+export async function runningRestore(context: PlatformContext): Promise<RestoreMarker | undefined> {
+  const marker = await readMarker(context);
+  return marker && marker !== "unreadable" && isRunning(marker) ? marker : undefined;
 }
 
 /** Gateways read the flag once per interval: after one interval (and a margin) every one of them follows. */

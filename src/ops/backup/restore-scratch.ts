@@ -12,6 +12,7 @@ import type { Db } from "../../platform/db/db.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
 import { createDatabase, databaseOf, databaseStats, dropDatabase, loadIntoDatabase, scratchName, urlFor } from "./postgres-engine.ts";
 import { unsealFile, sha256File } from "./sealed-file.ts";
+import { dropAbandonedScratchDatabases, leaseScratchDatabase } from "./scratch-databases.ts";
 import { stat } from "node:fs/promises";
 
 /** A restore or drill that must not go ahead; nothing was changed. The message says why and what to do. */
@@ -53,6 +54,8 @@ export interface ScratchCopy {
   open(): Promise<Db>;
   /** Closes and removes the copy. */
   discard(): Promise<void>;
+  /** The copy was swapped in and serves: it is no longer a scratch database (lets go of its lease). */
+  settle(): Promise<void>;
 }
 
 /**
@@ -103,6 +106,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     let stats: TableStats[];
     let open: () => Promise<Db>;
     let discard: () => Promise<void>;
+    let settle: () => Promise<void> = async () => undefined;
     if (embedded) {
       const loaded = await loadIntoNewPgliteDir(dumpFile, location);
       stats = loaded.stats;
@@ -113,8 +117,20 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
         await rm(location, { recursive: true, force: true });
       };
     } else {
+      // Leftovers of a killed restore or drill go first; a running one's copy is leased and stays.
+      const abandoned = await dropAbandonedScratchDatabases(url);
+      if (abandoned.length > 0) io.err(`Removed ${abandoned.length} scratch database(s) left by an interrupted restore or drill: ${abandoned.join(", ")}.`);
+      // Leased before it exists, so a cleanup elsewhere never takes it for abandoned.
+      const lease = await leaseScratchDatabase(url, location);
       open = () => openPostgres(urlFor(url, location), 2);
-      discard = () => dropDatabase(url, location);
+      discard = async () => {
+        try {
+          await dropDatabase(url, location);
+        } finally {
+          await lease.release();
+        }
+      };
+      settle = () => lease.release();
       try {
         await createDatabase(url, location);
         await loadIntoDatabase(url, location, dumpFile, format);
@@ -128,7 +144,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     reportProgress(io, { done: 4, total: 4, label: "comparing row counts and checksums with the manifest" });
     const checked = source.type === "backup";
     const problems = checked ? compareTables(source.backup.manifest.tables, stats) : [];
-    return { location, stats, problems, checked, open, discard };
+    return { location, stats, problems, checked, open, discard, settle };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

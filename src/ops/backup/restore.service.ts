@@ -2,7 +2,7 @@ import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import { LogEvent } from "../../platform/log-events.ts";
 import { readDeletionLedger, replayLedgerOnCopy } from "../../services/gdpr/deletion-ledger.ts";
 import { createBlobReferences } from "../../services/users/blob-references.ts";
-import { holdMaintenanceForRestore } from "./restore-maintenance.ts";
+import { holdMaintenanceForRestore, recoverInterruptedRestore, runningRestore } from "./restore-maintenance.ts";
 import type { PlatformContext } from "../../platform/context.ts";
 import type { Db } from "../../platform/db/db.ts";
 import { migrate } from "../../platform/db/migrator.ts";
@@ -32,6 +32,11 @@ export interface RestoreOutcome {
  * mode holds writes off from start to end. Any failure before the swap leaves the live database as it was.
  */
 export async function restoreBackup(context: PlatformContext, source: RestoreSource, io: CommandIO): Promise<RestoreOutcome> {
+  const running = await runningRestore(context);
+  if (running) throw new RestoreRefused(`another restore is running (process ${running.pid}, started ${running.startedAt}): wait for it to end; nothing was changed`);
+  // A restore killed earlier (its process gone) left maintenance on and perhaps a copy: undone first.
+  const recovered = await recoverInterruptedRestore(context, { atStart: false });
+  if (recovered) io.err(`Before this restore: ${recovered}.`);
   const maintenance = await holdMaintenanceForRestore(context);
   let swapped = false;
   try {
@@ -60,6 +65,7 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
       [replacedHead] = await createAuditRepository(context.db).latest(1).catch(() => []);
       previous = await swapIn(context, copy.location);
       swapped = true;
+      await copy.settle();
     } catch (error) {
       // Only a copy that never went live is discarded: after the swap it is the serving database.
       if (!swapped) await copy.discard().catch(() => undefined);
