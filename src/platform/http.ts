@@ -29,8 +29,10 @@ export interface HttpAppOptions {
   logger: Logger;
   metrics: Metrics;
   bodyLimit: number;
-  /** Records requests in http_requests_total; off for the ops listener. */
+  /** Records requests in http_requests_total and http_request_duration_seconds; off for the ops listener. */
   recordMetrics?: boolean;
+  /** Writes one access line per request; by default as recordMetrics (off for the ops listener). */
+  accessLog?: boolean;
   /** Hops whose X-Forwarded-For is believed when taking the client IP. */
   trustProxy?: string[];
   /** Sends Strict-Transport-Security on answers to requests that arrived over TLS (X-Forwarded-Proto from a trusted proxy). */
@@ -184,27 +186,30 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => sendError(reply, new AppError("not_found", "No such route."), request.id));
 
-  if (options.recordMetrics !== false) {
-    const record = requestRecorder(options.service, options.metrics);
+  const record = options.recordMetrics !== false ? requestRecorder(options.service, options.metrics) : undefined;
+  const accessLog = options.accessLog ?? options.recordMetrics !== false;
+  if (record || accessLog) {
     app.addHook("onResponse", (request, reply, done) => {
       const route = request.routeOptions.url ?? "unmatched";
-      record(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-      const caller = callers.get(request);
-      options.logger.info(
-        {
-          event: LogEvent.HTTP_REQUEST,
-          requestId: request.id,
-          method: request.method,
-          route,
-          path: pathOf(request.url),
-          status: reply.statusCode,
-          durationMs: Math.round(reply.elapsedTime * 10) / 10,
-          ip: request.ip,
-          user: caller?.sub,
-          tokenId: caller?.jti,
-        },
-        "request",
-      );
+      record?.(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      if (accessLog) {
+        const caller = callers.get(request);
+        options.logger.info(
+          {
+            event: LogEvent.HTTP_REQUEST,
+            requestId: request.id,
+            method: request.method,
+            route,
+            path: pathOf(request.url),
+            status: reply.statusCode,
+            durationMs: Math.round(reply.elapsedTime * 10) / 10,
+            ip: request.ip,
+            user: caller?.sub,
+            tokenId: caller?.jti,
+          },
+          "request",
+        );
+      }
       done();
     });
   }

@@ -73,6 +73,8 @@ export interface UpstreamPolicy {
   /** No exchange with the upstream, retries included, lasts longer than this. */
   totalTimeoutMs: number;
   breaker: Omit<BreakerOptions, "now">;
+  /** No breaker in front of the pool: only to measure what the breaker costs (GatewayFeatures.breakers). */
+  withoutBreaker?: boolean;
 }
 
 export interface UpstreamEvents {
@@ -179,6 +181,7 @@ export function createUpstream(name: string, origin: string, policy: UpstreamPol
     breaker,
     /** Forwards one request, unless the breaker is open: then an immediate 503 with Retry-After. */
     async forward(request: ForwardRequest): Promise<UpstreamResponse> {
+      if (policy.withoutBreaker) return exchange(request);
       const admission = breaker.admit();
       if (!admission.ok) {
         events.error("breaker_open");
