@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const { runWrk, writeWrkScript, errorCount } = await import("./wrk.ts");
   type WrkResult = Awaited<ReturnType<typeof runWrk>>;
   const { startNginx, nginxVersion } = await import("./nginx.ts");
-  const { cpuSnapshot, foreignCpu } = await import("./foreign-cpu.ts");
+  const { cpuSnapshot, foreignCpu, serverCpuSeconds } = await import("./foreign-cpu.ts");
   const children = await import("./children.ts");
 
   const settings = readSettings();
@@ -212,7 +212,7 @@ async function main(): Promise<void> {
 
     // Checks and warm-up per scenario, then the measured runs in rounds (run 1 of every scenario, then run 2, …):
     // a machine whose speed drifts then skews every scenario alike instead of the ones measured last.
-    const measured = new Map<ScenarioId, { warmup: WrkResult; runs: (WrkResult & { otherProcessesCpu: number })[] }>();
+    const measured = new Map<ScenarioId, { warmup: WrkResult; runs: (WrkResult & { otherProcessesCpu: number; serverCpuUsPerRequest: number })[] }>();
     for (const scenario of scenarios) {
       const auth = scenario.authenticated ? await authorization() : undefined;
       for (let nth = 0; nth < 2; nth++) {
@@ -232,13 +232,15 @@ async function main(): Promise<void> {
         const before = await cpuSnapshot();
         const started = Date.now();
         const figures = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.durationS, authorization: token });
-        const others = foreignCpu(before, await cpuSnapshot(), (Date.now() - started) / 1000);
-        const run = { ...figures, otherProcessesCpu: others.cores };
+        const after = await cpuSnapshot();
+        const others = foreignCpu(before, after, (Date.now() - started) / 1000);
+        const serverCpuUsPerRequest = figures.requests > 0 ? (serverCpuSeconds(before, after) * 1e6) / figures.requests : 0;
+        const run = { ...figures, otherProcessesCpu: others.cores, serverCpuUsPerRequest };
         measured.get(scenario.id)?.runs.push(run);
         busiest = Math.max(busiest, others.cores);
         const errors = errorCount(run.errors);
         const noise = others.cores >= 0.1 ? `  [other processes used ${others.cores.toFixed(2)} cores: ${others.top.map((t) => t.comm).join(", ")}]` : "";
-        log(`  ${scenario.label.padEnd(44)} ${fmtRun(run)}${errors > 0 ? `  ${errors} ERRORS ${JSON.stringify(run.errors)}` : ""}${noise}`);
+        log(`  ${scenario.label.padEnd(44)} ${fmtRun(run)}  ${Math.round(serverCpuUsPerRequest)} µs CPU/req${errors > 0 ? `  ${errors} ERRORS ${JSON.stringify(run.errors)}` : ""}${noise}`);
         if (errors > 0) failures++;
       }
     }
@@ -254,6 +256,7 @@ async function main(): Promise<void> {
           p50Ms: median(runs.map((run) => run.p50Ms)),
           p99Ms: median(runs.map((run) => run.p99Ms)),
         },
+        serverCpuUsPerRequest: median(runs.map((run) => run.serverCpuUsPerRequest)),
         runs,
         warmup,
       });
@@ -280,6 +283,13 @@ async function main(): Promise<void> {
     const addedP99 = pacedRuns.length === 2 ? (pacedP99("gateway") ?? 0) - (pacedP99("nodeproxy") ?? 0) : undefined;
 
     const byId = new Map(results.map((result) => [result.id, result.median]));
+    // The same ratios from CPU time per request (1 / CPU per request is the rate on a core of their own).
+    const cpuById = new Map(results.map((result) => [result.id, result.serverCpuUsPerRequest]));
+    const cpuRatio = (a: ScenarioId, b: ScenarioId) => {
+      const x = cpuById.get(a);
+      const y = cpuById.get(b);
+      return x && y ? y / x : undefined;
+    };
     const ratio = (a: ScenarioId, b: ScenarioId) => {
       const x = byId.get(a);
       const y = byId.get(b);
@@ -287,31 +297,34 @@ async function main(): Promise<void> {
     };
     const ratios = [
       // Issue 7: the split-mode gateway with every feature on against the least a Node proxy can do (docs/adr/0250).
-      ...ladderIds.map((id) => ({ name: `${id} / node proxy`, value: ratio(id, "nodeproxy"), target: id === "gateway" ? 0.8 : undefined })),
-      { name: "gateway-local / node proxy", value: ratio("gateway-local", "nodeproxy"), target: 0.8 },
+      ...ladderIds.map((id) => ({ name: `${id} / node proxy`, value: ratio(id, "nodeproxy"), byCpu: cpuRatio(id, "nodeproxy"), target: id === "gateway" ? 0.8 : undefined })),
+      { name: "gateway-local / node proxy", value: ratio("gateway-local", "nodeproxy"), byCpu: cpuRatio("gateway-local", "nodeproxy"), target: 0.8 },
       // Issue 7: `azora up` answering a cached profile, against the bare echo (docs/adr/0195).
-      { name: "azora up cached / echo", value: ratio("cached", "echo"), target: 0.3 },
-      { name: "cached / uncached", value: ratio("cached", "uncached"), target: 2 },
+      { name: "azora up cached / echo", value: ratio("cached", "echo"), byCpu: cpuRatio("cached", "echo"), target: 0.3 },
+      { name: "cached / uncached", value: ratio("cached", "uncached"), byCpu: cpuRatio("cached", "uncached"), target: 2 },
       // The platform issue's target; out of reach of any Node proxy here (docs/adr/0003, "node proxy / nginx").
-      { name: "gateway / nginx", value: ratio("gateway", "nginx"), target: 0.4 },
-      { name: "node proxy / nginx", value: ratio("nodeproxy", "nginx"), target: undefined },
-      { name: "nginx / echo", value: ratio("nginx", "echo"), target: undefined },
-      { name: "gateway / echo", value: ratio("gateway", "echo"), target: undefined },
+      { name: "gateway / nginx", value: ratio("gateway", "nginx"), byCpu: cpuRatio("gateway", "nginx"), target: 0.4 },
+      { name: "node proxy / nginx", value: ratio("nodeproxy", "nginx"), byCpu: cpuRatio("nodeproxy", "nginx"), target: undefined },
+      { name: "nginx / echo", value: ratio("nginx", "echo"), byCpu: cpuRatio("nginx", "echo"), target: undefined },
+      { name: "gateway / echo", value: ratio("gateway", "echo"), byCpu: cpuRatio("gateway", "echo"), target: undefined },
     ];
     // What each step of the ladder adds: its rate against the step before it.
-    const steps = ladderIds.slice(1).map((id, index) => ({ name: `${id} / ${ladderIds[index]}`, value: ratio(id, ladderIds[index] as ScenarioId) }));
+    const steps = ladderIds.slice(1).map((id, index) => ({ name: `${id} / ${ladderIds[index]}`, value: ratio(id, ladderIds[index] as ScenarioId), byCpu: cpuRatio(id, ladderIds[index] as ScenarioId) }));
 
     log("");
     printTable(results);
     log("");
-    for (const { name, value, target } of ratios) {
+    const verdictOf = (value: number | undefined, target: number | undefined) =>
+      value === undefined || target === undefined ? "" : value >= target ? "met" : "BELOW TARGET";
+    log(`${"ratio".padEnd(28)} ${"req/s".padStart(6)} ${"by CPU".padStart(7)}   target`);
+    for (const { name, value, byCpu, target } of ratios) {
       if (value === undefined) continue;
-      const verdict = target === undefined ? "" : value >= target ? `   target ≥ ${target}: met` : `   target ≥ ${target}: BELOW TARGET`;
-      log(`${name.padEnd(28)} ${value.toFixed(2).padStart(6)}${verdict}`);
+      const verdict = target === undefined ? "" : `≥ ${target}: ${verdictOf(value, target)} (by CPU: ${verdictOf(byCpu, target)})`;
+      log(`${name.padEnd(28)} ${value.toFixed(2).padStart(6)} ${(byCpu?.toFixed(2) ?? "-").padStart(7)}   ${verdict}`);
     }
     if (steps.some((step) => step.value !== undefined)) {
       log("\nwhat each feature keeps of the step before it (1.00 = free):");
-      for (const { name, value } of steps) if (value !== undefined) log(`  ${name.padEnd(28)} ${value.toFixed(2).padStart(6)}`);
+      for (const { name, value, byCpu } of steps) if (value !== undefined) log(`  ${name.padEnd(28)} ${value.toFixed(2).padStart(6)} ${(byCpu?.toFixed(2) ?? "-").padStart(7)}`);
     }
     if (addedP99 !== undefined) {
       const verdict = addedP99 <= 1 ? "target ≤ 1 ms: met" : "target ≤ 1 ms: BELOW TARGET";
@@ -332,8 +345,8 @@ async function main(): Promise<void> {
       settings: { ...settings, only: [...settings.only] },
       environment: { ...environment(nginxVersion(), platform?.logLevel), cpuBusyBeforeStart: busyBefore ?? null },
       scenarios: results,
-      ratios: Object.fromEntries(ratios.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, target: r.target ?? null }])),
-      featureSteps: Object.fromEntries(steps.filter((r) => r.value !== undefined).map((r) => [r.name, r.value])),
+      ratios: Object.fromEntries(ratios.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, byCpu: r.byCpu ?? null, target: r.target ?? null }])),
+      featureSteps: Object.fromEntries(steps.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, byCpu: r.byCpu ?? null }])),
       paced: { runs: pacedRuns, addedP99Ms: addedP99 ?? null, target: 1 },
       runsWithErrors: failures,
       maxOtherProcessesCpu: busiest,
@@ -365,6 +378,8 @@ interface ScenarioResult {
   label: string;
   path: string;
   median: RunFigures;
+  /** Median CPU time of the servers under test per request (µs): what the rate would be on a core of their own. */
+  serverCpuUsPerRequest: number;
   runs: RunFigures[];
   warmup: RunFigures;
 }
@@ -451,12 +466,13 @@ const fmtMs = (ms: number) => ms.toFixed(2);
 const fmtRun = (run: RunFigures) => `${fmtRps(run.rps).padStart(8)} req/s  p50 ${fmtMs(run.p50Ms)} ms  p99 ${fmtMs(run.p99Ms)} ms`;
 
 function printTable(results: ScenarioResult[]): void {
-  const header = ["scenario", "req/s", "p50 ms", "p99 ms", "runs (req/s)"];
+  const header = ["scenario", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "runs (req/s)"];
   const rows = results.map((r) => [
     r.label,
     fmtRps(r.median.rps),
     fmtMs(r.median.p50Ms),
     fmtMs(r.median.p99Ms),
+    String(Math.round(r.serverCpuUsPerRequest)),
     r.runs.map((run) => fmtRps(run.rps)).join(" "),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
