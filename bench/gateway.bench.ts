@@ -89,7 +89,8 @@ async function main(): Promise<void> {
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    await children.stopAll();
+    // A server writing its CPU profile on exit needs longer than the usual grace on a busy machine.
+    await children.stopAll(settings.cpuProfDir ? 30_000 : 5_000);
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   };
   process.on("exit", children.killAllNow);
