@@ -88,3 +88,24 @@ export function foreignCpu(before: CpuSnapshot, after: CpuSnapshot, seconds: num
   const cores = [...byComm.values()].reduce((sum, ticks) => sum + ticks, 0) * scale;
   return { cores, top };
 }
+
+/**
+ * CPU seconds the servers under test used between two snapshots: every process of this benchmark's tree
+ * except this one and the load generator (wrk). On a shared machine req/s follows the share of the core the
+ * servers get; CPU time per request does not, so ratios of it stay readable when the machine is busy.
+ */
+export function serverCpuSeconds(before: CpuSnapshot, after: CpuSnapshot, rootPid = process.pid): number {
+  const ours = (pid: number): boolean => {
+    for (let current = after.get(pid)?.ppid ?? 0, hops = 0; current > 1 && hops < 64; hops++) {
+      if (current === rootPid) return true;
+      current = after.get(current)?.ppid ?? before.get(current)?.ppid ?? 0;
+    }
+    return false;
+  };
+  let ticks = 0;
+  for (const [pid, now] of after) {
+    if (pid === rootPid || now.comm === "wrk" || !ours(pid)) continue;
+    ticks += Math.max(0, now.ticks - (before.get(pid)?.ticks ?? now.ticks));
+  }
+  return ticks / ticksPerSecond();
+}

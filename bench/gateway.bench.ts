@@ -5,11 +5,16 @@
  *   echo      a bare Node `http` server answering a small JSON body;
  *   nginx     nginx (one worker, upstream keep-alive) proxying to that echo;
  *   nodeproxy the least a Node proxy can do (node:http + undici, nothing checked) in front of that echo;
- *   gateway   the Azora gateway proxying to that echo, checking a real access token on every request;
+ *   gw-*      the Azora gateway proxying to that echo with its features switched on one at a time, as Kong
+ *             measures its plugins: pure proxy, + metrics, + access line, + token check, + rate limit
+ *             (shared in Redis when REDIS_URL is set), then
+ *   gateway   every feature on (+ circuit breaker), a real access token checked on every request; with
+ *             REDIS_URL also gateway-local, every feature with in-process limits;
  *   cached    GET /api/user/:id through the whole platform, answered from the cache (X-Cache: HIT);
  *   uncached  the same request through the same code, with a cache that never holds anything (X-Cache: MISS).
- * It prints req/s and p50/p99 latency (median of several runs) and the ratios gateway/nginx, gateway/nodeproxy
- * and cached/uncached,
+ * It prints req/s and p50/p99 latency (median of several runs), each gateway row as a ratio of the bare Node
+ * proxy of the same run, the ratios gateway/nginx, cached/uncached and azora-up-cached/echo, the p99 of the
+ * bare proxy and the full gateway at the same paced rate (half the gateway's maximum),
  * and writes everything to bench/results/gateway-<timestamp>.json. See bench/README.md.
  *
  * `--serve echo|proxy|platform` is the server side of the same script, started by the parent under taskset.
@@ -21,7 +26,10 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-type ScenarioId = "echo" | "nginx" | "nodeproxy" | "gateway" | "cached" | "uncached";
+const scenarioIds = ["echo", "nginx", "nodeproxy", "gw-proxy", "gw-metrics", "gw-access", "gw-token", "gw-limit", "gateway", "gateway-local", "cached", "uncached"] as const;
+type ScenarioId = (typeof scenarioIds)[number];
+/** The gateway with its features switched on one at a time, then all of them (docs/adr/0250). */
+const ladderIds: ScenarioId[] = ["gw-proxy", "gw-metrics", "gw-access", "gw-token", "gw-limit", "gateway"];
 
 interface Scenario {
   id: ScenarioId;
@@ -40,8 +48,9 @@ interface RunFigures {
 
 async function main(): Promise<void> {
   const { runWrk, writeWrkScript, errorCount } = await import("./wrk.ts");
+  type WrkResult = Awaited<ReturnType<typeof runWrk>>;
   const { startNginx, nginxVersion } = await import("./nginx.ts");
-  const { cpuSnapshot, foreignCpu } = await import("./foreign-cpu.ts");
+  const { cpuSnapshot, foreignCpu, serverCpuSeconds } = await import("./foreign-cpu.ts");
   const children = await import("./children.ts");
 
   const settings = readSettings();
@@ -70,16 +79,18 @@ async function main(): Promise<void> {
   }
 
   const selected = settings.only;
-  const needsPlatform = ["gateway", "cached", "uncached"].some((id) => selected.has(id as ScenarioId));
+  const needsPlatform = scenarioIds.some((id) => !["echo", "nginx", "nodeproxy"].includes(id) && selected.has(id));
+  const paced = settings.pacedS > 0 && selected.has("nodeproxy") && selected.has("gateway");
   const scenarioSeconds = settings.warmupS + settings.runs * settings.durationS + 2;
-  const budgetMs = (selected.size * scenarioSeconds * 1.5 + 240) * 1000;
+  const budgetMs = ((selected.size * scenarioSeconds + (paced ? 2 * (settings.pacedS + 2) : 0)) * 1.5 + 240) * 1000;
 
   const tmp = await mkdtemp(join(tmpdir(), "azora-bench-"));
   let cleaned = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
-    await children.stopAll();
+    // A server writing its CPU profile on exit needs longer than the usual grace on a busy machine.
+    await children.stopAll(settings.cpuProfDir ? 30_000 : 5_000);
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   };
   process.on("exit", children.killAllNow);
@@ -134,7 +145,7 @@ async function main(): Promise<void> {
       log("starting the platform (temporary DATA_DIR; migrations; first start takes a few seconds) …");
       platform = (await startServer("platform", ["--echo", echoUrl, "--data-dir", join(tmp, "data")], 180_000)).info;
       log(`platform gateway ${String(platform.gateway)} (auth ${String(platform.auth)}, users ${String(platform.users)})`);
-      log(`edge gateway     ${String(platform.edge)} → echo`);
+      log(`edge gateway     ${String(platform.edge)} → echo (limits ${String(platform.limits)}), and one per feature step`);
       log(`uncached gateway ${String(platform.uncached)} → users app with a cache that never holds entries`);
       const signedIn = await registerAndLogin(String(platform.gateway));
       account = signedIn.account;
@@ -160,21 +171,38 @@ async function main(): Promise<void> {
       const got = response.headers.get("x-cache");
       return nth >= fromNth && got !== want ? `expected X-Cache: ${want} on request ${nth + 1}, got ${got ?? "none"}` : undefined;
     };
+    const ladder = (platform?.ladder ?? {}) as Record<string, string>;
+    const limitsIn = platform?.limits === "redis" ? "Redis" : "in-process";
+    // Every gateway row sends the same request with the same token; the rows differ only in what the gateway does.
+    const limited = (want: boolean) => (response: Response) => {
+      const problem = fromEcho(response);
+      if (problem) return problem;
+      return response.headers.has("ratelimit-limit") === want ? undefined : want ? "no RateLimit-Limit header: the limiter did not run" : "a RateLimit-Limit header: the limiter ran";
+    };
     const all: Scenario[] = [
       { id: "echo", label: "bare Node http echo", url: `${echoUrl}${userPath}`, authenticated: false, check: fromEcho },
       { id: "nginx", label: "nginx → echo", url: `${nginx?.url ?? ""}${userPath}`, authenticated: false, check: fromEcho },
       { id: "nodeproxy", label: "bare Node proxy → echo", url: `${nodeProxyUrl}${userPath}`, authenticated: false, check: fromEcho },
-      { id: "gateway", label: "Azora gateway → echo (token checked)", url: `${String(platform?.edge)}${userPath}`, authenticated: true, check: fromEcho },
-      { id: "cached", label: "GET /api/user/:id cached (HIT)", url: `${String(platform?.gateway)}${userPath}`, authenticated: true, check: cacheIs("HIT", 1) },
-      { id: "uncached", label: "GET /api/user/:id uncached (MISS)", url: `${String(platform?.uncached)}${userPath}`, authenticated: true, check: cacheIs("MISS", 0) },
+      { id: "gw-proxy", label: "gateway: pure proxy", url: `${ladder["gw-proxy"]}${userPath}`, authenticated: true, check: limited(false) },
+      { id: "gw-metrics", label: "gateway: + metrics", url: `${ladder["gw-metrics"]}${userPath}`, authenticated: true, check: limited(false) },
+      { id: "gw-access", label: "gateway: + access line", url: `${ladder["gw-access"]}${userPath}`, authenticated: true, check: limited(false) },
+      { id: "gw-token", label: "gateway: + token check", url: `${ladder["gw-token"]}${userPath}`, authenticated: true, check: limited(false) },
+      { id: "gw-limit", label: `gateway: + rate limit (${limitsIn})`, url: `${ladder["gw-limit"]}${userPath}`, authenticated: true, check: limited(true) },
+      { id: "gateway", label: `gateway: + breaker = every feature`, url: `${String(platform?.edge)}${userPath}`, authenticated: true, check: limited(true) },
+      { id: "gateway-local", label: "gateway: every feature, in-process limits", url: `${ladder["gateway-local"] ?? ""}${userPath}`, authenticated: true, check: limited(true) },
+      { id: "cached", label: "azora up: GET /api/user/:id cached (HIT)", url: `${String(platform?.gateway)}${userPath}`, authenticated: true, check: cacheIs("HIT", 1) },
+      { id: "uncached", label: "azora up: GET /api/user/:id uncached (MISS)", url: `${String(platform?.uncached)}${userPath}`, authenticated: true, check: cacheIs("MISS", 0) },
     ];
-    const scenarios = all.filter((scenario) => selected.has(scenario.id));
+    // gateway-local exists only when the edge's limits are in Redis.
+    const scenarios = all.filter((scenario) => selected.has(scenario.id) && (scenario.id !== "gateway-local" || ladder["gateway-local"] !== undefined));
 
     if (platform) {
-      // The edge really checks tokens: without one the gateway answers 401 and never reaches the echo.
-      const anonymous = await fetch(String(platform.edge) + userPath, { signal: AbortSignal.timeout(5_000) });
-      await anonymous.body?.cancel();
-      if (anonymous.status !== 401) throw new Error(`the edge gateway answered ${anonymous.status} without a token (expected 401)`);
+      // The rows with the token check really check tokens: without one they answer 401 and never reach the echo.
+      for (const scenario of scenarios.filter((one) => ["gw-token", "gw-limit", "gateway", "gateway-local"].includes(one.id))) {
+        const anonymous = await fetch(scenario.url, { signal: AbortSignal.timeout(5_000) });
+        await anonymous.body?.cancel();
+        if (anonymous.status !== 401) throw new Error(`${scenario.label} answered ${anonymous.status} without a token (expected 401)`);
+      }
     }
 
     const scriptPath = await writeWrkScript(tmp);
@@ -183,6 +211,9 @@ async function main(): Promise<void> {
     let failures = 0;
     let busiest = 0;
 
+    // Checks and warm-up per scenario, then the measured runs in rounds (run 1 of every scenario, then run 2, …):
+    // a machine whose speed drifts then skews every scenario alike instead of the ones measured last.
+    const measured = new Map<ScenarioId, { warmup: WrkResult; runs: (WrkResult & { otherProcessesCpu: number; serverCpuUsPerRequest: number })[] }>();
     for (const scenario of scenarios) {
       const auth = scenario.authenticated ? await authorization() : undefined;
       for (let nth = 0; nth < 2; nth++) {
@@ -191,25 +222,32 @@ async function main(): Promise<void> {
         const problem = response.status !== 200 ? `status ${response.status}` : scenario.check(response, nth);
         if (problem) throw new Error(`${scenario.label}: the request the benchmark would send is wrong: ${problem}`);
       }
-
-      log(`\n${scenario.label}: ${scenario.url.replace(/^http:\/\/127\.0\.0\.1:\d+/, "")}`);
       const warmup = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.warmupS, authorization: auth });
-      log(`  warm-up  ${fmtRun(warmup)} (discarded)`);
-      const runs = [];
-      for (let i = 0; i < settings.runs; i++) {
-        const token = await authorization();
+      log(`warm-up  ${scenario.label.padEnd(44)} ${fmtRun(warmup)} (discarded)`);
+      measured.set(scenario.id, { warmup, runs: [] });
+    }
+    for (let i = 0; i < settings.runs; i++) {
+      log(`\nround ${i + 1}/${settings.runs}`);
+      for (const scenario of scenarios) {
+        const token = scenario.authenticated ? await authorization() : undefined;
         const before = await cpuSnapshot();
         const started = Date.now();
         const figures = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.durationS, authorization: token });
-        const others = foreignCpu(before, await cpuSnapshot(), (Date.now() - started) / 1000);
-        const run = { ...figures, otherProcessesCpu: others.cores };
-        runs.push(run);
+        const after = await cpuSnapshot();
+        const others = foreignCpu(before, after, (Date.now() - started) / 1000);
+        const serverCpuUsPerRequest = figures.requests > 0 ? (serverCpuSeconds(before, after) * 1e6) / figures.requests : 0;
+        const run = { ...figures, otherProcessesCpu: others.cores, serverCpuUsPerRequest };
+        measured.get(scenario.id)?.runs.push(run);
         busiest = Math.max(busiest, others.cores);
         const errors = errorCount(run.errors);
         const noise = others.cores >= 0.1 ? `  [other processes used ${others.cores.toFixed(2)} cores: ${others.top.map((t) => t.comm).join(", ")}]` : "";
-        log(`  run ${i + 1}/${settings.runs}  ${fmtRun(run)}${errors > 0 ? `  ${errors} ERRORS ${JSON.stringify(run.errors)}` : ""}${noise}`);
+        log(`  ${scenario.label.padEnd(44)} ${fmtRun(run)}  ${Math.round(serverCpuUsPerRequest)} µs CPU/req${errors > 0 ? `  ${errors} ERRORS ${JSON.stringify(run.errors)}` : ""}${noise}`);
         if (errors > 0) failures++;
       }
+    }
+    for (const scenario of scenarios) {
+      const { warmup, runs } = measured.get(scenario.id) ?? { warmup: undefined, runs: [] };
+      if (!warmup) continue;
       results.push({
         id: scenario.id,
         label: scenario.label,
@@ -219,36 +257,79 @@ async function main(): Promise<void> {
           p50Ms: median(runs.map((run) => run.p50Ms)),
           p99Ms: median(runs.map((run) => run.p99Ms)),
         },
+        serverCpuUsPerRequest: median(runs.map((run) => run.serverCpuUsPerRequest)),
         runs,
         warmup,
       });
     }
 
+    // Added latency: the bare proxy and the full gateway at the same paced rate, half the gateway's maximum.
+    const pacedRuns: { id: ScenarioId; label: string; targetRps: number; run: RunFigures & { errors: unknown } }[] = [];
+    const gatewayMax = results.find((result) => result.id === "gateway")?.median.rps ?? 0;
+    if (paced && gatewayMax > 0) {
+      const targetRps = gatewayMax / 2;
+      log(`\npaced at about ${fmtRps(targetRps)} req/s (half the gateway's maximum), ${settings.pacedS} s each:`);
+      for (const id of ["nodeproxy", "gateway"] as const) {
+        const scenario = scenarios.find((one) => one.id === id);
+        if (!scenario) continue;
+        const auth = scenario.authenticated ? await authorization() : undefined;
+        const run = await runWrk({ ...wrkOptions, url: scenario.url, durationS: settings.pacedS, authorization: auth, rps: targetRps });
+        pacedRuns.push({ id, label: scenario.label, targetRps, run });
+        const errors = errorCount(run.errors);
+        log(`  ${scenario.label.padEnd(40)} ${fmtRun(run)}${errors > 0 ? `  ${errors} ERRORS` : ""}`);
+        if (errors > 0) failures++;
+      }
+    }
+    const pacedP99 = (id: ScenarioId) => pacedRuns.find((one) => one.id === id)?.run.p99Ms;
+    const addedP99 = pacedRuns.length === 2 ? (pacedP99("gateway") ?? 0) - (pacedP99("nodeproxy") ?? 0) : undefined;
+
     const byId = new Map(results.map((result) => [result.id, result.median]));
+    // The same ratios from CPU time per request (1 / CPU per request is the rate on a core of their own).
+    const cpuById = new Map(results.map((result) => [result.id, result.serverCpuUsPerRequest]));
+    const cpuRatio = (a: ScenarioId, b: ScenarioId) => {
+      const x = cpuById.get(a);
+      const y = cpuById.get(b);
+      return x && y ? y / x : undefined;
+    };
     const ratio = (a: ScenarioId, b: ScenarioId) => {
       const x = byId.get(a);
       const y = byId.get(b);
       return x && y && y.rps > 0 ? x.rps / y.rps : undefined;
     };
     const ratios = [
-      { name: "gateway / nginx", value: ratio("gateway", "nginx"), target: 0.4 },
-      { name: "cached / uncached", value: ratio("cached", "uncached"), target: 2 },
-      // Proposed in docs/adr/0003: nginx is out of reach of any Node proxy here (see "node proxy / nginx").
-      { name: "gateway / node proxy", value: ratio("gateway", "nodeproxy"), target: 0.5 },
-      { name: "node proxy / nginx", value: ratio("nodeproxy", "nginx"), target: undefined },
-      { name: "nginx / echo", value: ratio("nginx", "echo"), target: undefined },
-      { name: "gateway / echo", value: ratio("gateway", "echo"), target: undefined },
+      // Issue 7: the split-mode gateway with every feature on against the least a Node proxy can do (docs/adr/0250).
+      ...ladderIds.map((id) => ({ name: `${id} / node proxy`, value: ratio(id, "nodeproxy"), byCpu: cpuRatio(id, "nodeproxy"), target: id === "gateway" ? 0.8 : undefined })),
+      { name: "gateway-local / node proxy", value: ratio("gateway-local", "nodeproxy"), byCpu: cpuRatio("gateway-local", "nodeproxy"), target: 0.8 },
       // Issue 7: `azora up` answering a cached profile, against the bare echo (docs/adr/0195).
-      { name: "azora up cached / echo", value: ratio("cached", "echo"), target: 0.3 },
+      { name: "azora up cached / echo", value: ratio("cached", "echo"), byCpu: cpuRatio("cached", "echo"), target: 0.3 },
+      { name: "cached / uncached", value: ratio("cached", "uncached"), byCpu: cpuRatio("cached", "uncached"), target: 2 },
+      // The platform issue's target; out of reach of any Node proxy here (docs/adr/0003, "node proxy / nginx").
+      { name: "gateway / nginx", value: ratio("gateway", "nginx"), byCpu: cpuRatio("gateway", "nginx"), target: 0.4 },
+      { name: "node proxy / nginx", value: ratio("nodeproxy", "nginx"), byCpu: cpuRatio("nodeproxy", "nginx"), target: undefined },
+      { name: "nginx / echo", value: ratio("nginx", "echo"), byCpu: cpuRatio("nginx", "echo"), target: undefined },
+      { name: "gateway / echo", value: ratio("gateway", "echo"), byCpu: cpuRatio("gateway", "echo"), target: undefined },
     ];
+    // What each step of the ladder adds: its rate against the step before it.
+    const steps = ladderIds.slice(1).map((id, index) => ({ name: `${id} / ${ladderIds[index]}`, value: ratio(id, ladderIds[index] as ScenarioId), byCpu: cpuRatio(id, ladderIds[index] as ScenarioId) }));
 
     log("");
     printTable(results);
     log("");
-    for (const { name, value, target } of ratios) {
+    const verdictOf = (value: number | undefined, target: number | undefined) =>
+      value === undefined || target === undefined ? "" : value >= target ? "met" : "BELOW TARGET";
+    log(`${"ratio".padEnd(28)} ${"req/s".padStart(6)} ${"by CPU".padStart(7)}   target`);
+    for (const { name, value, byCpu, target } of ratios) {
       if (value === undefined) continue;
-      const verdict = target === undefined ? "" : value >= target ? `   target ≥ ${target}: met` : `   target ≥ ${target}: BELOW TARGET`;
-      log(`${name.padEnd(22)} ${value.toFixed(2).padStart(6)}${verdict}`);
+      const verdict = target === undefined ? "" : `≥ ${target}: ${verdictOf(value, target)} (by CPU: ${verdictOf(byCpu, target)})`;
+      log(`${name.padEnd(28)} ${value.toFixed(2).padStart(6)} ${(byCpu?.toFixed(2) ?? "-").padStart(7)}   ${verdict}`);
+    }
+    if (steps.some((step) => step.value !== undefined)) {
+      log("\nwhat each feature keeps of the step before it (1.00 = free):");
+      for (const { name, value, byCpu } of steps) if (value !== undefined) log(`  ${name.padEnd(28)} ${value.toFixed(2).padStart(6)} ${(byCpu?.toFixed(2) ?? "-").padStart(7)}`);
+    }
+    if (addedP99 !== undefined) {
+      const verdict = addedP99 <= 1 ? "target ≤ 1 ms: met" : "target ≤ 1 ms: BELOW TARGET";
+      log(`\nadded p99 at half the gateway's maximum rate: ${addedP99.toFixed(2)} ms (gateway ${fmtMs(pacedP99("gateway") ?? 0)} ms, node proxy ${fmtMs(pacedP99("nodeproxy") ?? 0)} ms)   ${verdict}`);
     }
 
     if (busiest >= 0.1) {
@@ -265,7 +346,9 @@ async function main(): Promise<void> {
       settings: { ...settings, only: [...settings.only] },
       environment: { ...environment(nginxVersion(), platform?.logLevel), cpuBusyBeforeStart: busyBefore ?? null },
       scenarios: results,
-      ratios: Object.fromEntries(ratios.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, target: r.target ?? null }])),
+      ratios: Object.fromEntries(ratios.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, byCpu: r.byCpu ?? null, target: r.target ?? null }])),
+      featureSteps: Object.fromEntries(steps.filter((r) => r.value !== undefined).map((r) => [r.name, { value: r.value, byCpu: r.byCpu ?? null }])),
+      paced: { runs: pacedRuns, addedP99Ms: addedP99 ?? null, target: 1 },
       runsWithErrors: failures,
       maxOtherProcessesCpu: busiest,
     };
@@ -278,7 +361,7 @@ async function main(): Promise<void> {
       process.stderr.write(`bench:gateway: ${failures} run(s) had socket errors or non-2xx answers; the figures are not trustworthy\n`);
       process.exit(1);
     }
-    if (settings.enforceTargets && ratios.some((r) => r.target !== undefined && r.value !== undefined && r.value < r.target)) {
+    if (settings.enforceTargets && (ratios.some((r) => r.target !== undefined && r.value !== undefined && r.value < r.target) || (addedP99 ?? 0) > 1)) {
       process.stderr.write("bench:gateway: a ratio is below its target (BENCH_ENFORCE_TARGETS=1)\n");
       process.exit(3);
     }
@@ -296,6 +379,8 @@ interface ScenarioResult {
   label: string;
   path: string;
   median: RunFigures;
+  /** Median CPU time of the servers under test per request (µs): what the rate would be on a core of their own. */
+  serverCpuUsPerRequest: number;
   runs: RunFigures[];
   warmup: RunFigures;
 }
@@ -311,7 +396,7 @@ function readSettings() {
     }
     return value;
   };
-  const ids: ScenarioId[] = ["echo", "nginx", "nodeproxy", "gateway", "cached", "uncached"];
+  const ids: ScenarioId[] = [...scenarioIds];
   const onlyRaw = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const unknown = onlyRaw.filter((id) => !ids.includes(id as ScenarioId));
   if (unknown.length > 0) {
@@ -322,6 +407,7 @@ function readSettings() {
     durationS: int("BENCH_DURATION", 5, 1, 600),
     runs: int("BENCH_RUNS", 5, 1, 50),
     warmupS: int("BENCH_WARMUP", 3, 1, 120),
+    pacedS: int("BENCH_PACED", 10, 0, 600),
     connections: int("BENCH_CONNECTIONS", 64, 1, 10_000),
     threads: int("BENCH_THREADS", 1, 1, 64),
     serverCpus: process.env.BENCH_SERVER_CPUS || "0",
@@ -381,12 +467,13 @@ const fmtMs = (ms: number) => ms.toFixed(2);
 const fmtRun = (run: RunFigures) => `${fmtRps(run.rps).padStart(8)} req/s  p50 ${fmtMs(run.p50Ms)} ms  p99 ${fmtMs(run.p99Ms)} ms`;
 
 function printTable(results: ScenarioResult[]): void {
-  const header = ["scenario", "req/s", "p50 ms", "p99 ms", "runs (req/s)"];
+  const header = ["scenario", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "runs (req/s)"];
   const rows = results.map((r) => [
     r.label,
     fmtRps(r.median.rps),
     fmtMs(r.median.p50Ms),
     fmtMs(r.median.p99Ms),
+    String(Math.round(r.serverCpuUsPerRequest)),
     r.runs.map((run) => fmtRps(run.rps)).join(" "),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));

@@ -3,7 +3,7 @@ import type { Cache } from "../src/platform/cache/cache.ts";
 import { loadConfig } from "../src/platform/config.ts";
 import { listen } from "../src/platform/http.ts";
 import { startPlatform } from "../src/runtime.ts";
-import { createGatewayApp } from "../src/services/gateway/gateway.app.ts";
+import { createGatewayApp, type GatewayFeatures } from "../src/services/gateway/gateway.app.ts";
 import { createUsersApp, createUsersRoutes } from "../src/services/users/users.app.ts";
 import { createAuthRoutes } from "../src/services/auth/auth.app.ts";
 import { createPasswordGuard } from "../src/services/auth/password-guard.ts";
@@ -15,15 +15,19 @@ import type { ServingRole } from "./serve.ts";
 const loopback = "127.0.0.1";
 
 /**
- * The whole platform as `azora up` runs it (gateway, auth, users on a temporary DATA_DIR), plus two more
+ * The whole platform as `azora up` runs it (gateway, auth, users on a temporary DATA_DIR), plus more
  * gateways built from the same code in the same process:
- *  - `edge`: the gateway in front of the echo server (USERS_URL = echo), tokens checked against the real auth;
+ *  - `edge`: the gateway in front of the echo server (USERS_URL = echo), every feature on, tokens checked
+ *    against the real auth, limits shared in Redis when REDIS_URL is set (in-process otherwise);
+ *  - `ladder`: the same gateway with its features switched on one at a time (GatewayFeatures), as Kong
+ *    measures its plugins: pure proxy, + metrics, + access line, + token check, + rate limit (Redis with
+ *    REDIS_URL), and, with REDIS_URL, `gateway-local`: every feature with in-process limits;
  *  - `uncached`: a gateway composed like the platform's (BENCH_COMPOSITION) with a users service whose cache
  *    never holds an entry, so every GET /api/user/:id takes the database path.
  * BENCH_COMPOSITION=proxy runs `azora up` as it was before docs/adr/0195 (gateway → services over loopback HTTP).
  */
 export async function startBenchPlatform(options: { echoUrl: string; dataDir: string }): Promise<ServingRole> {
-  const loaded = loadConfig({
+  const env = {
     PORT: "0",
     HOST: loopback,
     OPS_PORT: "0",
@@ -38,9 +42,15 @@ export async function startBenchPlatform(options: { echoUrl: string; dataDir: st
     RATE_LIMIT_READ: "10000000",
     RATE_LIMIT_WRITE: "10000000",
     RATE_LIMIT_AUTH: "10000000",
-  });
+  };
+  const loaded = loadConfig(env);
   if (!loaded.ok) throw new Error(`bench config is invalid: ${loaded.problems.join("; ")}`);
   const config = loaded.config;
+  // The platform itself stays embedded; only the edge gateways share their limits in this Redis.
+  const redisUrl = process.env.REDIS_URL || undefined;
+  const withRedis = redisUrl ? loadConfig({ ...env, REDIS_URL: redisUrl }) : undefined;
+  if (withRedis && !withRedis.ok) throw new Error(`bench config with REDIS_URL is invalid: ${withRedis.problems.join("; ")}`);
+  const edgeConfig = withRedis?.ok ? withRedis.config : config;
 
   const composition = process.env.BENCH_COMPOSITION === "proxy" ? "proxy" : "in-process";
   const platform = await startPlatform(config, { roles: ["gateway", "auth", "users"], composition });
@@ -51,9 +61,21 @@ export async function startBenchPlatform(options: { echoUrl: string; dataDir: st
     if (!authUrl || !platform.urls.gateway) throw new Error("the platform did not start its gateway and auth service");
     const activeUsers = createActiveUsers(context.cache, context.clock);
 
-    const edge = createGatewayApp({ config, logger: context.logs.api, metrics, activeUsers, upstreams: { auth: authUrl, users: options.echoUrl } });
-    stops.push(() => edge.close(), () => edge.app.close());
-    const edgePort = await listen(edge.app, loopback, 0);
+    const edgeGateway = async (gatewayConfig: typeof config, features?: Partial<GatewayFeatures>) => {
+      const edge = createGatewayApp({ config: gatewayConfig, logger: context.logs.api, metrics, activeUsers, upstreams: { auth: authUrl, users: options.echoUrl }, ...(features ? { features } : {}) });
+      stops.push(() => edge.close(), () => edge.app.close());
+      return `http://${loopback}:${await listen(edge.app, loopback, 0)}`;
+    };
+    const none: GatewayFeatures = { metrics: false, accessLog: false, tokenCheck: false, rateLimits: false, breakers: false };
+    const ladder: Record<string, string> = {
+      "gw-proxy": await edgeGateway(edgeConfig, none),
+      "gw-metrics": await edgeGateway(edgeConfig, { ...none, metrics: true }),
+      "gw-access": await edgeGateway(edgeConfig, { ...none, metrics: true, accessLog: true }),
+      "gw-token": await edgeGateway(edgeConfig, { ...none, metrics: true, accessLog: true, tokenCheck: true }),
+      "gw-limit": await edgeGateway(edgeConfig, { metrics: true, accessLog: true, tokenCheck: true, rateLimits: true, breakers: false }),
+    };
+    const edgeUrl = await edgeGateway(edgeConfig);
+    if (withRedis) ladder["gateway-local"] = await edgeGateway(config);
 
     // Same interface, nothing kept: every lookup misses, so every read goes to the database.
     const real = context.cache;
@@ -97,7 +119,9 @@ export async function startBenchPlatform(options: { echoUrl: string; dataDir: st
         gateway: platform.urls.gateway,
         auth: authUrl,
         users: platform.urls.users,
-        edge: `http://${loopback}:${edgePort}`,
+        edge: edgeUrl,
+        ladder,
+        limits: redisUrl ? "redis" : "in-process",
         uncached: `http://${loopback}:${uncachedPort}`,
         uncachedUsers: uncachedUsersUrl,
         logLevel: config.log.level,

@@ -4,12 +4,19 @@ import { spawnPinned, stopChild } from "./children.ts";
 
 /**
  * wrk sends the Authorization header taken from the environment (so the token is not on a command line) and,
- * when done, prints one machine-readable line; latencies are in microseconds.
+ * when done, prints one machine-readable line; latencies are in microseconds. With BENCH_DELAY_MS each
+ * connection waits that long after each answer before its next request (a paced run, see runWrk's rps).
  */
 const script = `
 local authorization = os.getenv("BENCH_AUTHORIZATION")
 if authorization ~= nil and authorization ~= "" then
   wrk.headers["Authorization"] = authorization
+end
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause ~= nil and pause > 0 then
+  delay = function()
+    return pause
+  end
 end
 
 done = function(summary, latency, requests)
@@ -57,6 +64,12 @@ export interface WrkOptions {
   cpus: string;
   scriptPath: string;
   authorization?: string;
+  /**
+   * Paced instead of flat out: about this many requests a second. Each connection pauses (whole
+   * milliseconds, wrk's granularity) after each answer, so the rate reached is a little under it; the
+   * result reports the rate reached.
+   */
+  rps?: number;
 }
 
 /** One wrk run pinned to the load generator's cores; bounded in time, it never outlives its deadline. */
@@ -71,7 +84,11 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   ];
   const child = spawnPinned(options.cpus, "wrk", args, {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, BENCH_AUTHORIZATION: options.authorization ?? "" },
+    env: {
+      ...process.env,
+      BENCH_AUTHORIZATION: options.authorization ?? "",
+      BENCH_DELAY_MS: options.rps ? String(Math.max(1, Math.round((options.connections * 1000) / options.rps))) : "",
+    },
   });
   let stdout = "";
   let stderr = "";

@@ -1,5 +1,5 @@
 import { connect } from "node:net";
-import { rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, expectErrorShape, metricValue, type ApiResponse } from "./helpers/api.ts";
@@ -210,6 +210,38 @@ describe("request hygiene at the edge of every listener", () => {
     expect(plain.status).toBe(200);
     expect(plain.headers.get("access-control-allow-origin")).toBeNull();
     expect(plain.headers.get("vary")).toContain("Origin");
+  });
+
+  it("counts and logs an edge refusal under the route its path asks for, with that path, never under the internal route", async () => {
+    const id = "0a1b2c3d-0000-4000-8000-00000000e7e7";
+    const before = await (await fetch(`${platform.opsUrl}/metrics`)).text();
+    const series = (exposition: string, route: string, status: string) => metricValue(exposition, "http_requests_total", { service: "gateway", method: "GET", route, status });
+    // A path with a canonical reading, refused for its headers or its origin: the route it would have reached.
+    expectErrorShape(await rawHttp(platform.baseUrl, `GET /API/User/${id.toUpperCase()}/ HTTP/1.1\r\nConnection: close\r\n\r\n`), 400, "invalid_request");
+    expectErrorShape(await rawGet(platform.baseUrl, `/api/user/${id}`, { Origin: "https://evil.example" }), 403, "forbidden");
+    // A path without one (a dot segment) or that reaches no route: "unmatched", as a 404 is.
+    expect(isInvalidPath(await rawGet(platform.baseUrl, `/api/user/%2e%2e/${id}`))).toBe(true);
+    expectErrorShape(await rawGet(platform.baseUrl, "/nowhere", { Origin: "https://evil.example" }), 403, "forbidden");
+
+    const after = await (await fetch(`${platform.opsUrl}/metrics`)).text();
+    expect(series(after, "/api/user/:id", "400") - series(before, "/api/user/:id", "400")).toBe(1);
+    expect(series(after, "/api/user/:id", "403") - series(before, "/api/user/:id", "403")).toBe(1);
+    expect(series(after, "unmatched", "400") - series(before, "unmatched", "400")).toBe(1);
+    expect(series(after, "unmatched", "403") - series(before, "unmatched", "403")).toBe(1);
+    expect(after).not.toContain("/-/");
+
+    // api.log is buffered and flushed at least every second.
+    const lines = await waitUntil(async () => {
+      const text = await readFile(join(platform.dataDir, "logs", "api.log"), "utf8").catch(() => "");
+      const found = text.split("\n").filter((line) => line.includes(id) || line.includes("/nowhere")).map((line) => JSON.parse(line) as Record<string, unknown>);
+      return found.length >= 4 ? found : undefined;
+    }, "four access lines in api.log", 20_000);
+    expect(lines.map((line) => [line.route, line.path, line.status])).toEqual([
+      ["/api/user/:id", `/api/user/${id}`, 400],
+      ["/api/user/:id", `/api/user/${id}`, 403],
+      ["unmatched", `/api/user/%2e%2e/${id}`, 400],
+      ["unmatched", "/nowhere", 403],
+    ]);
   });
 
   it("answers public /health and /status from one result a second, however many ask", async () => {

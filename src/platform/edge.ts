@@ -39,6 +39,18 @@ export const PREFLIGHT_PATH = "/-/preflight";
 const rejections = new WeakMap<IncomingMessage, AppError>();
 export const rejectionOf = (request: IncomingMessage): AppError | undefined => rejections.get(request);
 
+/**
+ * The path a request sent to an internal route asked for (query left out): canonical when it has one, as
+ * sent otherwise (cut at 1,024 characters). Its access line and metrics name the route this path would have
+ * reached, not the internal route (http.ts).
+ */
+const askedPaths = new WeakMap<IncomingMessage, { path: string; canonical: boolean }>();
+export const askedPathOf = (request: IncomingMessage) => askedPaths.get(request);
+const withoutQuery = (url: string) => {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+};
+
 const invalidPath = () => new AppError("invalid_request", "The request path is not valid: no dot segments, encoded slashes, backslashes or control characters.");
 
 /** Anything in a path that the canonical form would change: upper case, escapes, `//`, dot segments, a trailing slash. */
@@ -129,16 +141,26 @@ function corsVerdict(request: IncomingMessage, cors: CorsPolicy | undefined): "p
  */
 export function applyEdgeRules(request: IncomingMessage, limits: ListenerLimits, cors: CorsPolicy | undefined): void {
   const problem = headerProblem(request, limits);
-  const url = problem ?? normalisePath(request.url ?? "/");
-  const verdict = typeof url === "string" ? corsVerdict(request, cors) : url;
+  const url = normalisePath(request.url ?? "/");
+  const verdict = problem ?? (typeof url === "string" ? corsVerdict(request, cors) : url);
   if (verdict === undefined) {
     request.url = url as string;
-  } else if (verdict === "preflight") {
+    return;
+  }
+  askedPaths.set(request, typeof url === "string" ? { path: withoutQuery(url), canonical: true } : { path: withoutQuery(request.url ?? "/").slice(0, 1024), canonical: false });
+  if (verdict === "preflight") {
     request.url = PREFLIGHT_PATH;
   } else {
     rejections.set(request, verdict);
     request.url = EDGE_REJECTED_PATH;
   }
+}
+
+/** Refuses a request at the edge after the edge rules let it pass (an expectation other than 100-continue). */
+function reject(request: IncomingMessage, verdict: AppError): void {
+  if (!askedPaths.has(request)) askedPaths.set(request, { path: withoutQuery(request.url ?? "/"), canonical: true });
+  rejections.set(request, verdict);
+  request.url = EDGE_REJECTED_PATH;
 }
 
 /**
@@ -178,8 +200,8 @@ export function createEdgeServer(
     handler(request, response);
   });
   server.on("checkExpectation", (request: IncomingMessage, response: ServerResponse) => {
-    rejections.set(request, new AppError("expectation_failed", "Only Expect: 100-continue is supported."));
-    request.url = EDGE_REJECTED_PATH;
+    applyEdgeRules(request, limits, cors);
+    if (request.url !== EDGE_REJECTED_PATH) reject(request, new AppError("expectation_failed", "Only Expect: 100-continue is supported."));
     response.shouldKeepAlive = false;
     handler(request, response);
   });

@@ -7,7 +7,7 @@ import { AppError, errorBody, toAppError } from "./errors.ts";
 import { LogEvent } from "./log-events.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
-import { createEdgeServer, defaultListenerLimits, EDGE_REJECTED_PATH, PREFLIGHT_PATH, rejectionOf, type CorsPolicy, type ListenerLimits } from "./edge.ts";
+import { askedPathOf, createEdgeServer, defaultListenerLimits, EDGE_REJECTED_PATH, PREFLIGHT_PATH, rejectionOf, type CorsPolicy, type ListenerLimits } from "./edge.ts";
 
 /** Who a request was verified to come from, for its access line (set where the token is verified). */
 const callers = new WeakMap<FastifyRequest, { sub: string; jti: string }>();
@@ -29,8 +29,10 @@ export interface HttpAppOptions {
   logger: Logger;
   metrics: Metrics;
   bodyLimit: number;
-  /** Records requests in http_requests_total; off for the ops listener. */
+  /** Records requests in http_requests_total and http_request_duration_seconds; off for the ops listener. */
   recordMetrics?: boolean;
+  /** Writes one access line per request; by default as recordMetrics (off for the ops listener). */
+  accessLog?: boolean;
   /** Hops whose X-Forwarded-For is believed when taking the client IP. */
   trustProxy?: string[];
   /** Sends Strict-Transport-Security on answers to requests that arrived over TLS (X-Forwarded-Proto from a trusted proxy). */
@@ -184,31 +186,71 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => sendError(reply, new AppError("not_found", "No such route."), request.id));
 
-  if (options.recordMetrics !== false) {
-    const record = requestRecorder(options.service, options.metrics);
+  const record = options.recordMetrics !== false ? requestRecorder(options.service, options.metrics) : undefined;
+  const accessLog = options.accessLog ?? options.recordMetrics !== false;
+  if (record || accessLog) {
+    const routeOf = routeMatcher(app);
     app.addHook("onResponse", (request, reply, done) => {
-      const route = request.routeOptions.url ?? "unmatched";
-      record(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-      const caller = callers.get(request);
-      options.logger.info(
-        {
-          event: LogEvent.HTTP_REQUEST,
-          requestId: request.id,
-          method: request.method,
-          route,
-          path: pathOf(request.url),
-          status: reply.statusCode,
-          durationMs: Math.round(reply.elapsedTime * 10) / 10,
-          ip: request.ip,
-          user: caller?.sub,
-          tokenId: caller?.jti,
-        },
-        "request",
-      );
+      let route = request.routeOptions.url ?? "unmatched";
+      let path: string | undefined;
+      if (route === EDGE_REJECTED_PATH || route === PREFLIGHT_PATH) {
+        // Answered by an internal route (edge.ts): counted and logged under the route the path asked for.
+        const asked = askedPathOf(request.raw);
+        path = asked?.path;
+        route = asked?.canonical ? (routeOf(route === PREFLIGHT_PATH ? undefined : request.method, asked.path) ?? "unmatched") : "unmatched";
+      }
+      record?.(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      if (accessLog) {
+        const caller = callers.get(request);
+        options.logger.info(
+          {
+            event: LogEvent.HTTP_REQUEST,
+            requestId: request.id,
+            method: request.method,
+            route,
+            path: path ?? pathOf(request.url),
+            status: reply.statusCode,
+            durationMs: Math.round(reply.elapsedTime * 10) / 10,
+            ip: request.ip,
+            user: caller?.sub,
+            tokenId: caller?.jti,
+          },
+          "request",
+        );
+      }
       done();
     });
   }
   return app;
+}
+
+/**
+ * The template of the app's route that a canonical path would reach (for `method`, or any method when
+ * undefined), for requests the edge answered through an internal route. Only those pay for the lookup, a
+ * scan of the app's routes; the internal routes themselves are never the answer.
+ */
+function routeMatcher(app: FastifyInstance): (method: string | undefined, path: string) => string | undefined {
+  const routes: { methods: string[]; url: string; pattern: RegExp }[] = [];
+  app.addHook("onRoute", (route) => {
+    if (route.url === EDGE_REJECTED_PATH || route.url === PREFLIGHT_PATH) return;
+    const escaped = route.url
+      .split("/")
+      .map((segment) => (segment.startsWith(":") ? "[^/]+" : segment === "*" ? ".*" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+      .join("/");
+    routes.push({ methods: Array.isArray(route.method) ? route.method : [route.method], url: route.url, pattern: new RegExp(`^${escaped}/?$`) });
+  });
+  return (method, path) => {
+    let fallback: string | undefined;
+    for (const route of routes) {
+      if (!route.pattern.test(path)) continue;
+      // A literal segment outranks a parameter, as in the router: /api/user/me/export is not /api/user/:id/….
+      if (method === undefined || route.methods.includes(method) || (method === "HEAD" && route.methods.includes("GET"))) {
+        if (!route.url.includes(":")) return route.url;
+        fallback ??= route.url;
+      }
+    }
+    return fallback;
+  };
 }
 
 /**

@@ -112,3 +112,21 @@ describe("logs", () => {
     expect(security).toContain('"event":"SECRET_ROTATED"');
   });
 });
+
+describe("isoTimeOncePerMs", () => {
+  it("writes the time field as pino's isoTime does, for the current millisecond", async () => {
+    const { isoTimeOncePerMs } = await import("./logger.ts");
+    const pino = (await import("pino")).default;
+    for (let i = 0; i < 3; i++) {
+      const before = Date.now();
+      const field = isoTimeOncePerMs();
+      const after = Date.now();
+      expect(field).toMatch(/^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+      const at = Date.parse(field.slice(9, -1));
+      expect(at).toBeGreaterThanOrEqual(before);
+      expect(at).toBeLessThanOrEqual(after);
+      expect(field.length).toBe(pino.stdTimeFunctions.isoTime().length);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  });
+});

@@ -22,7 +22,7 @@ import type { ServiceRoutes } from "../../platform/service-app.ts";
 import type { IncidentsRepository } from "./incidents.repository.ts";
 import { renderStatusPage } from "./status-page.ts";
 import { cachedFor, collectStatus } from "./status.ts";
-import { createRoutedUpstream, type RoutedUpstream } from "./traffic/routed-upstream.ts";
+import { createRoutedUpstream, type RoutedUpstream, type Served } from "./traffic/routed-upstream.ts";
 import type { TrafficRoute, TrafficUpstream } from "./traffic/traffic.repository.ts";
 import type { RevocationCheck } from "../../platform/revocation/revocation.ts";
 
@@ -63,6 +63,25 @@ export interface GatewayDeps {
    * to `upstreams` (see in-process.ts and docs/adr/0195). `upstreams.auth` still serves the signing keys.
    */
   inProcess?: Record<"auth" | "users", ServiceRoutes>;
+  /**
+   * Switches single features off, to measure what each one costs (`npm run bench:gateway`, one feature at a
+   * time as Kong measures its plugins). Absent, or any feature absent: on. Nothing in the platform turns one off.
+   */
+  features?: Partial<GatewayFeatures>;
+}
+
+/** The gateway's per-request features that can be measured one at a time (GatewayDeps.features). */
+export interface GatewayFeatures {
+  /** http_requests_total, http_request_duration_seconds and the per-upstream series. */
+  metrics: boolean;
+  /** One access line per request in api.log. */
+  accessLog: boolean;
+  /** The edge's token verification on routes that require a token. */
+  tokenCheck: boolean;
+  /** Rate limits (shared in Redis with REDIS_URL, in-process otherwise). */
+  rateLimits: boolean;
+  /** A circuit breaker in front of each upstream target (proxy composition). */
+  breakers: boolean;
 }
 
 /** Room for multipart boundaries and part headers around an attachment of the largest size. */
@@ -75,6 +94,7 @@ const MULTIPART_FRAMING_BYTES = 64 * 1024;
  */
 export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; breakers(): BreakerSnapshot[]; traffic(): unknown[]; close(): Promise<void> } {
   const { config, metrics } = deps;
+  const features: GatewayFeatures = { metrics: true, accessLog: true, tokenCheck: true, rateLimits: true, breakers: true, ...deps.features };
   // The edge's own lines (access lines, refusals) go here in both shapes; in `azora up` request.log is the
   // logger of the service whose route it is (see in-process.ts).
   const edgeLog = deps.logger.child({ service: "gateway" });
@@ -87,6 +107,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
     cors: { origins: config.corsOrigins },
     trustProxy: config.trustedProxies,
     hsts: true,
+    recordMetrics: features.metrics,
+    accessLog: features.accessLog,
   });
   const events = (upstream: string) => {
     const retries = metrics.upstreamRetries.labels({ upstream });
@@ -116,10 +138,10 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
     createRoutedUpstream({
       name,
       origin: deps.upstreams[name],
-      policy: config.upstreamPolicy,
+      policy: features.breakers ? config.upstreamPolicy : { ...config.upstreamPolicy, withoutBreaker: true },
       events,
       route: () => deps.traffic?.current(name),
-      served: (colour, status) => countServed(name, colour, status),
+      ...(features.metrics ? { served: (colour: Served, status: number | "error") => countServed(name, colour, status) } : {}),
     });
   const inProcess = deps.inProcess;
   // In `azora up` there is nothing to proxy to (and no release route to follow): the services run in this app.
@@ -157,7 +179,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
         }
         let user: string | undefined;
         let tokenProblem: AppError | undefined;
-        if (route.requiresToken) {
+        if (route.requiresToken && features.tokenCheck) {
           const result = await verifier.verify(request.headers.authorization);
           if (result.ok) {
             user = result.claims.sub;
@@ -172,7 +194,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
         }
         // The limit comes before the token verdict, so a flood of bad tokens is limited by IP like any other.
         const key = route.group === "auth" || !user ? `ip:${request.ip}` : `user:${user}`;
-        const decision = await limits.take(route.group, key);
+        const decision = features.rateLimits ? await limits.take(route.group, key) : undefined;
         if (decision) {
           const headers = rateLimitHeaders(decision, budgets().windowSeconds);
           if (!decision.allowed) {
