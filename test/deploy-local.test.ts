@@ -125,7 +125,10 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
   beforeAll(async () => {
     const provisioned = await postgres!.provision();
     dispose = provisioned.dispose;
-    env = await splitModeEnv(provisioned.env, "deploy-local", { LOG_STDOUT: "false", AZORA_DEPLOY_TARGET: "local", RATE_LIMIT_READ: "10000000", RATE_LIMIT_AUTH: "100000", TRAFFIC_POLL_MS: "100", UPSTREAM_TOTAL_TIMEOUT_MS: "3000" });
+    // The upstream deadline is the drain's length too; 3 s was short enough for a users service on a machine
+    // with a load average of 30 to miss it (three 504s in the loop of the first deploy), which is load, not a
+    // deploy failure. 10 s keeps the drains short and the loop's verdict about the deploy.
+    env = await splitModeEnv(provisioned.env, "deploy-local", { LOG_STDOUT: "false", AZORA_DEPLOY_TARGET: "local", RATE_LIMIT_READ: "10000000", RATE_LIMIT_AUTH: "100000", TRAFFIC_POLL_MS: "100", UPSTREAM_TOTAL_TIMEOUT_MS: "10000" });
     expect((await runCli(["migrate"], env)).code).toBe(0);
     // What runs before any deploy: the operator's services at their configured URLs, and the gateway in front.
     env.AUTH_URL = await serve("auth");
