@@ -10,11 +10,15 @@ import { kubectlStub, releaseRepo, type KubectlStub } from "./helpers/kubectl-st
 import { renderOverlay } from "./helpers/kubernetes.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 import { toolAvailability } from "./helpers/tools.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 const kubectl = toolAvailability("kubectl", "kubernetes-client");
 if (!kubectl.run) console.log(`deploy suite skipped: ${kubectl.reason} (the stub's store is a rendered overlay)`);
 
-const quick = ["--analysis-seconds", "1", "--keep-warm-seconds", "0"];
+// A window of 3 s: on a loaded machine a 1 s window can pass without one request of the traffic loop.
+const quick = ["--analysis-seconds", "3", "--keep-warm-seconds", "0"];
+// Each test runs the CLI several times; on a busy two-core machine one start alone can take 15 s.
+const SLOW = 900_000;
 const port = (url: string) => new URL(url).port;
 
 /** The calls that change something, one line each: `apply Kind/name` for documents, reads and state writes left out. */
@@ -23,6 +27,8 @@ function changes(stub: KubectlStub): string[] {
     .calls()
     .filter(({ args }) => args[0] !== "get")
     .map(({ args, stdin }) => {
+      // The rollback request (or promotion marker): its kind is what matters, not who or when.
+      if (args[0] === "create" && args[2] === "azora-deploy-rollback") return `create configmap azora-deploy-rollback ${args.find((arg) => arg.startsWith("--from-literal=kind="))!.slice(15)}`;
       if (args[0] !== "apply") return args.join(" ").replace(/ --from-literal=since=\S+/, "").replace(/holder=\S+ pid \d+/, "holder=…");
       const object = JSON.parse(stdin) as { kind: string; metadata: { name: string } };
       return `apply ${object.kind}/${object.metadata.name}`;
@@ -56,8 +62,13 @@ const removePreview = [
   "delete service user-service-preview --ignore-not-found",
   "delete deployment api-gateway-preview --ignore-not-found",
 ];
+const clearRequest = "delete configmap azora-deploy-rollback --ignore-not-found";
+// A deploy takes the lock and clears any rollback request a dead deploy left; at the end it clears its own marker.
 const lock = ["create configmap azora-deploy-lock --from-literal=holder=…"];
+const deployLock = [...lock, clearRequest];
 const unlock = ["delete configmap azora-deploy-lock --ignore-not-found"];
+const deployUnlock = [clearRequest, ...unlock];
+const promoting = "create configmap azora-deploy-rollback kind=promoting";
 
 describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
   let platform: TestPlatform;
@@ -144,7 +155,7 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     expect(result.stderr).not.toMatch(/failed at/);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/Deployed v2\.0\.0 to azora-staging \(blue-green\); the previous version was 0\.1\.0/);
-    expect(changes(stub)).toEqual([...lock, ...startPreview, ...route("preview"), ...promote("v2.0.0"), ...route("stable"), ...removePreview, ...unlock]);
+    expect(changes(stub)).toEqual([...deployLock, ...startPreview, ...route("preview"), promoting, ...promote("v2.0.0"), ...route("stable"), ...removePreview, ...deployUnlock]);
     expect(image("api-gateway")).toBe("azora/api-gateway:v2.0.0");
     expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
     const status = await run("../bin/azora.js", ["deploy", "status", "staging", "--json"]);
@@ -161,40 +172,84 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     ]);
     const afterRollback = JSON.parse((await run("../bin/azora.js", ["deploy", "status", "staging", "--json"])).stdout);
     expect(afterRollback.staging.lastDeploy).toMatchObject({ strategy: "rollback", phase: "rolled_back", reason: "High error rates detected" });
-  });
+  }, SLOW);
 
   it("rolls back by itself when the new version's smoke tests fail: nothing promoted, traffic on the old version", async () => {
     freshStub();
     const result = await run("blue-green-deploy.sh", ["staging", "v2.0.1", ...quick], { STUB_PORT_8080: String((closedPort.address() as { port: number }).port) });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/failed at "smoke tests and analysis on the preview": smoke tests failed against v2\.0\.1/);
-    expect(changes(stub)).toEqual([...lock, ...startPreview, ...route("stable"), ...removePreview, ...unlock]);
+    expect(changes(stub)).toEqual([...deployLock, ...startPreview, ...route("stable"), ...removePreview, ...deployUnlock]);
     expect(image("api-gateway")).toBe("azora/api-gateway:0.1.0");
     expect(stub.object("Deployment", "api-gateway-preview")).toBeUndefined();
     expect(JSON.parse(stub.object("ConfigMap", "azora-deploy-state")!.data!.state!)).toMatchObject({ phase: "rolled_back", version: "v2.0.1", reason: "smoke tests failed against v2.0.1" });
-  });
+  }, SLOW);
 
   it("canary: 10, 25 and 50 % of the gateway's pods, with an analysis at each, then the switch", async () => {
     freshStub();
     keepTraffic();
     const result = await run("canary-deploy.sh", ["staging", "v2.0.0", ...quick]);
     expect(await traffic!.stop()).toBe(0);
+    expect(result.stderr).not.toMatch(/failed at/);
     expect(result.code).toBe(0);
     const both = 'patch service api-gateway --type=merge -p {"spec":{"selector":{"azora.os/track":null}}}';
     const scale = (replicas: number) => [`scale deployment/api-gateway-preview --replicas=${replicas}`, "rollout status deployment/api-gateway-preview --timeout=600s"];
-    expect(changes(stub)).toEqual([...lock, ...startPreview, both, ...scale(1), ...scale(1), ...scale(3), ...route("preview"), ...promote("v2.0.0"), ...route("stable"), ...removePreview, ...unlock]);
+    expect(changes(stub)).toEqual([...deployLock, ...startPreview, both, ...scale(1), ...scale(1), ...scale(3), ...route("preview"), promoting, ...promote("v2.0.0"), ...route("stable"), ...removePreview, ...deployUnlock]);
     expect(result.stderr).toMatch(/canary 10 % analysis: 0 of \d+ requests failed/);
-  });
+  }, SLOW);
 
   it("canary: aborts at the first step when the analysis sees no requests, and puts traffic back", async () => {
     freshStub();
     const result = await run("canary-deploy.sh", ["staging", "v2.0.0", ...quick]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/failed at "canary 10 %": canary 10 % analysis: no requests reached the new version/);
-    expect(changes(stub).slice(-9)).toEqual([...route("stable"), ...removePreview, ...unlock]);
+    expect(changes(stub).slice(-10)).toEqual([...route("stable"), ...removePreview, ...deployUnlock]);
     expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
     expect(changes(stub).some((line) => line.startsWith("set image"))).toBe(false);
-  });
+  }, SLOW);
+
+  it("rollback while the old version is kept warm: the deploy holding the lock switches back at once, nothing promoted", async () => {
+    freshStub();
+    keepTraffic();
+    const deploying = run("blue-green-deploy.sh", ["staging", "v2.0.0", "--analysis-seconds", "3", "--keep-warm-seconds", "3600"]);
+    const state = () => JSON.parse(stub.object("ConfigMap", "azora-deploy-state")?.data?.state ?? "{}");
+    await waitUntil(async () => (state().phase === "switched" && /^keep .* warm/.test(state().step)) || undefined, "the deploy to keep the old version warm", 180_000);
+    const switchedAt = stub.calls().length;
+    const back = await run("rollback.sh", ["staging", "High error rates detected"]);
+    expect(back.stderr).toMatch(/The deploy of v2\.0\.0 \(.*\) keeps 0\.1\.0 warm: asked it to switch back/);
+    expect(back.stdout).toMatch(/Rolled back azora-staging to 0\.1\.0 \(was v2\.0\.0; switched back to the warm version\): High error rates detected/);
+    expect(back.code).toBe(0);
+    const deployed = await deploying;
+    expect(deployed.code).toBe(1);
+    expect(deployed.stderr).toMatch(/Rollback requested by .* at "keep 0\.1\.0 warm for 3600 s": High error rates detected/);
+    expect(await traffic!.stop()).toBe(0);
+    // After the switch: the rollback's refused lock, its request, then the deploy's switch back, clean-up and unlock; nothing promoted.
+    const afterSwitch = changes({ ...stub, calls: () => stub.calls().slice(switchedAt) } as KubectlStub);
+    expect(afterSwitch).toEqual([...lock, "create configmap azora-deploy-rollback kind=rollback", ...route("stable"), ...removePreview, ...deployUnlock]);
+    expect(changes(stub).some((line) => line.startsWith("set image"))).toBe(false);
+    expect(image("api-gateway")).toBe("azora/api-gateway:0.1.0");
+    expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
+    expect(state()).toMatchObject({ phase: "rolled_back", version: "v2.0.0", reason: "High error rates detected" });
+    expect(stub.object("ConfigMap", "azora-deploy-lock")).toBeUndefined();
+  }, SLOW);
+
+  it("a rollback while a deploy is before its switch, or promoting, is refused with what to do", async () => {
+    freshStub();
+    stub.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "azora-deploy-lock" }, data: { holder: "ops@bastion pid 42", since: "2026-11-29T04:00:00Z" } });
+    const deployState = (phase: string, step: string) =>
+      stub.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "azora-deploy-state" }, data: { state: JSON.stringify({ strategy: "blue-green", version: "v2.0.0", previousVersion: "0.1.0", phase, step, startedAt: "2026-11-29T04:00:00Z" }) } });
+    deployState("deploying", "smoke tests and analysis on the preview");
+    const early = await run("rollback.sh", ["staging", "Service instability"]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/It is at "smoke tests and analysis on the preview", before its switch: traffic is still on 0\.1\.0/);
+    deployState("switched", "promote the stable Deployments");
+    stub.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "azora-deploy-rollback" }, data: { kind: "promoting", reason: "promoting v2.0.0", holder: "ops@bastion pid 42", at: "2026-11-29T04:10:00Z" } });
+    const promoting = await run("rollback.sh", ["staging", "Service instability"]);
+    expect(promoting.code).toBe(1);
+    expect(promoting.stderr).toMatch(/is promoting it now: 0\.1\.0 is no longer kept warm\. Nothing was changed; run the rollback again once/);
+    expect(changes(stub).filter((line) => !line.startsWith("create configmap"))).toEqual([]);
+    expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
+  }, SLOW);
 
   it("refuses bad input with a clear message and changes nothing", async () => {
     freshStub();
@@ -231,5 +286,5 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     const unreachable = await run("blue-green-deploy.sh", ["staging", "v2.0.0"]);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/Namespace azora-staging is not reachable with kubectl/);
-  });
+  }, SLOW);
 });

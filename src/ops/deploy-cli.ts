@@ -5,7 +5,7 @@ import { loadConfig, type Config } from "../platform/config.ts";
 import { deploy, rollback, type DeployOptions } from "./deploy/engine.ts";
 import { deployAuditCommand } from "./deploy/deploy-audit.ts";
 import { kubectl } from "./deploy/kubectl.ts";
-import { loadGates, SHIPPED_GATES_FILE, type PromqlGate } from "./deploy/promql-gates.ts";
+import { loadGatesFile, SHIPPED_GATES_FILE, type GatesFile, type PromqlGate } from "./deploy/promql-gates.ts";
 import { kubernetesDeployTarget, kubernetesTarget } from "./deploy/kubernetes-target.ts";
 import { localReleaseProblem, localTarget } from "./deploy/local-target.ts";
 import { runSmokeTests } from "./deploy/smoke.ts";
@@ -29,16 +29,35 @@ const percent = (value: string) => {
   return number;
 };
 
-/** The PromQL gates for a deploy, or what is wrong with the URL or the file (a usage error). */
-async function promqlGatesOf(prometheusUrl: string, file: string | undefined): Promise<{ prometheusUrl: string; gates: PromqlGate[] } | Error> {
+/**
+ * The PromQL gates for a deploy with their failure budget (the command line's --measurements and
+ * --failure-limit over the file's), or what is wrong with the URL, the file or the budget (a usage error).
+ */
+async function promqlGatesOf(
+  prometheusUrl: string,
+  file: string | undefined,
+  flags: { measurements?: number; failureLimit?: number },
+): Promise<{ prometheusUrl: string; gates: PromqlGate[]; measurements: number; failureLimit: number } | Error> {
   if (!URL.canParse(prometheusUrl) || !/^https?:$/.test(new URL(prometheusUrl).protocol)) return new Error(`--prometheus-url "${prometheusUrl}" is not an http(s) URL (e.g. http://prometheus:9090)`);
+  let loaded: GatesFile;
   try {
-    return { prometheusUrl, gates: await loadGates(file ?? SHIPPED_GATES_FILE) };
+    loaded = await loadGatesFile(file ?? SHIPPED_GATES_FILE);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return new Error(code === "ENOENT" ? `--gates ${file}: no such file (the shipped gates are deployment/monitoring/prometheus/deploy-gates.yml)` : (error as Error).message);
   }
+  const measurements = flags.measurements ?? loaded.measurements ?? 1;
+  const failureLimit = flags.failureLimit ?? loaded.failureLimit ?? 0;
+  if (failureLimit >= measurements) {
+    return new Error(`A failure limit of ${failureLimit} with ${measurements} measurement(s) per window would pass a gate that never passed: give --failure-limit below --measurements (e.g. --measurements 5 --failure-limit 1).`);
+  }
+  return { prometheusUrl, gates: loaded.gates, measurements, failureLimit };
 }
+
+const count = (name: string, min: number) => (value: string) => {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > 60) throw new InvalidArgumentError(`${name} takes a whole number from ${min} to 60`);
+  return Number(value);
+};
 
 /** A release is a git tag (CI builds and pushes its images when the tag is pushed, as the guide says). */
 function releaseProblem(version: string): { code: number; message: string } | undefined {
@@ -108,10 +127,16 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
       .addOption(new Option("--max-error-percent <p>", "highest share of 5xx answers a gate accepts (without --prometheus-url)").argParser(percent).default(1))
       .addOption(new Option("--prometheus-url <url>", "analyse with the PromQL gates of --gates against this Prometheus (default PROMETHEUS_URL)").default(env.PROMETHEUS_URL || undefined))
       .option("--gates <file>", "PromQL gates file (default: the shipped deployment/monitoring/prometheus/deploy-gates.yml)")
+      .addOption(new Option("--measurements <n>", "PromQL measurements per analysis window (default: the gates file's measurements, or 1)").argParser(count("--measurements", 1)))
+      .addOption(new Option("--failure-limit <n>", "failed PromQL measurements a gate may have per window, below --measurements (default: the gates file's failureLimit, or 0)").argParser(count("--failure-limit", 0)))
       .option("--dry-run", "check the input and the cluster, print the plan, change nothing", false)
-      .action(async (name: string, version: string, options: { target: string; analysisSeconds: number; keepWarmSeconds: number; maxErrorPercent: number; prometheusUrl?: string; gates?: string; dryRun: boolean }) => {
+      .action(async (name: string, version: string, options: { target: string; analysisSeconds: number; keepWarmSeconds: number; maxErrorPercent: number; prometheusUrl?: string; gates?: string; measurements?: number; failureLimit?: number; dryRun: boolean }) => {
         const { analysisSeconds, keepWarmSeconds, maxErrorPercent } = options;
-        const promql = options.prometheusUrl ? await promqlGatesOf(options.prometheusUrl, options.gates) : undefined;
+        if (!options.prometheusUrl && (options.measurements !== undefined || options.failureLimit !== undefined)) {
+          io.err("--measurements and --failure-limit set the failure budget of the PromQL gates: give --prometheus-url (or PROMETHEUS_URL) too.");
+          return setExitCode(2);
+        }
+        const promql = options.prometheusUrl ? await promqlGatesOf(options.prometheusUrl, options.gates, options) : undefined;
         if (promql instanceof Error) {
           io.err(promql.message);
           return setExitCode(2);

@@ -16,11 +16,26 @@ export interface DeployOptions {
   /**
    * Gates as PromQL queries against Prometheus (the monitoring's figures, over the analysis window, for
    * the `preview` track). Without it, each gate compares the new version's own request counters.
+   * `measurements` per window and the `failureLimit` (failed measurements a gate may have) are the
+   * failure budget; the defaults are one measurement and no failure.
    */
-  promql?: { prometheusUrl: string; gates: PromqlGate[] };
-  /** Writes one audit row (deploy.succeeded, deploy.rolled_back, deploy.rollback); a failure to write is reported, never fatal. */
+  promql?: { prometheusUrl: string; gates: PromqlGate[]; measurements?: number; failureLimit?: number };
+  /** Writes one audit row (deploy.succeeded, deploy.rolled_back, deploy.rollback_failed, deploy.rollback); a failure to write is reported, never fatal. */
   audit?: (entry: { action: string; target: string; details: Record<string, unknown> }) => Promise<void>;
+  /** How often a switched deploy looks for an operator's rollback request (default 500 ms). */
+  rollbackPollMs?: number;
   sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * An operator's rollback, handed to the deploy that holds the lock (it owns the warm old version), or the
+ * marker a deploy leaves when it starts promoting: both are created exclusively, so exactly one wins.
+ */
+export interface RollbackRequest {
+  kind: "rollback" | "promoting";
+  reason: string;
+  holder: string;
+  at: string;
 }
 
 /** The new version as the engine sees it: where smoke tests go, and the request counts its gates compare. */
@@ -56,8 +71,14 @@ export interface DeployTarget {
   switchToPreview(): Promise<void>;
   /** After keep-warm: the new version becomes the one that stays, the old one stops. */
   promote(version: string): Promise<void>;
-  /** Traffic back to the old version, the new one removed. */
-  abort(): Promise<void>;
+  /** Traffic back to the old version, which is still running (a switch); a no-op before the new version started. */
+  switchBack(): Promise<void>;
+  /** The new version stopped and removed, once no traffic reaches it; a no-op before it started. */
+  removePreview(): Promise<void>;
+  /** Creates the rollback request exclusively; when one exists already, that one. */
+  requestRollback(request: RollbackRequest): Promise<{ ok: true } | { ok: false; existing: RollbackRequest }>;
+  readRollbackRequest(): Promise<RollbackRequest | undefined>;
+  clearRollbackRequest(): Promise<void>;
   /** `azora rollback`: traffic back to the previous version; returns the versions before and after. */
   rollback(): Promise<{ before: string; after: string }>;
 }
@@ -69,11 +90,20 @@ const holder = () => `${userInfo().username}@${hostname()} pid ${process.pid}`;
 
 class StepFailed extends Error {}
 
+/** An operator asked for a rollback while the old version was warm: the deploy switches back and ends. */
+class RollbackRequested extends Error {
+  constructor(readonly request: RollbackRequest) {
+    super(`rolled back by ${request.holder}: ${request.reason}`);
+  }
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 async function audit(options: Pick<DeployOptions, "audit">, io: CommandIO, entry: { action: string; target: string; details: Record<string, unknown> }) {
   try {
     await options.audit?.(entry);
   } catch (error) {
-    io.err(`The audit row ${entry.action} could not be written (${error instanceof Error ? error.message : String(error)}); the outcome above stands.`);
+    io.err(`The audit row ${entry.action} could not be written (${messageOf(error)}); the outcome above stands.`);
   }
 }
 
@@ -81,10 +111,13 @@ async function audit(options: Pick<DeployOptions, "audit">, io: CommandIO, entry
  * One state machine for both strategies and both targets: the new version beside the old → ready → smoke →
  * analysis → switch (all at once, or canary steps with an analysis at each) → analysis → keep the old
  * version warm → promote → done. Any failure puts traffic back on the old version, removes the new one,
- * and records the reason in the state and the audit log.
+ * and records the reason in the state and the audit log. From the switch until promotion, the old version
+ * is warm and an operator's `azora rollback` is handed to this process (a rollback request), which switches
+ * back at once.
  */
 export async function deploy(target: DeployTarget, strategy: "blue-green" | "canary", version: string, options: DeployOptions, io: CommandIO): Promise<number> {
   const sleep = options.sleep ?? defaultSleep;
+  const pollMs = options.rollbackPollMs ?? 500;
   // Read before the lock is taken: a broken installation is reported without leaving a lock behind.
   const previousVersion = await target.currentVersion();
   const locked = await target.lock(holder());
@@ -98,8 +131,24 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
     io.err(`${strategy} ${version} in ${target.where}: ${name}`);
     await target.writeState(state);
   };
+  /** Throws when an operator asked for a rollback (only after the switch: before it, nothing was asked of them). */
+  const checkRollbackRequest = async () => {
+    const request = await target.readRollbackRequest();
+    if (request?.kind === "rollback") throw new RollbackRequested(request);
+  };
+  /** Waits `ms`, answering a rollback request within one poll. */
+  const watchfulSleep = async (ms: number) => {
+    const end = Date.now() + ms;
+    await checkRollbackRequest();
+    for (let left = ms; left > 0; left = end - Date.now()) {
+      await sleep(Math.min(pollMs, left));
+      await checkRollbackRequest();
+    }
+  };
   let preview: Preview | undefined;
   try {
+    // A request left by a rollback whose deploy died with the lock is no request for this deploy.
+    await target.clearRollbackRequest();
     await step("migrate");
     await target.migrate(version);
     await step("start the preview track");
@@ -132,9 +181,14 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
     await target.switchToPreview();
     state.phase = "switched";
     await step("analysis after the switch");
-    await gate("post-switch analysis", () => sleep(options.analysisSeconds * 1000));
+    await gate("post-switch analysis", () => watchfulSleep(options.analysisSeconds * 1000));
+    await checkRollbackRequest();
     await step(`keep ${previousVersion} warm for ${options.keepWarmSeconds} s`);
-    await sleep(options.keepWarmSeconds * 1000);
+    await watchfulSleep(options.keepWarmSeconds * 1000);
+    // From here the old version goes away: a rollback request that comes later is refused (and, once the
+    // deploy is done, is an ordinary rollback, which starts the old version again).
+    const closing = await target.requestRollback({ kind: "promoting", reason: `promoting ${version}`, holder: holder(), at: new Date().toISOString() });
+    if (!closing.ok && closing.existing.kind === "rollback") throw new RollbackRequested(closing.existing);
     await step("promote the stable Deployments");
     await target.promote(version);
     state.phase = "succeeded";
@@ -144,31 +198,58 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
     io.out(`Deployed ${version} to ${target.where} (${strategy}); the previous version was ${previousVersion}.`);
     return 0;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const requested = error instanceof RollbackRequested ? error.request : undefined;
+    const reason = messageOf(error);
     const failedStep = state.step;
-    io.err(`Deploy of ${version} failed at "${failedStep}": ${reason}`);
+    if (requested) io.err(`Rollback requested by ${requested.holder} at "${failedStep}": ${requested.reason}. Switching back to ${previousVersion}, which is still warm.`);
+    else io.err(`Deploy of ${version} failed at "${failedStep}": ${reason}`);
     io.err(`Rolling back: traffic to ${previousVersion} (stable track), preview removed.`);
-    await target.abort();
-    Object.assign(state, { phase: "rolled_back", reason, finishedAt: new Date().toISOString() });
-    await target.writeState(state);
-    await audit(options, io, { action: "deploy.rolled_back", target: `deploy:${target.where}`, details: { strategy, version, previousVersion, failedStep, reason: reason.slice(0, 500), automatic: true } });
+    let switchedBack = false;
+    try {
+      await target.switchBack();
+      switchedBack = true;
+      // Written as soon as traffic is back: a waiting `azora rollback` reports from this state.
+      Object.assign(state, { phase: "rolled_back", reason: (requested?.reason ?? reason).slice(0, 500), finishedAt: new Date().toISOString() });
+      await target.writeState(state);
+      await target.removePreview();
+    } catch (rollbackError) {
+      const problem = messageOf(rollbackError);
+      const where = switchedBack ? "traffic is back on the previous version, but the new version could not be removed" : "traffic may still reach the new version";
+      io.err(`The rollback failed (${problem}): ${where}. Check \`azora deploy status\`, then run \`azora rollback\` with a reason (docs/deployment.md).`);
+      Object.assign(state, { phase: "rollback_failed", reason: reason.slice(0, 500), rollbackError: problem.slice(0, 500), finishedAt: new Date().toISOString() });
+      await target.writeState(state).catch((stateError: unknown) => io.err(`The deploy state could not be written either: ${messageOf(stateError)}`));
+      await audit(options, io, {
+        action: "deploy.rollback_failed",
+        target: `deploy:${target.where}`,
+        details: { strategy, version, previousVersion, failedStep, reason: reason.slice(0, 500), rollbackError: problem.slice(0, 500), switchedBack, automatic: !requested },
+      });
+      return 1;
+    }
+    await audit(options, io, {
+      action: "deploy.rolled_back",
+      target: `deploy:${target.where}`,
+      details: requested
+        ? { strategy, version, previousVersion, failedStep, reason: requested.reason.slice(0, 500), automatic: false, requestedBy: requested.holder }
+        : { strategy, version, previousVersion, failedStep, reason: reason.slice(0, 500), automatic: true },
+    });
     return 1;
   } finally {
     preview?.close();
+    await target.clearRollbackRequest().catch((error: unknown) => io.err(`The rollback request marker could not be removed: ${messageOf(error)}`));
     await target.unlock();
   }
 }
 
 /**
- * `azora rollback ENV REASON`: traffic back to the previous version (a switch while it is still warm), the
- * reason kept in the deploy state and the audit log.
+ * `azora rollback ENV REASON`: traffic back to the previous version, the reason kept in the deploy state and
+ * the audit log. While a deploy holds the lock with the old version still warm (after its switch, before it
+ * promotes), the rollback is handed to that deploy, which switches back at once; otherwise the rollback
+ * takes the lock itself (a switch while the old version is warm, a restart or `rollout undo` once it is gone).
  */
-export async function rollback(target: DeployTarget, reason: string, io: CommandIO, options: Pick<DeployOptions, "audit"> = {}): Promise<number> {
-  const locked = await target.lock(holder());
-  if (!locked.ok) {
-    io.err(`Another deploy or rollback is running in ${target.where} (${locked.holder}); nothing was changed. A failing deploy rolls itself back; if its process died, ${target.staleLockHint}`);
-    return 1;
-  }
+export async function rollback(target: DeployTarget, reason: string, io: CommandIO, options: Pick<DeployOptions, "audit"> & { waitSeconds?: number } = {}): Promise<number> {
+  const me = holder();
+  const locked = await target.lock(me);
+  if (!locked.ok) return rollbackRunningDeploy(target, reason, locked.holder, io, options);
   try {
     const state = await target.readState();
     const { before, after } = await target.rollback();
@@ -188,4 +269,41 @@ export async function rollback(target: DeployTarget, reason: string, io: Command
   } finally {
     await target.unlock();
   }
+}
+
+/** The lock is held: when its deploy has switched and keeps the old version warm, ask it to switch back and wait for it. */
+async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockHolder: string, io: CommandIO, options: Pick<DeployOptions, "audit"> & { waitSeconds?: number }): Promise<number> {
+  const state = await target.readState();
+  if (state?.phase !== "switched") {
+    const where = state?.phase === "deploying" ? ` It is at "${state.step}", before its switch: traffic is still on ${state.previousVersion}, and a failing deploy rolls itself back.` : "";
+    io.err(`Another deploy or rollback is running in ${target.where} (${lockHolder}); nothing was changed.${where} If its process died, ${target.staleLockHint}`);
+    return 1;
+  }
+  const requested = await target.requestRollback({ kind: "rollback", reason, holder: holder(), at: new Date().toISOString() });
+  if (!requested.ok) {
+    io.err(
+      requested.existing.kind === "promoting"
+        ? `The deploy of ${state.version} in ${target.where} is promoting it now: ${state.previousVersion} is no longer kept warm. Nothing was changed; run the rollback again once \`azora deploy status\` shows it done (it then starts ${state.previousVersion} again).`
+        : `A rollback of ${target.where} was already requested by ${requested.existing.holder} (${requested.existing.reason}); nothing more was changed. Follow it with \`azora deploy status\`.`,
+    );
+    return 1;
+  }
+  io.err(`The deploy of ${state.version} (${lockHolder}) keeps ${state.previousVersion} warm: asked it to switch back.`);
+  const deadline = Date.now() + (options.waitSeconds ?? 120) * 1000;
+  while (Date.now() < deadline) {
+    const now = await target.readState();
+    if (now?.startedAt !== state.startedAt) break;
+    if (now.phase === "rolled_back") {
+      await audit(options, io, { action: "deploy.rollback", target: `deploy:${target.where}`, details: { from: state.version, to: state.previousVersion, reason: reason.slice(0, 500), duringDeploy: true } });
+      io.out(`Rolled back ${target.where} to ${state.previousVersion} (was ${state.version}; switched back to the warm version): ${reason}`);
+      return 0;
+    }
+    if (now.phase === "rollback_failed" || now.phase === "succeeded") {
+      io.err(`The deploy of ${state.version} ended as ${now.phase}${now.reason ? ` (${now.reason})` : ""}; see \`azora deploy status\` and the audit log.`);
+      return 1;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  io.err(`The deploy holding the lock (${lockHolder}) did not answer the rollback request within ${options.waitSeconds ?? 120} s. If its process died, ${target.staleLockHint}, then run the rollback again.`);
+  return 1;
 }

@@ -1,5 +1,5 @@
 import { scrape } from "./analysis.ts";
-import type { DeployTarget } from "./engine.ts";
+import type { DeployTarget, RollbackRequest } from "./engine.ts";
 import type { Kubectl } from "./kubectl.ts";
 
 /** The platform's Deployments, services before the gateway: a new gateway never waits on old services. */
@@ -10,17 +10,21 @@ export type Track = "stable" | "preview";
 const trackLabel = "azora.os/track";
 const lockName = "azora-deploy-lock";
 const stateName = "azora-deploy-state";
+const rollbackRequestName = "azora-deploy-rollback";
 const rolloutTimeout = "--timeout=600s";
 
 export interface DeployState {
   strategy: "blue-green" | "canary" | "rollback";
   version: string;
   previousVersion: string;
-  phase: "deploying" | "switched" | "succeeded" | "rolled_back";
+  /** `switched`: traffic is on the new version and the old one is warm (an operator's rollback is a switch back). */
+  phase: "deploying" | "switched" | "succeeded" | "rolled_back" | "rollback_failed";
   step: string;
   startedAt: string;
   finishedAt?: string;
   reason?: string;
+  /** Why the automatic rollback itself failed (phase rollback_failed). */
+  rollbackError?: string;
 }
 
 /** The release tag of a pinned image reference (azora/api-gateway:v1.2.3 → v1.2.3). */
@@ -62,6 +66,13 @@ export function kubernetesTarget(k: Kubectl) {
     };
   }
 
+  async function readRollbackRequest(): Promise<RollbackRequest | undefined> {
+    const map = await getJson("configmap", rollbackRequestName);
+    if (!map?.data) return undefined;
+    const { kind, reason = "", holder = "unknown", at = "?" } = map.data as Record<string, string>;
+    return { kind: kind === "rollback" ? "rollback" : "promoting", reason, holder, at };
+  }
+
   return {
     namespace: k.namespace,
 
@@ -86,6 +97,22 @@ export function kubernetesTarget(k: Kubectl) {
     async lockHolder(): Promise<string | undefined> {
       const held = await getJson("configmap", lockName);
       return held ? `${held.data?.holder ?? "unknown"} since ${held.data?.since ?? "?"}` : undefined;
+    },
+
+    /** The rollback request or promotion marker (a ConfigMap only one client can create). */
+    async requestRollback(request: RollbackRequest): Promise<{ ok: true } | { ok: false; existing: RollbackRequest }> {
+      const literals = Object.entries(request).map(([key, value]) => `--from-literal=${key}=${value}`);
+      const created = await k.run(["create", "configmap", rollbackRequestName, ...literals]);
+      if (created.code === 0) return { ok: true };
+      if (!/AlreadyExists|already exists/i.test(created.stderr)) throw new Error(`kubectl create configmap ${rollbackRequestName}: ${created.stderr.trim()}`);
+      const existing = await readRollbackRequest();
+      return { ok: false, existing: existing ?? { kind: "promoting", reason: "unknown", holder: "unknown", at: "?" } };
+    },
+
+    readRollbackRequest,
+
+    async clearRollbackRequest(): Promise<void> {
+      await k.must(["delete", "configmap", rollbackRequestName, "--ignore-not-found"]);
     },
 
     async readState(): Promise<DeployState | undefined> {
@@ -238,10 +265,11 @@ export function kubernetesDeployTarget(target: KubernetesTarget): DeployTarget {
       await target.route(deployments, "stable");
       await target.removePreview();
     },
-    async abort() {
-      await target.route(deployments, "stable");
-      await target.removePreview();
-    },
+    switchBack: () => target.route(deployments, "stable"),
+    removePreview: () => target.removePreview(),
+    requestRollback: (request) => target.requestRollback(request),
+    readRollbackRequest: () => target.readRollbackRequest(),
+    clearRollbackRequest: () => target.clearRollbackRequest(),
     // With a preview track still up (a deploy in flight or just switched), traffic goes back to the stable
     // track at once; after a promotion, every Deployment goes back one revision.
     async rollback() {

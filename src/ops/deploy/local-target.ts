@@ -1,15 +1,15 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
-import { mkdir, readFile, rm, symlink, writeFile, rename, open as openFile } from "node:fs/promises";
+import { link, mkdir, readFile, rm, symlink, writeFile, rename, open as openFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { CommandIO } from "../../platform/command.ts";
+import type { CommandIO, PlatformCommand } from "../../platform/command.ts";
 import type { Config } from "../../platform/config.ts";
 import { runPlatformCommand } from "../run-platform-command.ts";
 import { trafficCommand, type TrafficArgs } from "../traffic.ts";
 import { otherColour, trafficUpstreams, type Colour, type TrafficRoute } from "../../services/gateway/traffic/traffic.repository.ts";
-import type { DeployTarget, Preview } from "./engine.ts";
+import type { DeployTarget, Preview, RollbackRequest } from "./engine.ts";
 import type { DeployState } from "./kubernetes-target.ts";
 
 const run = promisify(execFile);
@@ -73,6 +73,7 @@ export async function localReleaseProblem(version: string): Promise<{ code: numb
 export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandIO, environment: string): DeployTarget & { status(): Promise<unknown> } {
   const stateFile = join(config.paths.state, "deploy-local.json");
   const lockFile = join(config.paths.state, "deploy-local.lock");
+  const requestFile = join(config.paths.state, "deploy-local.rollback");
   const releases = join(config.dataDir, "releases");
   // After a route change, every gateway follows within one poll and finishes what it sent within the deadline.
   const drainMs = 2 * config.traffic.pollMs + config.upstreamPolicy.totalTimeoutMs;
@@ -98,12 +99,30 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
   };
 
   /** Runs `azora traffic …` on the shared routes (an audit row each); the route as written. */
-  const traffic = async (args: TrafficArgs): Promise<TrafficRoute | Record<string, TrafficRoute | null>> => {
-    let output = "";
-    const code = await runPlatformCommand(config, trafficCommand, { ...args, json: true } as TrafficArgs & Record<string, unknown>, { ...quietIo, out: (text) => (output += text) });
-    if (code !== 0) throw new Error(`azora traffic ${args.action} failed (exit ${code})`);
-    return JSON.parse(output);
+  type Traffic = (args: TrafficArgs) => Promise<any>;
+  /**
+   * Runs `azora traffic …` commands in one opening of the platform: opening it (a database pool, Redis, the
+   * migrations check) costs about as much as the switch itself, so a rollback's read and two switches share one.
+   */
+  const trafficSession = async <T>(work: (traffic: Traffic) => Promise<T>): Promise<T> => {
+    let result: T | undefined;
+    const session: PlatformCommand<Record<string, never>> = {
+      name: "traffic",
+      async run(context, _args, commandIo) {
+        result = await work(async (args) => {
+          let output = "";
+          const code = await trafficCommand.run(context, { ...args, json: true } as TrafficArgs, { ...commandIo, out: (text) => (output += text) });
+          if (code !== 0) throw new Error(`azora traffic ${args.action} failed (exit ${code})`);
+          return JSON.parse(output);
+        });
+        return 0;
+      },
+    };
+    const code = await runPlatformCommand(config, session, {}, quietIo);
+    if (code !== 0) throw new Error(`azora traffic failed (exit ${code})`);
+    return result as T;
   };
+  const traffic: Traffic = (args) => trafficSession((run) => run(args));
   const routes = async () => (await traffic({ action: "status" })) as Record<string, TrafficRoute | null>;
   /** The colour live now: the routes' (both upstreams move together), blue when none exists yet. */
   const liveColour = async (): Promise<Colour> => (await routes()).users?.active ?? "blue";
@@ -205,11 +224,21 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
   const targetsOf = (set: ProcessSet, role: "auth" | "users") => set.processes.filter((service) => service.role === role).map((service) => service.url);
   const drain = () => new Promise((done) => setTimeout(done, drainMs));
   /** Makes `colour` live for both upstreams (canary weight 0); a no-op for an upstream already there. */
-  const switchTo = async (colour: Colour, known?: Record<string, TrafficRoute | null>) => {
-    const current = known ?? (await routes());
-    for (const upstream of trafficUpstreams) {
-      const route = current[upstream];
-      if (route && (route.active !== colour || route.canaryWeight > 0)) await traffic({ action: "switch", upstream, to: colour });
+  const switchTo = (colour: Colour) =>
+    trafficSession(async (run) => {
+      const current = (await run({ action: "status" })) as Record<string, TrafficRoute | null>;
+      for (const upstream of trafficUpstreams) {
+        const route = current[upstream];
+        if (route && (route.active !== colour || route.canaryWeight > 0)) await run({ action: "switch", upstream, to: colour });
+      }
+    });
+
+  const readRequest = async (): Promise<RollbackRequest | undefined> => {
+    try {
+      return JSON.parse(await readFile(requestFile, "utf8")) as RollbackRequest;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
     }
   };
 
@@ -296,36 +325,65 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       await stopSet(state.sets[old]);
       await writeLocal(state);
     },
-    async abort() {
+    // Before the new set started (a failed migrate) traffic and the live set were never touched: nothing to undo.
+    async switchBack() {
+      if (newColour) await switchTo(otherColour(newColour));
+    },
+    async removePreview() {
       const colour = newColour;
-      if (!colour) return; // failed before the new set started: traffic and the live set were never touched
-      await switchTo(otherColour(colour));
+      if (!colour) return;
       await drain();
       const state = await readLocal();
       await stopSet(state.sets[colour]);
       await writeLocal(state);
     },
+    async requestRollback(request) {
+      await mkdir(config.paths.state, { recursive: true });
+      // Written whole, then linked into place: the link is the exclusive step, and no reader sees half a file.
+      const draft = `${requestFile}.${process.pid}.tmp`;
+      await writeFile(draft, JSON.stringify(request));
+      try {
+        await link(draft, requestFile);
+        return { ok: true };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        return { ok: false, existing: (await readRequest()) ?? { kind: "promoting", reason: "unknown", holder: "unknown", at: "?" } };
+      } finally {
+        await rm(draft, { force: true });
+      }
+    },
+    readRollbackRequest: () => readRequest(),
+    clearRollbackRequest: () => rm(requestFile, { force: true }),
     // A switch back while the previous colour is warm; otherwise its release is started again first.
     async rollback() {
-      // The routes are read once: each read opens the platform, and a rollback should be a quick switch.
-      const current = await routes();
-      const live: Colour = current.users?.active ?? "blue";
-      const back = otherColour(live);
+      // While the previous set is warm this is one opening of the platform: read the routes, switch both upstreams.
       const state = await readLocal();
-      const before = state.sets[live]?.version ?? "the configured services";
-      const previous = state.sets[back];
-      const route = current.users;
-      if (!route || route[back].length === 0) throw new Error(`nothing to roll back to: no ${back} targets (no deploy has run here yet)`);
-      if (previous && !previous.processes.every((service) => isAlive(service.pid))) {
+      const outcome = await trafficSession(async (run) => {
+        const current = (await run({ action: "status" })) as Record<string, TrafficRoute | null>;
+        const live: Colour = current.users?.active ?? "blue";
+        const back = otherColour(live);
+        const previous = state.sets[back];
+        if (!current.users || current.users[back].length === 0) throw new Error(`nothing to roll back to: no ${back} targets (no deploy has run here yet)`);
+        const warm = !previous || previous.processes.every((service) => isAlive(service.pid));
+        if (warm) {
+          for (const upstream of trafficUpstreams) {
+            const route = current[upstream];
+            if (route && (route.active !== back || route.canaryWeight > 0)) await run({ action: "switch", upstream, to: back });
+          }
+        }
+        return { live, back, previous, warm };
+      });
+      const { live, back, previous, warm } = outcome;
+      if (previous && !warm) {
         io.err(`  ${previous.version} is no longer warm: starting it again`);
         await stopSet(previous);
         const set = await startSet(previous.version, back);
-        for (const upstream of trafficUpstreams) await traffic({ action: "targets", upstream, [back]: targetsOf(set, upstream) });
-        await switchTo(back);
-      } else {
-        await switchTo(back, current);
+        await trafficSession(async (run) => {
+          for (const upstream of trafficUpstreams) await run({ action: "targets", upstream, [back]: targetsOf(set, upstream) });
+          for (const upstream of trafficUpstreams) await run({ action: "switch", upstream, to: back });
+        });
       }
-      return { before, after: previous?.version ?? "the configured services (AUTH_URL, USERS_URL)" };
+      return { before: state.sets[live]?.version ?? "the configured services", after: previous?.version ?? "the configured services (AUTH_URL, USERS_URL)" };
     },
     async status() {
       const state = await readLocal();

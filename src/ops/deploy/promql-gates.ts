@@ -6,15 +6,34 @@ import type { GateResult } from "./analysis.ts";
 /** The gates shipped with the monitoring files; `azora deploy --gates FILE` may name another. */
 export const SHIPPED_GATES_FILE = new URL("../../../deployment/monitoring/prometheus/deploy-gates.yml", import.meta.url);
 
-const gatesFileSchema = z.object({
-  gates: z.array(z.object({ name: z.string().min(1), query: z.string().min(1), max: z.number() })).min(1),
-});
+const budget = {
+  /** Measurements per analysis window, spread over it. */
+  measurements: z.number().int().min(1).max(60).optional(),
+  /** Failed measurements a gate may have in one window before it fails the analysis. */
+  failureLimit: z.number().int().min(0).max(59).optional(),
+};
+const gatesFileSchema = z
+  .object({
+    ...budget,
+    gates: z.array(z.object({ name: z.string().min(1), query: z.string().min(1), max: z.number() })).min(1),
+  })
+  .refine((file) => (file.failureLimit ?? 0) < (file.measurements ?? 1), { message: "failureLimit must be below measurements: a budget as large as the window would pass a gate that never passed", path: ["failureLimit"] });
 export type PromqlGate = z.infer<typeof gatesFileSchema>["gates"][number];
+export interface GatesFile {
+  gates: PromqlGate[];
+  measurements?: number;
+  failureLimit?: number;
+}
 
-export async function loadGates(file: string | URL = SHIPPED_GATES_FILE): Promise<PromqlGate[]> {
+/** The gates and, when the file sets them, its failure budget (measurements, failureLimit). */
+export async function loadGatesFile(file: string | URL = SHIPPED_GATES_FILE): Promise<GatesFile> {
   const parsed = gatesFileSchema.safeParse(parse(await readFile(file, "utf8")));
   if (!parsed.success) throw new Error(`${String(file)} is not a gates file: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
-  return parsed.data.gates;
+  return parsed.data;
+}
+
+export async function loadGates(file: string | URL = SHIPPED_GATES_FILE): Promise<PromqlGate[]> {
+  return (await loadGatesFile(file)).gates;
 }
 
 /** One instant query; undefined when the result is empty (or not a number). */
