@@ -135,7 +135,7 @@ describe.each(engines)("the invalidation log replay on the $name database", (eng
     expect(second.keys).toEqual(["user:once"]);
     expect((await log.since(second.snapshot)).keys).toEqual([]);
     // A snapshot from a database whose transaction ids ran further (the one a restore replaced): the whole window.
-    const foreign = `${2n ** 40n}:${2n ** 40n}:`;
+    const foreign = "5000000000:5000000000:";
     expect((await log.since(foreign)).keys).toContain("user:once");
   }, SLOW);
 });
