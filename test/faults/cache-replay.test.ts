@@ -12,7 +12,11 @@ import type { Db } from "../../src/platform/db/db.ts";
 import { migrate } from "../../src/platform/db/migrator.ts";
 import { openPglite } from "../../src/platform/db/pglite.ts";
 import { openPostgres } from "../../src/platform/db/postgres.ts";
+import { createRedisCache } from "../../src/platform/cache/redis.ts";
+import type { Cache } from "../../src/platform/cache/cache.ts";
 import { eventually } from "../helpers/free-port.ts";
+import { startOwnRedis, type OwnRedis } from "../helpers/own-redis.ts";
+import { toolAvailability } from "../helpers/tools.ts";
 import { postgresBinDir, startOwnPostgres, type OwnPostgres } from "../helpers/stoppable-postgres.ts";
 
 // The invalidation log's replay must read every committed row exactly once, whatever the delay between a
@@ -21,6 +25,7 @@ import { postgresBinDir, startOwnPostgres, type OwnPostgres } from "../helpers/s
 const binDir = postgresBinDir();
 if (binDir === undefined && isCi()) throw new Error("initdb/pg_ctl are missing under CI: .ci/run must apt-get install postgresql");
 const SLOW = 300_000;
+const redisServer = toolAvailability("redis-server", "redis-server");
 
 interface Engine {
   name: string;
@@ -126,6 +131,44 @@ describe.each(engines)("the invalidation log replay on the $name database", (eng
       expect((await coherent.read("user:late")).outcome).toBe("miss");
     }, SLOW);
   }
+
+  it.runIf(redisServer.run)("a replica that sent nothing while Redis restarted does not trust it again before a replay", async () => {
+    const redis: OwnRedis = await startOwnRedis();
+    const clients: Cache[] = [];
+    const client = async () => {
+      const cache = await createRedisCache({ url: redis.url, keyPrefix: "replica:" });
+      clients.push(cache);
+      return cache;
+    };
+    try {
+      // Time stands still for replica B: its last replay stays current, whatever the machine's load.
+      const still = { now: () => 1_000_000 };
+      const log = createInvalidationLogRepository(opened.db);
+      const a = createCoherentCache({ cache: await client(), log, clock: systemClock });
+      const bCache = await client();
+      const b = createCoherentCache({ cache: bCache, log, clock: still });
+      await a.sync();
+      await b.sync();
+      const read = await b.read("user:replica");
+      if (read.outcome !== "miss") throw new Error(`expected a miss, got ${read.outcome}`);
+      await b.store("user:replica", "stale", 3600, read.ticket);
+
+      // Redis stops; replica A commits a write, and its delete fails. Redis comes back with its append-only file.
+      await redis.stop();
+      await opened.db.transaction((tx) => recordInvalidations(tx, ["user:replica"]));
+      await a.invalidate("user:replica");
+      await redis.start();
+      await eventually(async () => ((await bCache.ping().then(() => true, () => false)) ? true : undefined), "replica B reconnected", 60_000);
+
+      // B sent no command during the outage, yet its connection was lost: no entry until B has replayed.
+      expect((await b.read("user:replica")).outcome).toBe("bypass");
+      expect(await b.sync()).toBe(true);
+      expect((await b.read("user:replica")).outcome).toBe("miss");
+    } finally {
+      for (const cache of clients) await cache.close();
+      await redis.dispose();
+    }
+  }, SLOW);
 
   it("replays each committed row once, and everything again when the database is another one", async () => {
     const log = createInvalidationLogRepository(opened.db);

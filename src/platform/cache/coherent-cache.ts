@@ -34,7 +34,7 @@ export interface CoherentCacheOptions {
  * delete them from the cache; a failed delete is not an error (the write committed and is answered so).
  * Every serving process replays newly committed log rows into its cache once a second and pings it (the
  * cursor is a database snapshot, so a transaction that commits late is still read: ADR 0230). The cache is read
- * only while that replay is current (within 10 s) and no cache command has failed since: after any failure, reads go to
+ * only while that replay is current (within 10 s) and no cache command has failed (nor the connection been lost) since: after any failure, reads go to
  * the database (`bypass`) until a replay has gone through, so entries a failed delete left behind are gone
  * before the cache is trusted again. Operator commands write the same log, so a change made without the
  * services' Redis still reaches it.
@@ -74,7 +74,10 @@ export function createCoherentCache(options: CoherentCacheOptions) {
   // Generous: a busy process whose replay runs late must not lose its cache; what the window guards
   // against is a process cut off from the log (the database) while others write.
   const trustWindowMs = Math.max(10 * intervalMs, 10_000);
-  const trusted = () => failures === failuresAtLastSync && clock.now() - lastSyncAt < trustWindowMs;
+  // A lost connection counts like a failed command: the server that answers after it (Redis restarted
+  // with its persisted data) is trusted only once a replay has gone through on it.
+  let lossesAtLastSync = cache.connectionLosses();
+  const trusted = () => failures === failuresAtLastSync && cache.connectionLosses() === lossesAtLastSync && clock.now() - lastSyncAt < trustWindowMs;
   const failed = (error: unknown) => {
     failures++;
     if (!degraded) {
@@ -86,6 +89,7 @@ export function createCoherentCache(options: CoherentCacheOptions) {
   /** Replays log rows not yet applied into the cache; true when the cache may be trusted again. */
   async function sync(): Promise<boolean> {
     const failuresAtStart = failures;
+    const lossesAtStart = cache.connectionLosses();
     try {
       const batch = await log.since(cursor);
       const keys = batch.keys.flatMap((key) => [key, ...(options.relatedKeys?.(key) ?? [])]);
@@ -95,8 +99,9 @@ export function createCoherentCache(options: CoherentCacheOptions) {
       // Only a replay whose deletes all went through moves the cursor: after a failure the same rows are read again.
       cursor = batch.snapshot;
       if (++syncs % PURGE_EVERY_SYNCS === 0) await log.purge().catch(() => undefined);
-      if (failures === failuresAtStart) {
+      if (failures === failuresAtStart && cache.connectionLosses() === lossesAtStart) {
         failuresAtLastSync = failuresAtStart;
+        lossesAtLastSync = lossesAtStart;
         lastSyncAt = clock.now();
         if (degraded) {
           degraded = false;
