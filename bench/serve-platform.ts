@@ -90,6 +90,7 @@ export async function startBenchPlatform(options: { echoUrl: string; dataDir: st
       forget: (set, member) => real.forget(set, member),
       countSince: (set, sinceMs) => real.countSince(set, sinceMs),
       ping: () => real.ping(),
+      connectionLosses: () => real.connectionLosses(),
       close: async () => undefined,
     };
     const serviceDeps = {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { PlatformCommand } from "../platform/command.ts";
 import type { PlatformContext } from "../platform/context.ts";
+import { recordInvalidations } from "../platform/cache/invalidation-log.repository.ts";
 import { userCacheKey } from "../services/users/users.service.ts";
 import { resolveSource } from "./backup/backup-store.ts";
 import { restoreBackup } from "./backup/restore.service.ts";
@@ -37,7 +38,13 @@ export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
       const outcome = await restoreBackup(context, source, io);
       const after = await userIds(context);
       const keys = [...new Set([...before, ...after])].map(userCacheKey);
-      for (let start = 0; start < keys.length; start += 500) await context.cache.del(...keys.slice(start, start + 500));
+      // Recorded in the restored database, so every serving process drops them too, even if the cache
+      // cannot be reached from here (the restore is done either way; a failed delete is not a failure).
+      for (let start = 0; start < keys.length; start += 500) {
+        const chunk = keys.slice(start, start + 500);
+        await context.db.transaction((tx) => recordInvalidations(tx, chunk));
+        await context.coherentCache.invalidate(...chunk);
+      }
       if (json) io.out(JSON.stringify({ restored: source.type === "backup" ? source.backup.manifest.id : source.file, ...outcome }));
       else {
         io.out(`Restored ${label}: ${outcome.tables} tables, ${outcome.rows} rows${outcome.checked ? ", row counts and checksums equal to the manifest" : ""}.`);

@@ -12,6 +12,7 @@ import { openDb } from "./db/open.ts";
 import { LogEvent } from "./log-events.ts";
 import { createLogs, type Logs } from "./logger.ts";
 import { loadOrCreateSecret } from "./secrets.ts";
+import { legacyUserKeyAliases } from "../services/users/users.service.ts";
 
 /** Everything a service or a command runs on: config, logs, database, cache, clock and secrets. */
 export interface PlatformContext {
@@ -76,6 +77,7 @@ export async function openPlatform(config: Config, options: OpenOptions): Promis
       cache,
       log: createInvalidationLogRepository(db.background),
       clock,
+      relatedKeys: legacyUserKeyAliases,
       onStateChange: (state, detail) => {
         if (state === "degraded") logs.api.warn({ event: LogEvent.CACHE_DEGRADED, reason: detail.reason }, "cache unavailable: reads go to the database");
         else logs.api.info({ event: LogEvent.CACHE_RECOVERED, replayed: detail.replayed }, "cache available again");

@@ -111,10 +111,12 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         return current(claims);
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: "expired" };
-        if (error instanceof joseErrors.JOSEError && !(error instanceof joseErrors.JWKSTimeout)) return { ok: false, reason: "invalid" };
+        // jose's generic error is the JWKS endpoint failing (not 200, or not JSON): ours, handled below.
+        const jwksFailed = error instanceof joseErrors.JOSEError && error.code === "ERR_JOSE_GENERIC";
+        if (error instanceof joseErrors.JOSEError && !(error instanceof joseErrors.JWKSTimeout) && !jwksFailed) return { ok: false, reason: "invalid" };
         // Input the checks above let through but jose cannot read (a claim of a strange type): the caller's fault.
         if (error instanceof TypeError && !/fetch/i.test(error.message)) return { ok: false, reason: "invalid" };
-        // The JWKS could not be fetched (auth down): that is ours, not the caller's fault.
+        // The JWKS could not be fetched (auth down or failing): that is ours, not the caller's fault.
         throw new AppError("service_unavailable", "Tokens cannot be verified right now; try again shortly.");
       }
     },

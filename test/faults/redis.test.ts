@@ -8,6 +8,7 @@ import { makeDataDir, startTestPlatform, type TestPlatform } from "../helpers/pl
 import { toolAvailability } from "../helpers/tools.ts";
 import { azora } from "../helpers/in-process-cli.ts";
 import { readFile } from "node:fs/promises";
+import { userCacheKey } from "../../src/services/users/users.service.ts";
 import { join } from "node:path";
 
 // Redis is a cache: stopped, frozen or unreachable, it costs speed, never an answer or a correct one.
@@ -113,8 +114,14 @@ describe.runIf(redisServer.run).each(backends())("Redis failures on the $name ba
     await eventually(async () => ((await read()).headers.get("x-cache") === "HIT" ? true : undefined), "a cache hit after Redis resumed", 60_000);
   }, SLOW);
 
-  it("erases an account while Redis is stopped: the erasure is answered as committed and finishes its work", async () => {
+  it("erases an account while Redis is stopped: the erasure is answered as committed, finishes its work, and the erased profile is never served again", async () => {
     const person = await api.newUser("erased-in-outage");
+    const admin = await api.newUser("erasure-admin");
+    await platform.running.context.db.query("UPDATE users SET role = 'admin' WHERE id = $1", [admin.id]);
+    await platform.running.context.coherentCache.invalidate(userCacheKey(admin.id));
+    const readPerson = () => api.call("GET", `/api/user/${person.id}`, { token: admin.accessToken });
+    // The person's profile is in Redis (and in its append-only file) when Redis stops.
+    await eventually(async () => ((await readPerson()).headers.get("x-cache") === "HIT" ? true : undefined), "the person's profile cached", 30_000);
     await redis.stop();
     try {
       // The rows are committed before the cache is told: a cache that cannot be reached must not fail the
@@ -127,6 +134,15 @@ describe.runIf(redisServer.run).each(backends())("Redis failures on the $name ba
     } finally {
       await redis.start();
     }
+    // Redis is back with the profile cached before the erasure; once the cache is used again, the
+    // erasure's invalidation has been replayed: the profile is gone, not served as a HIT.
+    await eventually(async () => ((await api.call("GET", `/api/user/${admin.id}`, { token: admin.accessToken })).headers.get("x-cache") === "HIT" ? true : undefined), "the cache in use again", 60_000);
+    const after = await readPerson();
+    expect(after.status).toBe(404);
+    // The invalidation that made this so names the person by the ledger's subject hash, never by id.
+    const rows = await platform.running.context.db.query<{ cache_key: string }>("SELECT cache_key FROM cache_invalidations");
+    expect(rows.filter((row) => row.cache_key.includes(person.id))).toEqual([]);
+    expect(rows.map((row) => row.cache_key)).toContain(userCacheKey(person.id));
   }, SLOW);
 });
 

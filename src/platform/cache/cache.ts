@@ -11,5 +11,11 @@ export interface Cache {
   /** Members of the recency set seen at or after `sinceMs` (older ones are dropped). */
   countSince(set: string, sinceMs: number): Promise<number>;
   ping(): Promise<void>;
+  /**
+   * How many times the connection has been lost so far (0 for the in-process store). A server that comes
+   * back (a restarted Redis with its append-only file) may hold entries whose deletes failed meanwhile,
+   * even for a process that sent no command while it was away.
+   */
+  connectionLosses(): number;
   close(): Promise<void>;
 }

@@ -70,4 +70,14 @@ describe("the coherent cache", () => {
     expect((await coherent.read("user:4")).outcome).toBe("hit");
     expect((await coherent.read("user:5")).outcome).toBe("hit");
   });
+
+  it("drops the related keys of a replayed one (the key an earlier version used for the same data)", async () => {
+    const cache = createMemoryCache();
+    const coherent = createCoherentCache({ cache, log: createInvalidationLogRepository(db), clock: systemClock, relatedKeys: (key) => (key === "old:7" ? ["user:7"] : []) });
+    await coherent.sync();
+    await coherent.store("user:7", "fresh", 60, await missTicket(coherent, "user:7"));
+    await db.transaction((tx) => recordInvalidations(tx, ["old:7"]));
+    await coherent.sync();
+    expect((await coherent.read("user:7")).outcome).toBe("miss");
+  });
 });

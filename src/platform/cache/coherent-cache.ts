@@ -7,8 +7,6 @@ export type CacheOutcome = "hit" | "miss" | "bypass";
 /** A miss carries the moment of the lookup: what was read from the database after it may be stored only if no invalidation of that key came since. */
 export type CacheRead = { outcome: "hit"; value: string } | { outcome: "miss"; ticket: number } | { outcome: "bypass" };
 
-/** Rows committed this long before the newest one seen are read again: transactions can commit out of order. */
-const OVERLAP_MS = 2_000;
 const PURGE_EVERY_SYNCS = 300;
 const DEL_CHUNK = 500;
 /** Keys whose latest invalidation is remembered; a store older than the oldest forgotten one is refused. */
@@ -20,6 +18,11 @@ export interface CoherentCacheOptions {
   clock: Clock;
   /** How often the invalidation log is replayed into the cache. */
   syncIntervalMs?: number;
+  /**
+   * Further keys to drop with a replayed one: keys an earlier version of the code used for the same data
+   * (a rolling update runs both versions against one log).
+   */
+  relatedKeys?: (key: string) => string[];
   /** Told when the cache stops being used (reads go to the database) and when it is used again. */
   onStateChange?: (state: "degraded" | "recovered", detail: { replayed: number; reason?: string }) => void;
 }
@@ -29,8 +32,9 @@ export interface CoherentCacheOptions {
  *
  * Writes record the keys they make stale in the database (cache_invalidations, same transaction), then
  * delete them from the cache; a failed delete is not an error (the write committed and is answered so).
- * Every serving process replays new log rows into its cache once a second and pings it. The cache is read
- * only while that replay is current (within 10 s) and no cache command has failed since: after any failure, reads go to
+ * Every serving process replays newly committed log rows into its cache once a second and pings it (the
+ * cursor is a database snapshot, so a transaction that commits late is still read: ADR 0230). The cache is read
+ * only while that replay is current (within 10 s) and no cache command has failed (nor the connection been lost) since: after any failure, reads go to
  * the database (`bypass`) until a replay has gone through, so entries a failed delete left behind are gone
  * before the cache is trusted again. Operator commands write the same log, so a change made without the
  * services' Redis still reaches it.
@@ -46,8 +50,8 @@ export function createCoherentCache(options: CoherentCacheOptions) {
   let failuresAtLastSync = 0;
   let lastSyncAt = Number.NEGATIVE_INFINITY;
   let degraded = false;
-  let cursorMs: number | undefined;
-  const applied = new Map<string, number>();
+  /** The snapshot of the last replay that went through: the next one reads what committed after it. */
+  let cursor: string | undefined;
   let syncs = 0;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
@@ -70,7 +74,10 @@ export function createCoherentCache(options: CoherentCacheOptions) {
   // Generous: a busy process whose replay runs late must not lose its cache; what the window guards
   // against is a process cut off from the log (the database) while others write.
   const trustWindowMs = Math.max(10 * intervalMs, 10_000);
-  const trusted = () => failures === failuresAtLastSync && clock.now() - lastSyncAt < trustWindowMs;
+  // A lost connection counts like a failed command: the server that answers after it (Redis restarted
+  // with its persisted data) is trusted only once a replay has gone through on it.
+  let lossesAtLastSync = cache.connectionLosses();
+  const trusted = () => failures === failuresAtLastSync && cache.connectionLosses() === lossesAtLastSync && clock.now() - lastSyncAt < trustWindowMs;
   const failed = (error: unknown) => {
     failures++;
     if (!degraded) {
@@ -82,21 +89,19 @@ export function createCoherentCache(options: CoherentCacheOptions) {
   /** Replays log rows not yet applied into the cache; true when the cache may be trusted again. */
   async function sync(): Promise<boolean> {
     const failuresAtStart = failures;
+    const lossesAtStart = cache.connectionLosses();
     try {
-      const rows = await log.since(cursorMs === undefined ? undefined : cursorMs - OVERLAP_MS);
-      const fresh = rows.filter((row) => !applied.has(row.id));
-      const keys = [...new Set(fresh.map((row) => row.key))];
+      const batch = await log.since(cursor);
+      const keys = batch.keys.flatMap((key) => [key, ...(options.relatedKeys?.(key) ?? [])]);
       if (keys.length > 0) noteInvalidated(keys);
       for (let start = 0; start < keys.length; start += DEL_CHUNK) await cache.del(...keys.slice(start, start + DEL_CHUNK));
       await cache.ping();
-      for (const row of fresh) {
-        applied.set(row.id, row.atMs);
-        cursorMs = Math.max(cursorMs ?? row.atMs, row.atMs);
-      }
-      if (cursorMs !== undefined) for (const [id, atMs] of applied) if (atMs < cursorMs - OVERLAP_MS) applied.delete(id);
+      // Only a replay whose deletes all went through moves the cursor: after a failure the same rows are read again.
+      cursor = batch.snapshot;
       if (++syncs % PURGE_EVERY_SYNCS === 0) await log.purge().catch(() => undefined);
-      if (failures === failuresAtStart) {
+      if (failures === failuresAtStart && cache.connectionLosses() === lossesAtStart) {
         failuresAtLastSync = failuresAtStart;
+        lossesAtLastSync = lossesAtStart;
         lastSyncAt = clock.now();
         if (degraded) {
           degraded = false;

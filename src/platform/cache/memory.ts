@@ -30,6 +30,7 @@ export function createMemoryCache(maxEntries = 50_000): Cache {
       return members.size;
     },
     ping: async () => undefined,
+    connectionLosses: () => 0,
     close: async () => {
       entries.clear();
       recency.clear();

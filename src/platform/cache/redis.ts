@@ -35,6 +35,14 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
   redis.on("error", (error: NodeJS.ErrnoException) => {
     lastError = error.code ?? error.message;
   });
+  // Every established connection that closes counts (a failed attempt to connect never was ready).
+  let losses = 0;
+  let wasReady = false;
+  redis.on("ready", () => (wasReady = true));
+  redis.on("close", () => {
+    if (wasReady) losses++;
+    wasReady = false;
+  });
   const started = await connectWithin(redis, connectTimeout + 500);
   if (!started.ok) options.onUnreachable?.(lastError || started.reason);
 
@@ -61,6 +69,7 @@ export async function createRedisCache(options: RedisCacheOptions): Promise<Cach
       if (redis.status !== "ready") throw new Error(`not connected (${lastError || redis.status})`);
       await redis.ping();
     },
+    connectionLosses: () => losses,
     close: async () => {
       if (redis.status === "ready") await redis.quit().catch(() => redis.disconnect());
       else redis.disconnect();

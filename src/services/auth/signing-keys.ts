@@ -49,8 +49,15 @@ export async function loadSigner(repo: SigningKeysRepository, options: SignerOpt
   async function current(): Promise<SigningKeyRecord[]> {
     const now = clock.now();
     if (now - loadedAt >= RELOAD_MS || now < loadedAt) {
-      keys = await repo.listActive(new Date(now));
-      loadedAt = now;
+      try {
+        keys = await repo.listActive(new Date(now));
+        loadedAt = now;
+      } catch (error) {
+        // The database is down: the keys last read still verify tokens (the JWKS keeps being served, so a
+        // request is answered 503 database_unavailable by what needs the database, never 401). Tried again
+        // on every call until the database answers.
+        if (keys.length === 0) throw error;
+      }
     }
     return keys;
   }

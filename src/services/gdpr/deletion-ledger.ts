@@ -138,8 +138,9 @@ export async function replayLedgerOnCopy(
   const blobKeys: string[] = [];
   for (const userId of found) {
     blobKeys.push(...(await eraseRowsOf({ db: copy }, userId, undefined)).blobKeys);
-    await context.cache.del(userCacheKey(userId));
-    await context.cache.forget(ACTIVE_USERS_SET, userId);
+    // eraseRowsOf recorded the profile's invalidation in the copy: the services replay it once it serves.
+    await context.cache.del(userCacheKey(userId)).catch(() => undefined);
+    await context.cache.forget(ACTIVE_USERS_SET, userId).catch(() => undefined);
   }
   return { entries: bySubject.size, recorded, erasedAgain: found.length, blobKeys };
 }

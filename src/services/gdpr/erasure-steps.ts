@@ -1,5 +1,6 @@
 import type { PlatformContext } from "../../platform/context.ts";
 import { ACTIVE_USERS_SET } from "../../platform/active-users.ts";
+import { recordInvalidations } from "../../platform/cache/invalidation-log.repository.ts";
 import type { BlobReferences } from "../users/blob-references.ts";
 import { userCacheKey } from "../users/users.service.ts";
 import { createDeletionLedgerRepository, type LedgerEntry } from "./deletion-ledger.repository.ts";
@@ -14,19 +15,21 @@ export async function eraseRowsOf(context: Pick<PlatformContext, "db">, userId: 
     const gdpr = createGdprRepository(tx);
     const blobKeys = await gdpr.blobKeysOf(userId);
     const rows = await gdpr.eraseRows(userId);
+    // The cached profile is invalidated like any write's: every serving process replays this row into its
+    // cache, so a profile a failed delete left in Redis is dropped before that cache is trusted again.
+    await recordInvalidations(tx, [userCacheKey(userId)]);
     if (entry) await createDeletionLedgerRepository(tx).insert(entry);
     return { rows, blobKeys };
   });
 }
 
 /** What follows the rows: blobs nobody else uses, the cached profile and the active-users entry. */
-export async function finishErasure(context: Pick<PlatformContext, "cache">, userId: string, blobKeys: string[], references: BlobReferences): Promise<{ blobsRemoved: number }> {
+export async function finishErasure(context: Pick<PlatformContext, "cache" | "coherentCache">, userId: string, blobKeys: string[], references: BlobReferences): Promise<{ blobsRemoved: number }> {
   const blobsRemoved = await references.release(blobKeys);
-  // Best effort: the rows are gone and committed, so a cache that fails here must not fail the erasure
-  // (the logs and mail still have to be pseudonymised after it). The active-users entry ages out of its
-  // window. A profile a failed delete leaves in Redis is not replayed away (the person's invalidation
-  // rows go with them, as the erasure promises of every table): open, see issue 13, point 2.
-  await context.cache.del(userCacheKey(userId)).catch(() => undefined);
+  // Best effort: the rows (and the profile's invalidation) are committed, so a cache that fails here must
+  // not fail the erasure (the logs and mail still have to be pseudonymised after it); the replay of the
+  // invalidation log drops the profile once the cache is back. The active-users entry ages out of its window.
+  await context.coherentCache.invalidate(userCacheKey(userId));
   await context.cache.forget(ACTIVE_USERS_SET, userId).catch(() => undefined);
   return { blobsRemoved };
 }

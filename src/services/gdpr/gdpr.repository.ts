@@ -91,8 +91,9 @@ export function createGdprRepository(db: Queryable) {
       const content = await db.query("DELETE FROM content WHERE owner_id = $1 RETURNING id", [userId]);
       const sessions = await db.query("DELETE FROM refresh_tokens WHERE user_id = $1 RETURNING id", [userId]);
       const users = await db.query("DELETE FROM users WHERE id = $1 RETURNING id", [userId]);
-      // The cache invalidation log names the person's cache keys (user:<id>); they go with the person.
-      await db.query("DELETE FROM cache_invalidations WHERE strpos(cache_key, $1::text) > 0", [userId]);
+      // Versions before ADR 0230 named the id in the invalidation log's keys (user:<id>): those rows go with
+      // the person. Today's keys name only the subject hash the deletion ledger keeps (see eraseRowsOf).
+      await db.query("DELETE FROM cache_invalidations WHERE lower(cache_key) = 'user:' || lower($1::text)", [userId]);
       return { users: users.length, content: content.length, attachments: attachments.length, sessions: sessions.length };
     },
     /** Blob keys of the person's attachments (taken before their rows go, to release the blobs after). */

@@ -1,9 +1,26 @@
 import type { CacheOutcome, CoherentCache } from "../../platform/cache/coherent-cache.ts";
+import { subjectHashOf } from "../gdpr/subject.ts";
 import type { UserProfile, UsersRepository } from "./users.repository.ts";
 
 /** Profiles are cached for an hour and dropped from the cache on every write (guide: caching strategy). */
 export const USER_CACHE_TTL_SECONDS = 3600;
-export const userCacheKey = (id: string) => `user:${id}`;
+/**
+ * A profile's cache key names the SHA-256 of the id (the subject hash the GDPR deletion ledger keeps),
+ * never the id: the invalidation log and Redis then hold no identifier of the person, so an erasure can
+ * record the invalidation of the person's profile like any write and leave it to be replayed (ADR 0230).
+ */
+export const userCacheKey = (id: string) => `user:${subjectHashOf(id)}`;
+
+const LEGACY_USER_KEY = /^user:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+/**
+ * Versions before ADR 0230 keyed profiles `user:<id>`. While a rolling update runs both, their writes
+ * record that key: replaying one also drops the profile under the current key. Remove once no
+ * installation runs such a version (their rows are purged 65 minutes after the last of them stopped).
+ */
+export const legacyUserKeyAliases = (key: string): string[] => {
+  const id = LEGACY_USER_KEY.exec(key)?.[1];
+  return id ? [userCacheKey(id)] : [];
+};
 
 export type { CacheOutcome };
 export type ReadResult = { ok: true; user: UserProfile; cache: CacheOutcome } | { ok: false; reason: "not_found" | "forbidden" };
