@@ -1,9 +1,5 @@
-import { createReadStream } from "node:fs";
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { createGunzip } from "node:zlib";
-import { lineTime } from "../incidents/log-window.ts";
+import { forEachLogLine, lineTime } from "../incidents/log-window.ts";
 import type { Point } from "./projection.ts";
 
 const DAY_MS = 86_400_000;
@@ -12,18 +8,6 @@ const MIN_COVERED_MS = 3_600_000;
 
 /** Whether a line is the gateway's access line: one per request served (the services' loopback hops are not counted again). */
 const isGatewayAccessLine = (line: string) => line.includes('"event":"http_request"') && line.includes('"service":"gateway"');
-
-/** Times of the gateway's access lines in one file (a rotated .gz one too), read as a stream. */
-async function accessTimes(file: string, from: number, onTime: (time: number) => void, onAny: (time: number) => void): Promise<void> {
-  const source = createReadStream(file);
-  const lines = createInterface({ input: file.endsWith(".gz") ? source.pipe(createGunzip()) : source, crlfDelay: Infinity });
-  for await (const line of lines) {
-    const time = lineTime(line);
-    if (time === undefined) continue;
-    onAny(time);
-    if (time >= from && isGatewayAccessLine(line)) onTime(time);
-  }
-}
 
 export interface AccessLogRate {
   points: Point[];
@@ -38,25 +22,20 @@ export interface AccessLogRate {
  * there are no access lines (production writes its logs to stdout).
  */
 export async function accessLogRateSeries(logDir: string, days: number, now: Date): Promise<AccessLogRate | string> {
-  const names = (await readdir(logDir).catch(() => [] as string[])).filter((name) => name === "api.log" || /^api\.log\.[^/]+$/.test(name)).sort();
   const end = now.getTime();
-  const from = end - days * DAY_MS;
   const counts = new Array<number>(days).fill(0);
   let first = Number.POSITIVE_INFINITY;
   let seen = 0;
-  for (const name of names) {
-    await accessTimes(
-      join(logDir, name),
-      from,
-      (time) => {
-        if (time > end) return;
-        const back = Math.floor((end - time) / DAY_MS);
-        if (back < days) counts[back]!++;
-        seen++;
-      },
-      (time) => (first = Math.min(first, time)),
-    ).catch(() => undefined);
-  }
+  const files = await forEachLogLine(logDir, "api", (line) => {
+    const time = lineTime(line);
+    if (time === undefined) return;
+    first = Math.min(first, time);
+    if (time > end || !isGatewayAccessLine(line)) return;
+    const back = Math.floor((end - time) / DAY_MS);
+    if (back >= days) return;
+    counts[back]!++;
+    seen++;
+  });
   if (seen === 0) return `no gateway access lines in ${join(logDir, "api.log")} or its rotated files in the last ${days} days`;
   const points: Point[] = [];
   for (let back = days - 1; back >= 0; back--) {
@@ -65,5 +44,5 @@ export async function accessLogRateSeries(logDir: string, days: number, now: Dat
     if (covered <= 0 || (covered < MIN_COVERED_MS && back > 0)) continue;
     points.push({ at: windowEnd, value: counts[back]! / (covered / 1000) });
   }
-  return { points, files: names };
+  return { points, files };
 }
