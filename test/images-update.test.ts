@@ -32,8 +32,18 @@ describe("azora images update VERSION", () => {
       expect(text).toContain('newTag: "15"');
       expect(text).toContain("# One image, three names");
     }
+    expect(report.audited).toBe(true);
     const again = await azora(["images", "update", version, "--overlays-dir", overlays, "--no-audit"], { DATA_DIR: dir });
     expect(again.stdout).toContain(`Every overlay is already at ${version}.`);
+    // The change is in the audit log once, with the tags it replaced; the run that changed nothing wrote no row.
+    const rows = (JSON.parse((await azora(["audit", "tail", "-n", "20", "--json"], { DATA_DIR: dir })).stdout) as { action: string; target: string; details: any }[]).filter((row) => row.action === "images.update");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.target).toBe(`overlays:${overlays}`);
+    expect(rows[0]!.details).toMatchObject({ version, forced: [] });
+    expect(rows[0]!.details.overlays).toEqual([
+      { overlay: "production", from: { "azora/api-gateway": "0.0.9", "azora/auth-service": "0.0.9", "azora/user-service": "0.0.9" } },
+      { overlay: "staging", from: expect.objectContaining({ "azora/api-gateway": "0.0.9" }) },
+    ]);
   });
 
   it("refuses an unknown version and a downgrade unless --force; --dry-run writes nothing", async () => {
@@ -57,6 +67,11 @@ describe("azora images update VERSION", () => {
     const forced = await azora(["images", "update", "9.9.9", "--overlays-dir", overlays, "--force", "--no-audit"], { DATA_DIR: dir });
     expect(forced.code).toBe(0);
     expect(await readFile(file("production"), "utf8")).toContain("newTag: 9.9.9");
+    // Only the forced run is audited (the dry run and the refusals wrote nothing), with what it overrode.
+    const rows = (JSON.parse((await azora(["audit", "tail", "-n", "20", "--json"], { DATA_DIR: dir })).stdout) as { action: string; details: any }[]).filter((row) => row.action === "images.update");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.details.version).toBe("9.9.9");
+    expect(rows[0]!.details.forced.join("\n")).toContain("9.9.9 is not a version this checkout knows");
   });
 
   it("bad input: not a version exits 2, a missing overlay exits 1 with its path", async () => {
