@@ -82,7 +82,8 @@ for (const backend of backends()) {
       const findings = (JSON.parse(warned.stdout) as Report).controls.find((control) => control.id === "security-findings")!;
       expect(findings.state).toBe("warn");
       expect(findings.detail).toContain("2 SUSPICIOUS_ACTIVITY events in the last 7 days (brute-force 2)");
-      expect(findings.detail).toContain("Security audit (offline checks): no findings.");
+      // Whatever low findings a fresh test installation has (an idle admin, say), nothing high or medium.
+      expect(findings.detail).toMatch(/^Security audit \(offline checks\): (no findings\.|0 high, 0 medium, \d+ low — )/);
 
       // The master key readable by others: the high finding `azora security audit` reports fails the control.
       const key = join(dataDir, "secrets", "master.key");

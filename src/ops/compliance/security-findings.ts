@@ -55,7 +55,7 @@ export async function securityFindingsControl(context: PlatformContext): Promise
   const suspicious = await suspiciousActivity(config.paths.logs, now - SUSPICIOUS_OPEN_DAYS * 86_400_000);
   const suspiciousTotal = [...suspicious.values()].reduce((sum, count) => sum + count, 0);
   const parts = [
-    findings.length === 0 ? "Security audit (offline checks): no findings." : `Security audit (offline checks): ${high.length} high, ${medium.length} medium, ${findings.length - high.length - medium.length} low${[...high, ...medium].length > 0 ? ` — ${[...high, ...medium].map((finding) => `${finding.severity} ${finding.check}: ${finding.title}`).join("; ")}` : ""}.`,
+    findings.length === 0 ? "Security audit (offline checks): no findings." : `Security audit (offline checks): ${high.length} high, ${medium.length} medium, ${findings.length - high.length - medium.length} low — ${findings.map((finding) => `${finding.severity} ${finding.check}: ${finding.title}`).join("; ")}.`,
     suspiciousTotal === 0
       ? `No SUSPICIOUS_ACTIVITY in security.log in the last ${SUSPICIOUS_OPEN_DAYS} days.`
       : `${suspiciousTotal} SUSPICIOUS_ACTIVITY event${suspiciousTotal === 1 ? "" : "s"} in the last ${SUSPICIOUS_OPEN_DAYS} days (${[...suspicious].map(([detector, count]) => `${detector} ${count}`).join(", ")}): review them (grep SUSPICIOUS_ACTIVITY security.log; azora security forensics ID --since 7d gives a timeline).`,
