@@ -18,7 +18,8 @@ export interface StreamCut {
   lines: string[];
 }
 
-const streamOf = (file: string) => LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`));
+// A `.partial` file is a rotation's gzip being written: its lines are still in the uncompressed file.
+const streamOf = (file: string) => (file.endsWith(".partial") ? undefined : LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`)));
 
 /** The time of one JSON log line, or undefined for a line that is not one (a torn last line, a stack trace). */
 export function lineTime(line: string): number | undefined {
