@@ -18,7 +18,11 @@ describe("azora images update VERSION", () => {
   });
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
+  // An installation whose audit log records the updates (without one, the edit stands and the command says the row is missing).
+  const install = async () => expect((await azora(["migrate"], { DATA_DIR: dir })).code).toBe(0);
+
   it("sets the three Azora images in every overlay, keeps comments and other images, and shows the diff", async () => {
+    await install();
     const version = packageVersion();
     const result = await azora(["images", "update", version, "--overlays-dir", overlays, "--no-audit", "--json"], { DATA_DIR: dir });
     expect(result.code, result.stderr).toBe(0);
@@ -47,6 +51,7 @@ describe("azora images update VERSION", () => {
   });
 
   it("refuses an unknown version and a downgrade unless --force; --dry-run writes nothing", async () => {
+    await install();
     const before = await readFile(file("staging"), "utf8");
     const unknown = await azora(["images", "update", "9.9.9", "--overlays-dir", overlays, "--no-audit"], { DATA_DIR: dir });
     expect(unknown.code).toBe(1);
@@ -81,6 +86,12 @@ describe("azora images update VERSION", () => {
     const missing = await azora(["images", "update", packageVersion(), "--overlays-dir", join(dir, "nowhere"), "--no-audit"], { DATA_DIR: dir });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("No overlays in");
+    // No installation in DATA_DIR: the overlays change, and the command says the audit row could not be written.
+    const unaudited = await azora(["images", "update", packageVersion(), "--overlays-dir", overlays, "--no-audit", "--json"], { DATA_DIR: dir });
+    expect(unaudited.code, unaudited.stderr).toBe(0);
+    expect(JSON.parse(unaudited.stdout)).toMatchObject({ audited: false });
+    expect(unaudited.stderr).toContain("The audit row images.update could not be written (No Azora OS data in");
+    expect(await readFile(file("staging"), "utf8")).toContain(`newTag: ${packageVersion()}`);
   });
 
   it("summarises npm audit --omit=dev, and says so when the registry cannot be reached", async () => {
