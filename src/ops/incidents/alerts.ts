@@ -62,8 +62,10 @@ export async function alertsInWindow(prometheusUrl: string, window: TimeWindow):
   try {
     response = await fetch(url, { method: "POST", body: form, signal: AbortSignal.timeout(15_000) });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-    return `Prometheus at ${url.origin} could not be asked for the alerts of the window (${cause})`;
+    // fetch wraps the reason: a refused connection's code, or a message (fetch refuses some ports outright).
+    const { cause } = error as { cause?: { code?: string; message?: string } };
+    const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+    return `Prometheus at ${url.origin} could not be asked for the alerts of the window (${reason})`;
   }
   const body = (await response.json().catch(() => undefined)) as { status?: string; error?: string; data?: { resultType?: string; result?: { metric: Record<string, string>; values: [number, string][] }[] } } | undefined;
   if (!response.ok || body?.status !== "success" || body.data?.resultType !== "matrix") {
