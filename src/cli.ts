@@ -98,9 +98,9 @@ export async function main(argv: string[], io: CommandIO = terminal, env: NodeJS
   registerGdprCommands(program, { io, platform, setExitCode: (code) => (exitCode = code) });
   registerDeployCommands(program, { io, env, setExitCode: (code) => (exitCode = code) });
   registerLogsCommands(program, { io, withConfig });
-  registerCapacityCommands(program, { io, platform, setExitCode: (code) => (exitCode = code) });
-  registerImagesCommands(program, { io, setExitCode: (code) => (exitCode = code) });
-  registerIncidentCommands(program, { io, platform, setExitCode: (code) => (exitCode = code) });
+  registerCapacityCommands(program, { io, env, platform, setExitCode: (code) => (exitCode = code) });
+  registerImagesCommands(program, { io, withConfig });
+  registerIncidentCommands(program, { io, env, platform, setExitCode: (code) => (exitCode = code) });
   registerComplianceCommands(program, { io, platform, setExitCode: (code) => (exitCode = code) });
   registerSecurityCommands(program, { io, withConfig, platform, setExitCode: (code) => (exitCode = code) });
   registerTrafficCommands(program, { io, platform, setExitCode: (code) => (exitCode = code) });

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { gzipSync } from "node:zlib";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -130,6 +131,45 @@ for (const backend of backends()) {
         expect(result.stderr).toContain(message);
       }
       expect(execFileSync(join(repoRoot, "scripts/capacity-review.sh"), ["--help"], { encoding: "utf8" })).toContain("--limit");
+    });
+
+    it("without Prometheus, takes the request rate from the gateway's access lines in api.log and its rotated files, and says so", async () => {
+      // 30 days of access lines, 10 more each day (300 in the last 24 hours); the older half in a rotated file.
+      const now = Date.now();
+      const DAY = 86_400_000;
+      const line = (at: number, fields: Record<string, unknown>) => `${JSON.stringify({ level: 30, time: new Date(at).toISOString(), ...fields })}\n`;
+      let recent = "";
+      let rotated = line(now - 31 * DAY, { msg: "the log begins" });
+      for (let back = 0; back < 30; back++) {
+        const at = now - back * DAY - 3_600_000;
+        let lines = "";
+        for (let n = 0; n < 10 * (30 - back); n++) lines += line(at, { service: "gateway", event: "http_request", route: "/api/user/:id", status: 200 });
+        // Not requests the public was served: the users listener's loopback hop, the ops port's scrapes, other gateway lines.
+        lines += line(at, { service: "users", event: "http_request" }) + line(at, { service: "ops", event: "http_request" }) + line(at, { service: "gateway", event: "maintenance_changed" });
+        if (back < 15) recent += lines;
+        else rotated += lines;
+      }
+      const logs = join(dataDir, "logs");
+      await mkdir(logs, { recursive: true });
+      await writeFile(join(logs, "api.log"), recent);
+      await writeFile(join(logs, "api.log.20260101T000000Z.gz"), gzipSync(rotated));
+      try {
+        const result = await azora(["capacity", "review", "--json", "--limit", `requests=${600 / 86_400}`], env);
+        expect(result.code, result.stderr).toBe(0);
+        const requests = JSON.parse(result.stdout).metrics.find((entry: { metric: string }) => entry.metric === "requests");
+        expect(requests.points).toHaveLength(30);
+        expect(requests.current * 86_400).toBeCloseTo(300, 6);
+        expect(requests.perDay * 86_400).toBeCloseTo(10, 6);
+        expect(requests.daysUntilLimit).toBeGreaterThanOrEqual(29);
+        expect(requests.daysUntilLimit).toBeLessThanOrEqual(30);
+        expect(requests.source).toContain("from the gateway's access lines in");
+        expect(requests.source).toContain("api.log.20260101T000000Z.gz");
+        expect(requests.note).not.toContain("give --prometheus");
+        const table = await azora(["capacity", "review"], env);
+        expect(table.stdout).toMatch(/^note: requests: from the gateway's access lines in .*no Prometheus URL given/m);
+      } finally {
+        await rm(logs, { recursive: true, force: true });
+      }
     });
   });
 }

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
+import { appendFile, chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordAudit } from "../src/platform/audit/audit.service.ts";
@@ -43,7 +44,7 @@ for (const backend of backends()) {
       expect(json.failing.sort()).toEqual(["backups", "restore-drill"]);
       expect(json.controls.slice(0, 2).map((control) => control.state)).toEqual(["fail", "fail"]);
       expect(json.controls.map((control) => control.id)).toEqual(
-        expect.arrayContaining(["audit-chain", "retention", "gdpr-requests", "access-review", "secret-rotation", "security-policy", "open-incidents", "dependencies"]),
+        expect.arrayContaining(["audit-chain", "retention", "gdpr-requests", "access-review", "secret-rotation", "security-policy", "security-findings", "open-incidents", "dependencies"]),
       );
       expect(json.controls.find((control) => control.id === "audit-chain")!.state).toBe("pass");
       // Written to a file, --json still prints one JSON document: where it went and what failed.
@@ -68,6 +69,39 @@ for (const backend of backends()) {
       expect(html.code, html.stderr).toBe(0);
       expect(await readFile(out, "utf8")).toContain("<td>Restore drills</td>");
     }, 600_000);
+
+    it("lists open security findings: recent SUSPICIOUS_ACTIVITY is a warning, a high audit finding fails the report", async () => {
+      const logs = join(dataDir, "logs");
+      await mkdir(logs, { recursive: true });
+      const event = (at: number, detector: string) => `${JSON.stringify({ level: 40, time: new Date(at).toISOString(), event: "SUSPICIOUS_ACTIVITY", detector, msg: "planted" })}\n`;
+      // Two recent events (one in a rotated file) and one older than the seven days the control looks back.
+      await appendFile(join(logs, "security.log"), event(Date.now() - 3_600_000, "brute-force"));
+      await writeFile(join(logs, "security.log.20260101T000000Z.gz"), gzipSync(event(Date.now() - 2 * 86_400_000, "brute-force") + event(Date.now() - 8 * 86_400_000, "leaks")));
+      const warned = await report("--json");
+      expect(warned.code, warned.stdout).toBe(0);
+      const findings = (JSON.parse(warned.stdout) as Report).controls.find((control) => control.id === "security-findings")!;
+      expect(findings.state).toBe("warn");
+      expect(findings.detail).toContain("2 SUSPICIOUS_ACTIVITY events in the last 7 days (brute-force 2)");
+      // Whatever low findings a fresh test installation has (an idle admin, say), nothing high or medium.
+      expect(findings.detail).toMatch(/^Security audit \(offline checks\): (no findings\.|0 high, 0 medium, \d+ low — )/);
+
+      // The master key readable by others: the high finding `azora security audit` reports fails the control.
+      const key = join(dataDir, "secrets", "master.key");
+      await chmod(key, 0o644);
+      try {
+        const failed = await report("--json");
+        expect(failed.code).toBe(1);
+        const json = JSON.parse(failed.stdout) as Report;
+        expect(json.failing).toEqual(["security-findings"]);
+        expect(json.controls[0]).toMatchObject({ id: "security-findings", state: "fail" });
+        expect(json.controls[0]!.detail).toContain("high secrets_file_modes: master.key is readable by other users");
+        const markdown = await report();
+        expect(markdown.stdout).toMatch(/\*\*1 control failing:\*\* Open security findings\./);
+      } finally {
+        await chmod(key, 0o600);
+        await rm(join(logs, "security.log.20260101T000000Z.gz"), { force: true });
+      }
+    }, 300_000);
 
     it("fails the audit control when a row of the audit log was edited", async () => {
       const context = await openPlatform(testConfig(env), { migrate: false });

@@ -18,7 +18,11 @@ describe("azora images update VERSION", () => {
   });
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
+  // An installation whose audit log records the updates (without one, the edit stands and the command says the row is missing).
+  const install = async () => expect((await azora(["migrate"], { DATA_DIR: dir })).code).toBe(0);
+
   it("sets the three Azora images in every overlay, keeps comments and other images, and shows the diff", async () => {
+    await install();
     const version = packageVersion();
     const result = await azora(["images", "update", version, "--overlays-dir", overlays, "--no-audit", "--json"], { DATA_DIR: dir });
     expect(result.code, result.stderr).toBe(0);
@@ -32,11 +36,22 @@ describe("azora images update VERSION", () => {
       expect(text).toContain('newTag: "15"');
       expect(text).toContain("# One image, three names");
     }
+    expect(report.audited).toBe(true);
     const again = await azora(["images", "update", version, "--overlays-dir", overlays, "--no-audit"], { DATA_DIR: dir });
     expect(again.stdout).toContain(`Every overlay is already at ${version}.`);
+    // The change is in the audit log once, with the tags it replaced; the run that changed nothing wrote no row.
+    const rows = (JSON.parse((await azora(["audit", "tail", "-n", "20", "--json"], { DATA_DIR: dir })).stdout) as { action: string; target: string; details: any }[]).filter((row) => row.action === "images.update");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.target).toBe(`overlays:${overlays}`);
+    expect(rows[0]!.details).toMatchObject({ version, forced: [] });
+    expect(rows[0]!.details.overlays).toEqual([
+      { overlay: "production", from: { "azora/api-gateway": "0.0.9", "azora/auth-service": "0.0.9", "azora/user-service": "0.0.9" } },
+      { overlay: "staging", from: expect.objectContaining({ "azora/api-gateway": "0.0.9" }) },
+    ]);
   });
 
   it("refuses an unknown version and a downgrade unless --force; --dry-run writes nothing", async () => {
+    await install();
     const before = await readFile(file("staging"), "utf8");
     const unknown = await azora(["images", "update", "9.9.9", "--overlays-dir", overlays, "--no-audit"], { DATA_DIR: dir });
     expect(unknown.code).toBe(1);
@@ -57,6 +72,11 @@ describe("azora images update VERSION", () => {
     const forced = await azora(["images", "update", "9.9.9", "--overlays-dir", overlays, "--force", "--no-audit"], { DATA_DIR: dir });
     expect(forced.code).toBe(0);
     expect(await readFile(file("production"), "utf8")).toContain("newTag: 9.9.9");
+    // Only the forced run is audited (the dry run and the refusals wrote nothing), with what it overrode.
+    const rows = (JSON.parse((await azora(["audit", "tail", "-n", "20", "--json"], { DATA_DIR: dir })).stdout) as { action: string; details: any }[]).filter((row) => row.action === "images.update");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.details.version).toBe("9.9.9");
+    expect(rows[0]!.details.forced.join("\n")).toContain("9.9.9 is not a version this checkout knows");
   });
 
   it("bad input: not a version exits 2, a missing overlay exits 1 with its path", async () => {
@@ -66,6 +86,12 @@ describe("azora images update VERSION", () => {
     const missing = await azora(["images", "update", packageVersion(), "--overlays-dir", join(dir, "nowhere"), "--no-audit"], { DATA_DIR: dir });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("No overlays in");
+    // No installation in DATA_DIR: the overlays change, and the command says the audit row could not be written.
+    const unaudited = await azora(["images", "update", packageVersion(), "--overlays-dir", overlays, "--no-audit", "--json"], { DATA_DIR: dir });
+    expect(unaudited.code, unaudited.stderr).toBe(0);
+    expect(JSON.parse(unaudited.stdout)).toMatchObject({ audited: false });
+    expect(unaudited.stderr).toContain("The audit row images.update could not be written (No Azora OS data in");
+    expect(await readFile(file("staging"), "utf8")).toContain(`newTag: ${packageVersion()}`);
   });
 
   it("summarises npm audit --omit=dev, and says so when the registry cannot be reached", async () => {

@@ -6,6 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "./helpers/backends.ts";
 import { startChildPlatform, type ChildPlatform } from "./helpers/child-platform.ts";
 import { repoRoot, runCli } from "./helpers/cli.ts";
+import { freePort } from "./helpers/free-port.ts";
+import { azora } from "./helpers/in-process-cli.ts";
+import { startAlertingPrometheus } from "./helpers/monitoring.ts";
+import { toolAvailability } from "./helpers/tools.ts";
 import { loadConfig } from "../src/platform/config.ts";
 import { deployAuditCommand, type DeployAuditArgs } from "../src/ops/deploy/deploy-audit.ts";
 import { runPlatformCommand } from "../src/ops/run-platform-command.ts";
@@ -17,6 +21,10 @@ const OPS_TOKEN = "planted-ops-token-0123456789abcdefghijklmnopq";
 const PASSWORD = "planted-Password-hunter2!";
 const TOKEN = "eyJplanted.access.token.abcdef123456";
 const ENV_SECRET = "planted-env-smtp-password-42";
+
+// The alert the drill fires and resolves in a real Prometheus while the incident is open.
+const DRILL_ALERT = { name: "GatewayErrorBudgetDrill", labels: { severity: "critical", service: "gateway" } };
+const prometheusTool = toolAvailability("prometheus", "prometheus");
 
 interface StatusIncident {
   reference: string;
@@ -31,17 +39,26 @@ for (const backend of backends()) {
     let env: Record<string, string>;
     let dispose: () => Promise<void>;
     let work: string;
+    let prometheus: Awaited<ReturnType<typeof startAlertingPrometheus>> | undefined;
+    // The real `azora` binary for the drill's main steps; the rest through the same entry point in this
+    // process (it relays to the running platform on the embedded default just the same), which saves a
+    // Node start per call.
     const cli = (...args: string[]) => runCli(args, env);
+    const inProcess = (...args: string[]) => azora(args, env);
     const openIncidents = async () => ((await (await fetch(`${platform.baseUrl}/status.json`)).json()) as { incidents: StatusIncident[] }).incidents;
 
     beforeAll(async () => {
       const provisioned = await backend.provision();
       dispose = provisioned.dispose;
+      const alerting = prometheusTool.run ? startAlertingPrometheus(DRILL_ALERT) : undefined;
+      alerting?.catch(() => undefined);
       platform = await startChildPlatform({ via: "azora", env: { ...provisioned.env, AZORA_MASTER_KEY: MASTER_KEY, AZORA_OPS_TOKEN: OPS_TOKEN, SMTP_PASSWORD: ENV_SECRET } });
       env = { ...provisioned.env, DATA_DIR: platform.dataDir, AZORA_MASTER_KEY: MASTER_KEY, AZORA_OPS_TOKEN: OPS_TOKEN, SMTP_PASSWORD: ENV_SECRET, OPS_PORT: new URL(platform.opsUrl).port };
       work = await mkdtemp(join(tmpdir(), "azora-incident-"));
+      prometheus = await alerting;
     }, 600_000);
     afterAll(async () => {
+      await prometheus?.stop();
       await platform?.dispose();
       await dispose?.();
       if (work) await rm(work, { recursive: true, force: true });
@@ -55,17 +72,17 @@ for (const backend of backends()) {
       expect(declared.stdout).toContain("We're experiencing some issues with our API Gateway service.");
       expect(declared.stdout).toMatch(/Status: 🔴 Degraded\nEstimated Resolution: 30 minutes/);
 
-      const generated = await cli("incident", "declare", "--sev", "4", "--service", "users", "--impact", "Avatars load slowly", "--json");
+      const generated = await inProcess("incident", "declare", "--sev", "4", "--service", "users", "--impact", "Avatars load slowly", "--json");
       expect(generated.code, generated.stderr).toBe(0);
       expect(JSON.parse(generated.stdout).incident.reference).toMatch(new RegExp(`^incident-${new Date().getUTCFullYear()}-\\d{3}$`));
 
-      const updated = await cli("incident", "update", "incident-2025-001", "--status", "identified", "--message", "A bad gateway config; rolling back");
+      const updated = await inProcess("incident", "update", "incident-2025-001", "--status", "identified", "--message", "A bad gateway config; rolling back");
       expect(updated.code, updated.stderr).toBe(0);
-      const shown = JSON.parse((await cli("incident", "show", "incident-2025-001", "--json")).stdout).incident;
+      const shown = JSON.parse((await inProcess("incident", "show", "incident-2025-001", "--json")).stdout).incident;
       expect(shown).toMatchObject({ reference: "incident-2025-001", severity: 2, service: "gateway", status: "identified", etaMinutes: 30, resolvedAt: null });
       expect(shown.updates.map((update: { status: string }) => update.status)).toEqual(["investigating", "identified"]);
 
-      const listed = JSON.parse((await cli("incident", "list", "--json")).stdout).incidents.map((incident: { reference: string }) => incident.reference);
+      const listed = JSON.parse((await inProcess("incident", "list", "--json")).stdout).incidents.map((incident: { reference: string }) => incident.reference);
       expect(listed).toContain("incident-2025-001");
       expect(listed).toHaveLength(2);
 
@@ -76,7 +93,7 @@ for (const backend of backends()) {
       expect(html).toContain("A bad gateway config; rolling back");
       expect(html).toContain("40% of users affected");
 
-      const audit = JSON.parse((await cli("audit", "tail", "-n", "20", "--json")).stdout) as { action: string; target: string; occurredAt: string; details: Record<string, unknown> }[];
+      const audit = JSON.parse((await inProcess("audit", "tail", "-n", "20", "--json")).stdout) as { action: string; target: string; occurredAt: string; details: Record<string, unknown> }[];
       const steps = audit.filter((row) => row.target === "incident:incident-2025-001");
       expect(steps.map((row) => row.action)).toEqual(["incident.declare", "incident.update"]);
       expect(steps[1]!.details).toMatchObject({ status: "identified", previousStatus: "investigating" });
@@ -84,6 +101,11 @@ for (const backend of backends()) {
     }, 300_000);
 
     it("collects one archive for the window with checksums, metrics, health, breakers, config and git log, and no secret in it", async () => {
+      // An alert fires and resolves while the incident is open (Prometheus is installed wherever CI runs).
+      if (prometheus) {
+        await prometheus.fire();
+        await prometheus.clear();
+      }
       // The deploy engine's rows, written the way `azora deploy`/`rollback` write them: a deploy, its automatic rollback, a manual one.
       const loaded = loadConfig(env);
       if (!loaded.ok) throw new Error(loaded.problems.join("; "));
@@ -134,13 +156,13 @@ for (const backend of backends()) {
     }, 300_000);
 
     it("writes the post-mortem with the guide's sections and the timeline in order; resolving takes it off /status", async () => {
-      const resolved = await cli("incident", "resolve", "incident-2025-001", "--message", "Rolled back; error rate normal");
+      const resolved = await inProcess("incident", "resolve", "incident-2025-001", "--message", "Rolled back; error rate normal");
       expect(resolved.code, resolved.stderr).toBe(0);
       await waitUntil(async () => ((await openIncidents()).some((incident) => incident.reference === "incident-2025-001") ? undefined : true), "incident-2025-001 off /status.json");
       expect((await openIncidents()).map((incident) => incident.reference)).toHaveLength(1);
 
       const file = join(work, "postmortem.md");
-      const written = await cli("incident", "postmortem", "incident-2025-001", "--out", file);
+      const written = await runCli(["incident", "postmortem", "incident-2025-001", "--out", file], { ...env, ...(prometheus ? { PROMETHEUS_URL: prometheus.url } : {}) });
       expect(written.code, written.stderr).toBe(0);
       const document = await readFile(file, "utf8");
       for (const section of ["## Timeline of events", "## Root cause analysis", "## Impact assessment", "## Lessons learned", "## Action items"]) expect(document).toContain(section);
@@ -160,25 +182,51 @@ for (const backend of backends()) {
       expect(rolledBackAt).toBeGreaterThan(deployedAt);
       expect(rollbackAt).toBeGreaterThan(rolledBackAt);
       expect(resolvedAt).toBeGreaterThan(rollbackAt);
+      if (prometheus) {
+        // The alert of the window, from Prometheus's ALERTS series: fired and resolved after the update, before the deploys.
+        // Its labels, the scrape's own (instance, job) among them, say which alert it was.
+        const fired = document.search(/\| alert \| GatewayErrorBudgetDrill \(instance=127\.0\.0\.1:\d+, job=drill, service=gateway, severity=critical\) fired \|/);
+        const cleared = document.search(/\| alert \| GatewayErrorBudgetDrill \(instance=127\.0\.0\.1:\d+, job=drill, service=gateway, severity=critical\) resolved \(last seen firing\) \|/);
+        expect(fired, document).toBeGreaterThan(identifiedAt);
+        expect(cleared).toBeGreaterThan(fired);
+        expect(deployedAt).toBeGreaterThan(cleared);
+        expect(document).toContain('Alerts: Prometheus\'s `ALERTS{alertstate="firing"}` over the window (2 changes).');
+      }
       expect(document).toMatch(/\| deploy \| deploy\.rollback/);
       // The error line planted in the window is an event of the timeline, its token redacted.
       expect(document).toContain("upstream said Authorization: Bearer [redacted]");
       expect(document).not.toContain(TOKEN);
       expect(document).toContain("SEV-2 (High");
+
+      // Without a Prometheus URL the document says the alerts are missing; with one that does not answer, it says that.
+      const without = await inProcess("incident", "postmortem", "incident-2025-001");
+      expect(without.code, without.stderr).toBe(0);
+      expect(without.stdout).toContain("**Alerts are not in this timeline:** no Prometheus URL was given (`--prometheus-url` or `PROMETHEUS_URL`)");
+      expect(without.stdout).not.toContain("| alert |");
+      // A port nobody listens on (not port 1: fetch refuses that one as a "bad port" before connecting).
+      const closed = await freePort();
+      const unreachable = await inProcess("incident", "postmortem", "incident-2025-001", "--prometheus-url", `http://127.0.0.1:${closed}`);
+      expect(unreachable.code, unreachable.stderr).toBe(0);
+      expect(unreachable.stdout).toContain(`**Alerts are not in this timeline:** Prometheus at http://127.0.0.1:${closed} could not be asked for the alerts of the window (ECONNREFUSED)`);
+      expect(unreachable.stderr).toContain("could not be asked");
     }, 300_000);
 
     it("refuses bad input with a message and a non-zero exit", async () => {
-      const unknown = await cli("incident", "show", "incident-2025-999");
+      const unknown = await inProcess("incident", "show", "incident-2025-999");
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toContain("No incident incident-2025-999");
-      const empty = await cli("incident", "collect-logs", "incident-2025-001", "--since", "2020-01-02T00:00:00Z", "--until", "2020-01-03T00:00:00Z", "--out", join(work, "none.tar.gz"));
+      const empty = await inProcess("incident", "collect-logs", "incident-2025-001", "--since", "2020-01-02T00:00:00Z", "--until", "2020-01-03T00:00:00Z", "--out", join(work, "none.tar.gz"));
       expect(empty.code).toBe(1);
       expect(empty.stderr).toContain("No log lines between");
-      const badSeverity = await cli("incident", "declare", "--sev", "5", "--service", "gateway", "--impact", "x");
+      const badSeverity = await inProcess("incident", "declare", "--sev", "5", "--service", "gateway", "--impact", "x");
       expect(badSeverity.code).toBe(2);
       expect(badSeverity.stderr).toContain("--sev takes 1, 2, 3 or 4");
+      const badPrometheus = await inProcess("incident", "postmortem", "incident-2025-001", "--prometheus-url", "ftp://user:secret@prometheus");
+      expect(badPrometheus.code).toBe(2);
+      expect(badPrometheus.stderr).toContain("--prometheus-url (or PROMETHEUS_URL) is not an http(s) URL");
+      expect(badPrometheus.stderr).not.toContain("secret");
       for (const args of [["show", "INC-42"], ["postmortem", "incident-25-1"], ["collect-logs", "../etc"], ["update", "nope", "--status", "monitoring", "--message", "m"]]) {
-        const malformed = await cli("incident", ...args);
+        const malformed = await inProcess("incident", ...args);
         expect(malformed.code, args.join(" ")).toBe(2);
         expect(malformed.stderr).toContain("is not an incident reference: they look like incident-2025-001");
       }

@@ -6,6 +6,8 @@ import { parseSize } from "./logs/limits.ts";
 
 export interface CapacityCliHooks {
   io: CommandIO;
+  /** The environment, for PROMETHEUS_URL (the default of --prometheus). */
+  env: NodeJS.ProcessEnv;
   platform: <Args extends Record<string, unknown>>(command: PlatformCommand<Args>, args: Args) => Promise<void>;
   setExitCode: (code: number) => void;
 }
@@ -21,7 +23,7 @@ function parseLimit(text: string): [string, number] | string {
 
 /** `azora capacity review`: the guide's monthly capacity planning. */
 export function registerCapacityCommands(program: Command, hooks: CapacityCliHooks): void {
-  const { io, platform, setExitCode } = hooks;
+  const { io, env, platform, setExitCode } = hooks;
   program
     .command("capacity")
     .description("Capacity planning.")
@@ -31,13 +33,15 @@ export function registerCapacityCommands(program: Command, hooks: CapacityCliHoo
     .addOption(
       new Option("--limit <metric=value>", `a limit to project against; repeat it (metrics: ${CAPACITY_METRICS.join(", ")})`).argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
     )
-    .addOption(new Option("--prometheus <url>", "Prometheus base URL for the request rate (http_requests_total)"))
+    .addOption(new Option("--prometheus <url>", "Prometheus base URL for the request rate (http_requests_total); default PROMETHEUS_URL; without one the rate comes from the gateway's access lines in api.log").default(env.PROMETHEUS_URL || undefined))
+    .addOption(new Option("--prometheus-url <url>", "the same as --prometheus (the name `azora deploy` and `azora incident postmortem` use)"))
     .addOption(new Option("--replica-capacity <req/s>", "requests a second one gateway replica serves: the request limit is then the HPA maximum times this"))
     .addOption(new Option("--hpa-file <file>", "manifest with the gateway's HorizontalPodAutoscaler (default deployment/kubernetes/base/autoscaling.yaml)"))
     .option("--json", "print the review as JSON", false)
     .option("--html", "print an HTML page with a small SVG chart", false)
-    .action((options: { days: string; limit?: string[]; prometheus?: string; replicaCapacity?: string; hpaFile?: string; json: boolean; html: boolean }) => {
+    .action((options: { days: string; limit?: string[]; prometheus?: string; prometheusUrl?: string; replicaCapacity?: string; hpaFile?: string; json: boolean; html: boolean }) => {
       const problems: string[] = [];
+      const prometheus = options.prometheusUrl ?? options.prometheus;
       const days = /^\d+$/.test(options.days) && Number(options.days) >= 2 && Number(options.days) <= 365 ? Number(options.days) : undefined;
       if (days === undefined) problems.push(`--days takes a whole number from 2 to 365, not "${options.days}".`);
       const limits: Record<string, number> = {};
@@ -46,7 +50,7 @@ export function registerCapacityCommands(program: Command, hooks: CapacityCliHoo
         if (typeof parsed === "string") problems.push(parsed);
         else limits[parsed[0]] = parsed[1];
       }
-      if (options.prometheus && !/^https?:\/\/[^\s]+$/.test(options.prometheus)) problems.push("--prometheus must be an http:// or https:// URL.");
+      if (prometheus && !(/^https?:\/\/[^\s]+$/.test(prometheus) && URL.canParse(prometheus))) problems.push("--prometheus (or PROMETHEUS_URL) must be an http:// or https:// URL.");
       if (options.json && options.html) problems.push("Choose one of --json and --html.");
       const replicaCapacity = options.replicaCapacity === undefined ? undefined : /^\d+(\.\d+)?$/.test(options.replicaCapacity) && Number(options.replicaCapacity) > 0 ? Number(options.replicaCapacity) : undefined;
       if (options.replicaCapacity !== undefined && replicaCapacity === undefined) problems.push(`--replica-capacity takes a positive number of requests a second, not "${options.replicaCapacity}".`);
@@ -60,7 +64,7 @@ export function registerCapacityCommands(program: Command, hooks: CapacityCliHoo
         days,
         limits,
         format,
-        ...(options.prometheus ? { prometheus: options.prometheus } : {}),
+        ...(prometheus ? { prometheus } : {}),
         ...(replicaCapacity ? { replicaCapacity } : {}),
         ...(options.hpaFile ? { hpaFile: resolve(options.hpaFile) } : {}),
       });

@@ -16,7 +16,7 @@ export function registerComplianceCommands(program: Command, hooks: ComplianceCl
     .command("compliance")
     .description("Compliance reporting.")
     .command("report")
-    .description("Audit-chain verification, backups and restore drills, retention, GDPR requests, admin access, secret rotation, policy, open incidents, dependency vulnerabilities. Exit 1 when a control fails (failing ones listed first).")
+    .description("Audit-chain verification, backups and restore drills, retention, GDPR requests, admin access, secret rotation, policy, open security findings (offline audit checks, recent SUSPICIOUS_ACTIVITY), open incidents, dependency vulnerabilities. Exit 1 when a control fails (failing ones listed first).")
     .option("--json", "print the report as JSON", false)
     .option("--html", "print the report as an HTML page", false)
     .option("--no-dependencies", "leave out npm audit (it needs the package registry)")

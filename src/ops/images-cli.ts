@@ -2,7 +2,8 @@ import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import type { CommandIO } from "../platform/command.ts";
-import { packageVersion } from "../platform/config.ts";
+import { packageVersion, type Config } from "../platform/config.ts";
+import { auditImagesUpdate } from "./images/images-audit.ts";
 import { auditProductionDependencies, type AuditSummary } from "./images/audit.ts";
 import { applyOverlayUpdate, lineDiff, planOverlayUpdate } from "./images/overlays.ts";
 import { compareVersions, knownVersions, parseVersion } from "./images/versions.ts";
@@ -19,23 +20,23 @@ interface UpdateFlags {
 }
 
 /** `azora images update VERSION`: the guide's weekly image update. */
-export function registerImagesCommands(program: Command, hooks: { io: CommandIO; setExitCode: (code: number) => void }): void {
-  const { io, setExitCode } = hooks;
+export function registerImagesCommands(program: Command, hooks: { io: CommandIO; withConfig: (action: (config: Config) => Promise<number>) => () => Promise<void> }): void {
+  const { io, withConfig } = hooks;
   program
     .command("images")
     .description("Container images of the Kubernetes overlays.")
     .command("update <version>")
-    .description("Set the Azora images' tag in the kustomize overlays to VERSION, show the diff, and summarise npm audit --omit=dev. Refuses an unknown or older version unless --force.")
+    .description("Set the Azora images' tag in the kustomize overlays to VERSION, show the diff, and summarise npm audit --omit=dev. Refuses an unknown or older version unless --force. A change is recorded in the audit log (images.update).")
     .addOption(new Option("--overlays-dir <dir>", "where the overlays are").default("deployment/kubernetes/overlays"))
     .addOption(new Option("--overlay <name>", "only this overlay (repeat it); default: every overlay").argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]))
     .option("--force", "accept a version this checkout does not know, or an older one", false)
     .option("--dry-run", "show the diff; write nothing", false)
     .option("--no-audit", "skip npm audit")
     .option("--json", "print the result as JSON", false)
-    .action(async (text: string, flags: UpdateFlags) => setExitCode(await updateImages(text, flags, io)));
+    .action((text: string, flags: UpdateFlags) => withConfig((config) => updateImages(config, text, flags, io))());
 }
 
-async function updateImages(text: string, flags: UpdateFlags, io: CommandIO): Promise<number> {
+async function updateImages(config: Config, text: string, flags: UpdateFlags, io: CommandIO): Promise<number> {
   const version = parseVersion(text);
   if (!version) {
     io.err(`"${text}" is not a version: write MAJOR.MINOR.PATCH, e.g. 1.4.0 or 1.4.0-rc.1.`);
@@ -63,11 +64,20 @@ async function updateImages(text: string, flags: UpdateFlags, io: CommandIO): Pr
     return 1;
   }
   const diff = plan.flatMap((change) => lineDiff(change.file, change.before, change.after));
-  if (!flags.dryRun) await applyOverlayUpdate(plan);
-  // Not in the audit log: this edits files in the checkout; git history records the change.
+  const changed = plan.filter((change) => change.before !== change.after);
+  let audited = false;
+  if (!flags.dryRun && changed.length > 0) {
+    await applyOverlayUpdate(plan);
+    // Git history records the files; the audit log records who bumped what, and whether it was forced.
+    audited = await auditImagesUpdate(
+      config,
+      { action: "images.update", target: `overlays:${overlaysDir}`, details: { version, overlays: changed.map((change) => ({ overlay: change.overlay, from: change.current })), forced: flags.force && refusals.length > 0 ? refusals : [] } },
+      io.err,
+    );
+  }
   const audit: AuditSummary | undefined = flags.audit ? await auditProductionDependencies(packageRoot()) : undefined;
   if (flags.json) {
-    io.out(JSON.stringify({ version, dryRun: flags.dryRun, forced: refusals.length > 0 ? refusals : [], overlays: plan.map((change) => ({ overlay: change.overlay, file: change.file, from: change.current, changed: change.before !== change.after })), diff, audit: audit ?? null }));
+    io.out(JSON.stringify({ version, dryRun: flags.dryRun, audited, forced: refusals.length > 0 ? refusals : [], overlays: plan.map((change) => ({ overlay: change.overlay, file: change.file, from: change.current, changed: change.before !== change.after })), diff, audit: audit ?? null }));
   } else {
     refusals.forEach((line) => io.err(`forced: ${line}`));
     if (diff.length === 0) io.out(`Every overlay is already at ${version}.`);

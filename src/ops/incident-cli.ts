@@ -7,6 +7,8 @@ import { incidentPostmortemCommand } from "./incidents/postmortem.ts";
 
 export interface IncidentCliHooks {
   io: CommandIO;
+  /** The environment, for PROMETHEUS_URL (the default of --prometheus-url, as `azora deploy` has it). */
+  env: NodeJS.ProcessEnv;
   platform: <Args extends Record<string, unknown>>(command: PlatformCommand<Args>, args: Args) => Promise<void>;
   setExitCode: (code: number) => void;
 }
@@ -29,7 +31,7 @@ export function parseInstant(text: string, now = Date.now()): string | undefined
 
 /** `azora incident declare|update|resolve|list|show|collect-logs|postmortem`: the guide's Incident Response. */
 export function registerIncidentCommands(program: Command, hooks: IncidentCliHooks): void {
-  const { io, platform, setExitCode } = hooks;
+  const { io, env, platform, setExitCode } = hooks;
   const refuse = (problems: string[]) => {
     problems.forEach((problem) => io.err(problem));
     setExitCode(2);
@@ -118,7 +120,15 @@ export function registerIncidentCommands(program: Command, hooks: IncidentCliHoo
 
   incident
     .command("postmortem <id>")
-    .description("The post-mortem document (markdown): timeline from the updates, audit log, deploys and security events; impact; sections to complete.")
+    .description("The post-mortem document (markdown): timeline from the updates, audit log, deploys and rollbacks, Prometheus alerts and security events; impact; sections to complete.")
     .option("--out <file>", "write it to a file instead of standard output")
-    .action((id: string, options: { out?: string }) => ifWellFormed(id, () => platform(incidentPostmortemCommand, { id, ...(options.out ? { out: resolve(options.out) } : {}) })));
+    .addOption(new Option("--prometheus-url <url>", "read the alerts that fired in the window from this Prometheus (default PROMETHEUS_URL); without one the document says the alerts are missing").default(env.PROMETHEUS_URL || undefined))
+    .action((id: string, options: { out?: string; prometheusUrl?: string }) =>
+      ifWellFormed(id, async () => {
+        const prometheusUrl = options.prometheusUrl;
+        // Not echoed: a Prometheus URL may carry basic-auth credentials.
+        if (prometheusUrl !== undefined && (!URL.canParse(prometheusUrl) || !/^https?:$/.test(new URL(prometheusUrl).protocol))) return refuse(["--prometheus-url (or PROMETHEUS_URL) is not an http(s) URL: give one such as http://prometheus:9090."]);
+        return platform(incidentPostmortemCommand, { id, ...(options.out ? { out: resolve(options.out) } : {}), ...(prometheusUrl ? { prometheusUrl } : {}) });
+      }),
+    );
 }

@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { freePort } from "./free-port.ts";
 import { waitUntil } from "./wait.ts";
 
@@ -166,4 +166,50 @@ export async function startNodeExporter(): Promise<RunningServer> {
 export async function readDashboards(): Promise<{ file: string; dashboard: any }[]> {
   const files = (await readdir(grafanaDir)).filter((file) => file.endsWith(".json")).sort();
   return Promise.all(files.map(async (file) => ({ file, dashboard: JSON.parse(await readFile(join(grafanaDir, file), "utf8")) })));
+}
+
+/**
+ * A real Prometheus that scrapes one gauge this test sets, with one alert rule on it (no `for`, evaluated
+ * every second): `fire()` sets the gauge and waits until Prometheus reports the alert firing, `clear()`
+ * until it reports none. For suites that need alerts in Prometheus's ALERTS series at a time they choose.
+ */
+export async function startAlertingPrometheus(alert: { name: string; labels: Record<string, string> }): Promise<{ url: string; fire(): Promise<void>; clear(): Promise<void>; stop(): Promise<void> }> {
+  let value = 0;
+  const target: Server = createServer((_request, response) => response.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(`# TYPE azora_test_alert_condition gauge\nazora_test_alert_condition ${value}\n`));
+  await new Promise<void>((done) => target.listen(0, "127.0.0.1", done));
+  const address = target.address();
+  const rules = await mkdtemp(join(tmpdir(), "azora-alert-rule-"));
+  const ruleFile = join(rules, "drill.yml");
+  await writeFile(ruleFile, stringify({ groups: [{ name: "drill", rules: [{ alert: alert.name, expr: "azora_test_alert_condition > 0", labels: alert.labels }] }] }));
+  const config = {
+    global: { scrape_interval: "1s", evaluation_interval: "1s" },
+    rule_files: [ruleFile],
+    scrape_configs: [{ job_name: "drill", static_configs: [{ targets: [`127.0.0.1:${typeof address === "object" && address ? address.port : 0}`] }] }],
+  };
+  const closeTarget = () => new Promise<void>((done) => target.close(() => done()));
+  let server: RunningServer;
+  try {
+    server = await startPrometheus(stringify(config), []);
+  } catch (error) {
+    await closeTarget();
+    await rm(rules, { recursive: true, force: true });
+    throw error;
+  }
+  const firing = async () => ((await (await fetch(`${server.url}/api/v1/alerts`)).json()) as { data: { alerts: { labels: Record<string, string>; state: string }[] } }).data.alerts.filter((found) => found.labels.alertname === alert.name && found.state === "firing").length;
+  return {
+    url: server.url,
+    async fire() {
+      value = 1;
+      await waitUntil(async () => ((await firing()) > 0 ? true : undefined), `${alert.name} to fire`, 60_000);
+    },
+    async clear() {
+      value = 0;
+      await waitUntil(async () => ((await firing()) === 0 ? true : undefined), `${alert.name} to resolve`, 60_000);
+    },
+    async stop() {
+      await server.stop();
+      await closeTarget();
+      await rm(rules, { recursive: true, force: true });
+    },
+  };
 }

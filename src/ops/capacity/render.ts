@@ -5,6 +5,8 @@ export interface MetricReport extends Projection {
   unit: "count" | "bytes" | "req/s" | "connections";
   /** Why there is no trend or value, in words. */
   note?: string;
+  /** Where the figures came from, when there is more than one place (the request rate). */
+  source?: string;
   points: Point[];
 }
 

@@ -4,6 +4,7 @@ import type { PlatformCommand } from "../../platform/command.ts";
 import { connections, dailyTotals, databaseBytes } from "./capacity.repository.ts";
 import { appendSnapshot, readSnapshots, series } from "./history.ts";
 import { DEFAULT_HPA_FILE, gatewayMaxReplicas } from "./hpa.ts";
+import { accessLogRateSeries } from "./access-log.ts";
 import { requestRateSeries } from "./prometheus.ts";
 import { project, type Point } from "./projection.ts";
 import { renderHtml, renderTable, type MetricReport } from "./render.ts";
@@ -28,6 +29,21 @@ const metric = (name: string, unit: MetricReport["unit"], points: Point[], curre
   ...project(points, current, limit),
   ...(note ? { note } : {}),
 });
+
+/**
+ * The daily request rate and where it came from: Prometheus when a URL is given (PROMETHEUS_URL or
+ * --prometheus), otherwise the gateway's access lines in api.log and its rotated files; a sentence
+ * saying why when neither has it.
+ */
+async function requestRate(prometheus: string | undefined, logDir: string, days: number, now: Date): Promise<{ rate: Point[] | string; source: string }> {
+  if (prometheus) {
+    const origin = new URL(prometheus).origin;
+    return { rate: await requestRateSeries(prometheus, days, now), source: `from Prometheus at ${origin} (sum(rate(http_requests_total[1d])))` };
+  }
+  const fromLogs = await accessLogRateSeries(logDir, days, now);
+  if (typeof fromLogs === "string") return { rate: `not measured: give --prometheus URL (or PROMETHEUS_URL); ${fromLogs}`, source: "none" };
+  return { rate: fromLogs.points, source: `from the gateway's access lines in ${logDir} (${fromLogs.files.join(", ")}), no Prometheus URL given` };
+}
 
 /**
  * `azora capacity review`: growth of users, content, database and attachment bytes, connections and
@@ -61,7 +77,7 @@ export const capacityReviewCommand: PlatformCommand<z.input<typeof args>> = {
     if (inUse) {
       reports.push(metric("connections", "connections", series(history, (snapshot) => snapshot.connections), inUse.used, limits.connections ?? inUse.max));
     }
-    const rate = prometheus ? await requestRateSeries(prometheus, days, now) : "not measured: give --prometheus URL";
+    const { rate, source } = await requestRate(prometheus, config.paths.logs, days, now);
     // The gateway scales out to its HPA's maxReplicas and no further: that many replicas at the measured
     // capacity of one is the most the platform serves, unless --limit requests says otherwise.
     const maxReplicas = await gatewayMaxReplicas(hpaFile ?? DEFAULT_HPA_FILE);
@@ -72,8 +88,8 @@ export const capacityReviewCommand: PlatformCommand<z.input<typeof args>> = {
       : typeof maxReplicas === "string" ? maxReplicas
       : hpaLimit !== undefined ? `limit: HPA maximum ${maxReplicas} gateway replicas × ${replicaCapacity} req/s each`
       : `HPA maximum ${maxReplicas} gateway replicas: give --replica-capacity (req/s one replica serves) to project against it`;
-    if (typeof rate === "string") reports.push({ ...metric("requests", "req/s", [], 0, requestsLimit, hpaNote ? `${rate}; ${hpaNote}` : rate), current: Number.NaN });
-    else reports.push(metric("requests", "req/s", rate, last(rate), requestsLimit, hpaNote));
+    if (typeof rate === "string") reports.push({ ...metric("requests", "req/s", [], 0, requestsLimit, hpaNote ? `${rate}; ${hpaNote}` : rate), current: Number.NaN, source });
+    else reports.push({ ...metric("requests", "req/s", rate, last(rate), requestsLimit, hpaNote ? `${source}; ${hpaNote}` : source), source });
     await appendSnapshot(config.paths.state, history.at(-1) ?? { at: now.getTime(), dbBytes });
 
     if (format === "json") {

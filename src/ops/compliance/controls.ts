@@ -8,6 +8,7 @@ import { buildInventory, loadAnnotations } from "../../services/gdpr/inventory.t
 import { damagedBackups, listBackups, readDrills } from "../backup/backup-store.ts";
 import { auditProductionDependencies } from "../images/audit.ts";
 import { createComplianceRepository } from "./compliance.repository.ts";
+import { securityFindingsControl } from "./security-findings.ts";
 
 export type ControlState = "pass" | "warn" | "fail";
 
@@ -114,6 +115,8 @@ export async function evaluateControls(context: PlatformContext, options: { depe
 
   const policy = await repository.policy();
   controls.push({ id: "security-policy", title: "Security policy in force", state: "pass", detail: policy ? `Updated ${policy.updatedAt} from ${policy.source || "an unnamed file"}.` : "The shipped deployment/security/policy.yaml (never updated)." });
+
+  controls.push(await securityFindingsControl(context));
 
   const severe = await repository.openSevereIncidents();
   controls.push({ id: "open-incidents", title: "Open SEV-1/SEV-2 incidents", state: severe.length > 0 ? "warn" : "pass", detail: severe.length > 0 ? `Open: ${severe.join(", ")}.` : "None." });

@@ -39,7 +39,7 @@ ${rows}
 
 /**
  * `azora compliance report` (./scripts/compliance-report.sh): audit chain, backups and drills, retention, GDPR
- * requests, admin access, secret rotation, policy, open incidents, dependencies. Exit 1 when a control fails.
+ * requests, admin access, secret rotation, policy, open security findings, open incidents, dependencies. Exit 1 when a control fails.
  */
 export const complianceReportCommand: PlatformCommand<z.input<typeof args>> = {
   name: "compliance report",

@@ -1,6 +1,8 @@
+import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { createInterface } from "node:readline";
+import { createGunzip, gunzipSync } from "node:zlib";
 import { LOG_STREAMS } from "../logs/rotate.ts";
 
 /** A window of time, both ends included. */
@@ -16,7 +18,8 @@ export interface StreamCut {
   lines: string[];
 }
 
-const streamOf = (file: string) => LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`));
+// A `.partial` file is a rotation's gzip being written: its lines are still in the uncompressed file.
+const streamOf = (file: string) => (file.endsWith(".partial") ? undefined : LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`)));
 
 /** The time of one JSON log line, or undefined for a line that is not one (a torn last line, a stack trace). */
 export function lineTime(line: string): number | undefined {
@@ -48,4 +51,23 @@ export async function cutLogs(logDir: string, window: TimeWindow): Promise<Strea
     cuts.push({ stream, files, lines: lines.map((entry) => entry.line) });
   }
   return cuts;
+}
+
+/**
+ * Every line of one stream's files (the live one and the rotated ones, gzip or not), read as a stream so a
+ * large log is never held in memory; returns the names of the files read. A file that vanishes while it is
+ * read (rotation pruned it) is skipped.
+ */
+export async function forEachLogLine(logDir: string, stream: string, onLine: (line: string) => void): Promise<string[]> {
+  const files = (await readdir(logDir).catch(() => [] as string[])).filter((file) => streamOf(file) === stream).sort();
+  for (const file of files) {
+    const source = createReadStream(join(logDir, file));
+    const lines = createInterface({ input: file.endsWith(".gz") ? source.pipe(createGunzip()) : source, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) onLine(line);
+    } catch {
+      // Gone or torn mid-read: what was read counts.
+    }
+  }
+  return files;
 }

@@ -8,13 +8,14 @@ import { loadIncident, unknownIncident } from "./incident-commands.ts";
 import { cutLogs, lineTime, type StreamCut, type TimeWindow } from "./log-window.ts";
 import { secretRedactor } from "./redact.ts";
 import { describeMinutes, SEVERITIES, serviceName, statusWord, type Severity } from "./templates.ts";
+import { alertsInWindow } from "./alerts.ts";
 import { auditRowsIn, auditTime, isDeployAction } from "./window-events.ts";
 
-const args = z.object({ id: z.string(), out: z.string().optional() });
+const args = z.object({ id: z.string(), out: z.string().optional(), prometheusUrl: z.string().url().optional() });
 
 interface TimelineEvent {
   at: string;
-  source: "incident" | "audit" | "deploy" | "security" | "error";
+  source: "incident" | "audit" | "deploy" | "alert" | "security" | "error";
   text: string;
 }
 
@@ -68,7 +69,7 @@ function describeAuditRow(row: AuditRow): string {
 }
 
 /** The post-mortem skeleton the guide asks for, with everything the platform knows filled in. */
-export function renderPostmortem(incident: Incident, window: TimeWindow, events: TimelineEvent[], omitted: number, generatedAt: Date): string {
+export function renderPostmortem(incident: Incident, window: TimeWindow, events: TimelineEvent[], omitted: number, generatedAt: Date, alertsNote: string): string {
   const severity = (incident.severity ?? 3) as Severity;
   const end = incident.resolvedAt ?? generatedAt.toISOString();
   const minutes = Math.max(1, Math.round((Date.parse(end) - Date.parse(incident.startedAt)) / 60_000));
@@ -87,7 +88,8 @@ export function renderPostmortem(incident: Incident, window: TimeWindow, events:
 
 ## Timeline of events
 
-All times UTC. Sources: the incident's updates, the audit log (deploys and rollbacks among them), security events and error lines of the logs.
+All times UTC. Sources: the incident's updates, the audit log (deploys and rollbacks among them), alerts, security events and error lines of the logs.
+${alertsNote}
 
 | Time | Source | Event |
 |---|---|---|
@@ -123,7 +125,7 @@ ${identified.length > 0 ? `What the responders identified during the incident:\n
 export const incidentPostmortemCommand: PlatformCommand<z.input<typeof args>> = {
   name: "incident postmortem",
   async run(context, rawArgs, io) {
-    const { id, out } = args.parse(rawArgs);
+    const { id, out, prometheusUrl } = args.parse(rawArgs);
     const incident = await loadIncident(context.db, id);
     if (!incident) {
       io.err(unknownIncident(id));
@@ -132,13 +134,20 @@ export const incidentPostmortemCommand: PlatformCommand<z.input<typeof args>> = 
     const now = new Date(context.clock.now());
     const window: TimeWindow = { since: new Date(Date.parse(incident.startedAt) - 3_600_000), until: incident.resolvedAt ? new Date(incident.resolvedAt) : now };
     const fromLogs = logEvents(await cutLogs(context.config.paths.logs, window));
+    const alerts = prometheusUrl ? await alertsInWindow(prometheusUrl, window) : undefined;
+    const alertsNote =
+      alerts === undefined ? "\n**Alerts are not in this timeline:** no Prometheus URL was given (`--prometheus-url` or `PROMETHEUS_URL`), so the alerts that fired in the window could not be read.\n"
+      : typeof alerts === "string" ? `\n**Alerts are not in this timeline:** ${alerts}.\n`
+      : `\nAlerts: Prometheus's \`ALERTS{alertstate="firing"}\` over the window (${alerts.length === 0 ? "none fired" : `${alerts.length} changes`}).\n`;
+    if (typeof alerts === "string") io.err(`${alerts}; the post-mortem says so in its timeline.`);
     const events: TimelineEvent[] = [
       ...incident.updates.map((update, index) => ({ at: update.at, source: "incident" as const, text: `${index === 0 ? "Declared, " : ""}${statusWord(update.status)}: ${update.message}` })),
       ...auditEvents(await auditRowsIn(context.db, window), incident),
+      ...(Array.isArray(alerts) ? alerts.map((alert) => ({ ...alert, source: "alert" as const })) : []),
       ...fromLogs.slice(0, MAX_LOG_EVENTS),
     ].sort((a, b) => a.at.localeCompare(b.at));
     const redact = await secretRedactor(context.config, process.env);
-    const document = redact(renderPostmortem(incident, window, events, Math.max(0, fromLogs.length - MAX_LOG_EVENTS), now));
+    const document = redact(renderPostmortem(incident, window, events, Math.max(0, fromLogs.length - MAX_LOG_EVENTS), now, alertsNote));
     if (out) {
       await mkdir(dirname(out), { recursive: true });
       await writeFile(out, document);
