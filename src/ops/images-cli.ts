@@ -3,9 +3,7 @@ import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import type { CommandIO } from "../platform/command.ts";
 import { packageVersion } from "../platform/config.ts";
-import { auditProductionDependencies, type AuditSummary } from "./images/audit.ts";
-import { applyOverlayUpdate, lineDiff, planOverlayUpdate } from "./images/overlays.ts";
-import { compareVersions, knownVersions, parseVersion } from "./images/versions.ts";
+import type { AuditSummary } from "./images/audit.ts";
 
 const packageRoot = () => fileURLToPath(new URL("../../", import.meta.url));
 
@@ -36,6 +34,8 @@ export function registerImagesCommands(program: Command, hooks: { io: CommandIO;
 }
 
 async function updateImages(text: string, flags: UpdateFlags, io: CommandIO): Promise<number> {
+  const { compareVersions, knownVersions, parseVersion } = await import("./images/versions.ts");
+  const { applyOverlayUpdate, lineDiff, planOverlayUpdate } = await import("./images/overlays.ts");
   const version = parseVersion(text);
   if (!version) {
     io.err(`"${text}" is not a version: write MAJOR.MINOR.PATCH, e.g. 1.4.0 or 1.4.0-rc.1.`);
@@ -65,7 +65,7 @@ async function updateImages(text: string, flags: UpdateFlags, io: CommandIO): Pr
   const diff = plan.flatMap((change) => lineDiff(change.file, change.before, change.after));
   if (!flags.dryRun) await applyOverlayUpdate(plan);
   // Not in the audit log: this edits files in the checkout; git history records the change.
-  const audit: AuditSummary | undefined = flags.audit ? await auditProductionDependencies(packageRoot()) : undefined;
+  const audit: AuditSummary | undefined = flags.audit ? await (await import("./images/audit.ts")).auditProductionDependencies(packageRoot()) : undefined;
   if (flags.json) {
     io.out(JSON.stringify({ version, dryRun: flags.dryRun, forced: refusals.length > 0 ? refusals : [], overlays: plan.map((change) => ({ overlay: change.overlay, file: change.file, from: change.current, changed: change.before !== change.after })), diff, audit: audit ?? null }));
   } else {
