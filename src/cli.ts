@@ -1,9 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { CommandIO, PlatformCommand } from "./platform/command.ts";
 import { loadConfig, packageVersion, type Config } from "./platform/config.ts";
-import { configCheck } from "./ops/config-check.ts";
-import { metricsCommand } from "./ops/metrics-cli.ts";
-import { healthCheck } from "./ops/health-check.ts";
 import { registerAuthOpsCommands } from "./ops/auth-ops-cli.ts";
 import { registerBackupCommands } from "./ops/backup-cli.ts";
 import { registerDeployCommands } from "./ops/deploy-cli.ts";
@@ -15,12 +12,7 @@ import { registerIncidentCommands } from "./ops/incident-cli.ts";
 import { registerComplianceCommands } from "./ops/compliance-cli.ts";
 import { registerSecurityCommands } from "./ops/security-cli.ts";
 import { registerTrafficCommands } from "./ops/traffic-cli.ts";
-import { maintenanceCommand } from "./ops/maintenance.ts";
-import { migrateCommand } from "./ops/migrate.ts";
 import { terminalProgress } from "./ops/progress-bar.ts";
-import { runPlatformCommand } from "./ops/run-platform-command.ts";
-import { serveUntilSignal } from "./ops/up.ts";
-import { setRoleCommand } from "./ops/user.ts";
 
 const terminal: CommandIO = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -42,8 +34,9 @@ export async function main(argv: string[], io: CommandIO = terminal, env: NodeJS
     const loaded = config();
     exitCode = loaded ? await action(loaded) : 1;
   };
+  // Each action imports its implementation when it runs, so a command loads only what it uses (docs/adr/0290).
   const platform = <Args extends Record<string, unknown>>(command: PlatformCommand<Args>, args: Args) =>
-    withConfig((loaded) => runPlatformCommand(loaded, command, args, io))();
+    withConfig(async (loaded) => (await import("./ops/run-platform-command.ts")).runPlatformCommand(loaded, command, args, io))();
 
   const program = new Command("azora")
     .description("Azora OS: an API gateway, auth and users services, and the operations guide as commands.")
@@ -55,21 +48,21 @@ export async function main(argv: string[], io: CommandIO = terminal, env: NodeJS
   program
     .command("up")
     .description("Run gateway, auth and users in one process on the embedded default (or on DATABASE_URL/REDIS_URL when set).")
-    .action(withConfig((loaded) => serveUntilSignal(loaded, ["gateway", "auth", "users"], { showToken: Boolean(process.stdout.isTTY) }, io)));
+    .action(withConfig(async (loaded) => (await import("./ops/up.ts")).serveUntilSignal(loaded, ["gateway", "auth", "users"], { showToken: Boolean(process.stdout.isTTY) }, io)));
 
   program
     .command("serve")
     .description("Run one service in this process (production: one Deployment per service). Needs DATABASE_URL.")
     .addArgument(new Command().createArgument("service", "gateway, auth or users").choices(["gateway", "auth", "users"]))
     .action((service: "gateway" | "auth" | "users") =>
-      withConfig((loaded) => serveUntilSignal(loaded, [service], { showToken: Boolean(process.stdout.isTTY) }, io))(),
+      withConfig(async (loaded) => (await import("./ops/up.ts")).serveUntilSignal(loaded, [service], { showToken: Boolean(process.stdout.isTTY) }, io))(),
     );
 
   program
     .command("migrate")
     .description("Apply pending database migrations. Runs inside `azora up` when it holds the embedded database.")
     .option("--json", "print the report as JSON", false)
-    .action((options: { json: boolean }) => platform(migrateCommand, { json: options.json }));
+    .action(async (options: { json: boolean }) => platform((await import("./ops/migrate.ts")).migrateCommand, { json: options.json }));
 
   program
     .command("config")
@@ -78,8 +71,8 @@ export async function main(argv: string[], io: CommandIO = terminal, env: NodeJS
     .description("Check every configuration variable; lists all problems at once and exits 1 if there are any. Creates nothing.")
     .option("--print", "also print the effective value of every variable (secrets redacted)", false)
     .option("--json", "print the result as JSON", false)
-    .action((options: { print: boolean; json: boolean }) => {
-      exitCode = configCheck(env, options, io);
+    .action(async (options: { print: boolean; json: boolean }) => {
+      exitCode = (await import("./ops/config-check.ts")).configCheck(env, options, io);
     });
 
   const user = program.command("user").description("User administration.");
@@ -91,7 +84,7 @@ export async function main(argv: string[], io: CommandIO = terminal, env: NodeJS
       .command(`${verb} <email>`)
       .description(what)
       .option("--json", "print the result as JSON", false)
-      .action((email: string, options: { json: boolean }) => platform(setRoleCommand, { email, role, json: options.json }));
+      .action(async (email: string, options: { json: boolean }) => platform((await import("./ops/user.ts")).setRoleCommand, { email, role, json: options.json }));
   }
 
   registerBackupCommands(program, { io, withConfig, platform, setExitCode: (code) => (exitCode = code) });
@@ -113,25 +106,25 @@ export async function main(argv: string[], io: CommandIO = terminal, env: NodeJS
     .option("--message <text>", "what clients and the status page are told (at most 500 characters)")
     .addOption(new Option("--retry-after <seconds>", "Retry-After sent with each 503").default("600"))
     .option("--json", "print the state as JSON", false)
-    .action((options: { message?: string; retryAfter: string; json: boolean }) => {
+    .action(async (options: { message?: string; retryAfter: string; json: boolean }) => {
       if (!/^\d+$/.test(options.retryAfter)) {
         io.err(`--retry-after takes whole seconds (1 to 86400), not "${options.retryAfter}".`);
         exitCode = 2;
         return;
       }
       const args = { action: "on" as const, retryAfter: Number(options.retryAfter), json: options.json, ...(options.message === undefined ? {} : { message: options.message }) };
-      return platform(maintenanceCommand, args);
+      return platform((await import("./ops/maintenance.ts")).maintenanceCommand, args);
     });
   maintenance
     .command("off")
     .description("Switch maintenance mode off.")
     .option("--json", "print the state as JSON", false)
-    .action((options: { json: boolean }) => platform(maintenanceCommand, { action: "off", json: options.json }));
+    .action(async (options: { json: boolean }) => platform((await import("./ops/maintenance.ts")).maintenanceCommand, { action: "off", json: options.json }));
   maintenance
     .command("status")
     .description("Show whether maintenance mode is on, since when, and its message.")
     .option("--json", "print the state as JSON", false)
-    .action((options: { json: boolean }) => platform(maintenanceCommand, { action: "status", json: options.json }));
+    .action(async (options: { json: boolean }) => platform((await import("./ops/maintenance.ts")).maintenanceCommand, { action: "status", json: options.json }));
 
   registerAuthOpsCommands(program, (command, args) => platform(command, args), { io, setExitCode: (code) => (exitCode = code) });
 
@@ -144,14 +137,14 @@ export async function main(argv: string[], io: CommandIO = terminal, env: NodeJS
       new Option("--ops-url <url>", "ops base URL; repeat it for several processes (default: the running azora up, or http://$OPS_HOST:$OPS_PORT)")
         .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), httpUrl(value)]),
     )
-    .action((options: { json: boolean; url?: string; opsUrl?: string[] }) => withConfig((loaded) => healthCheck(loaded, options, io))());
+    .action((options: { json: boolean; url?: string; opsUrl?: string[] }) => withConfig(async (loaded) => (await import("./ops/health-check.ts")).healthCheck(loaded, options, io))());
 
   program
     .command("metrics")
     .description("The ops dashboard's figures: request rate, errors and p95 per service, the gauges, and the alerts the rule thresholds raise.")
     .option("--json", "print the figures as JSON", false)
     .addOption(new Option("--ops-url <url>", "ops base URL (default: the running azora up, or http://$OPS_HOST:$OPS_PORT)").argParser(httpUrl))
-    .action((options: { json: boolean; opsUrl?: string }) => withConfig((loaded) => metricsCommand(loaded, options, io))());
+    .action((options: { json: boolean; opsUrl?: string }) => withConfig(async (loaded) => (await import("./ops/metrics-cli.ts")).metricsCommand(loaded, options, io))());
 
   try {
     await program.parseAsync(argv);

@@ -1,10 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
-import { secretsRotateCommand } from "./secrets-rotate.ts";
-import { passwordResetCommand } from "./password-reset/password-reset.ts";
-import { accountCommand } from "./account.ts";
-import { auditTailCommand, auditVerifyCommand } from "./audit.ts";
 
 /** `azora account disable|enable`, `azora password-reset`, `azora audit verify|tail` (docs/auth-operations.md). */
 export function registerAuthOpsCommands(
@@ -19,13 +15,13 @@ export function registerAuthOpsCommands(
     .option("--reason <text>", "why (kept in the audit log; no personal data)")
     .option("--dry-run", "show what would change and change nothing", false)
     .option("--json", "print the result as JSON", false)
-    .action((email: string, options: { reason?: string; dryRun: boolean; json: boolean }) => platform(accountCommand, { email, action: "disable", ...options }));
+    .action(async (email: string, options: { reason?: string; dryRun: boolean; json: boolean }) => platform((await import("./account.ts")).accountCommand, { email, action: "disable", ...options }));
   account
     .command("enable <email>")
     .description("Let a disabled person log in again (their earlier tokens stay revoked).")
     .option("--dry-run", "show what would change and change nothing", false)
     .option("--json", "print the result as JSON", false)
-    .action((email: string, options: { dryRun: boolean; json: boolean }) => platform(accountCommand, { email, action: "enable", ...options }));
+    .action(async (email: string, options: { dryRun: boolean; json: boolean }) => platform((await import("./account.ts")).accountCommand, { email, action: "enable", ...options }));
 
   program
     .command("password-reset [emails...]")
@@ -51,7 +47,7 @@ export function registerAuthOpsCommands(
           return;
         }
       }
-      await platform(passwordResetCommand, { all: options.all, emails: listed, dryRun: options.dryRun, json: options.json });
+      await platform((await import("./password-reset/password-reset.ts")).passwordResetCommand, { all: options.all, emails: listed, dryRun: options.dryRun, json: options.json });
     });
 
   program
@@ -61,21 +57,21 @@ export function registerAuthOpsCommands(
     .description("Publish a new signing key, sign with it once every JWKS cache has seen it, retire the old one after the longest token lifetime; replace the generated ops token.")
     .option("--dry-run", "show the plan and change nothing", false)
     .option("--json", "print the result as JSON", false)
-    .action((options: { dryRun: boolean; json: boolean }) => platform(secretsRotateCommand, options));
+    .action(async (options: { dryRun: boolean; json: boolean }) => platform((await import("./secrets-rotate.ts")).secretsRotateCommand, options));
 
   const audit = program.command("audit").description("The audit log of admin actions: append-only and hash-chained.");
   audit
     .command("verify")
     .description("Check every row's hash and its link to the row before; exit 1 naming each row edited, inserted or deleted.")
     .option("--json", "print the result as JSON", false)
-    .action((options: { json: boolean }) => platform(auditVerifyCommand, { json: options.json }));
+    .action(async (options: { json: boolean }) => platform((await import("./audit.ts")).auditVerifyCommand, { json: options.json }));
   audit
     .command("tail")
     .description("Print the newest audit rows, oldest first; --follow keeps printing new ones until stopped (Ctrl-C).")
     .option("-n, --lines <n>", "how many rows (1 to 10000)", wholeNumber, 20)
     .option("-f, --follow", "keep printing rows as they are appended", false)
     .option("--json", "JSON: one array, or with --follow one object per line", false)
-    .action((options: { lines: number; follow: boolean; json: boolean }) => platform(auditTailCommand, options));
+    .action(async (options: { lines: number; follow: boolean; json: boolean }) => platform((await import("./audit.ts")).auditTailCommand, options));
 }
 
 function wholeNumber(value: string): number {

@@ -2,15 +2,6 @@ import { createInterface } from "node:readline/promises";
 import { Option, type Command } from "commander";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
-import { backupDrillCommand, backupFullCommand, listCommand, verifyCommand } from "./backup.ts";
-import { integrityCheckCommand } from "./db-integrity.ts";
-import { analyzeQueriesCommand } from "./db-review/analyze-queries.ts";
-import { optimizeCommand } from "./db-review/optimize.ts";
-import { backupSetupCommand, incrementalCommand, pointInTimeRestore } from "./pitr.ts";
-import { restoreCommand } from "./restore.ts";
-import { backupConfigCommand, backupContentCommand, pruneContentCommand, restoreConfigCommand, restoreContentCommand } from "./config-content-backup.ts";
-import { gdprReplayLedgerCommand } from "./gdpr.ts";
-import { runPlatformCommand } from "./run-platform-command.ts";
 
 export interface CliHooks {
   io: CommandIO;
@@ -51,51 +42,51 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
       .command(kind)
       .description(kind === "full" ? "Take a logical full backup (pg_dump custom format on PostgreSQL, SQL dump on the embedded default) into DATA_DIR/backups." : "Take a full backup now, tagged emergency, exempt from retention; prints where it is.")
       .option("--json", "print the result as JSON", false)
-      .action((options: { json: boolean }) => platform(backupFullCommand, { kind, json: options.json }));
+      .action(async (options: { json: boolean }) => platform((await import("./backup.ts")).backupFullCommand, { kind, json: options.json }));
   }
   backup
     .command("config")
     .description("Back up the secrets (master key, ops token), the GDPR deletion ledger and pgBackRest's configuration of DATA_DIR, encrypted; needs BACKUP_KEY or AZORA_MASTER_KEY.")
     .option("--json", "print the result as JSON", false)
-    .action((options: { json: boolean }) => withConfig((config) => backupConfigCommand(config, options, io))());
+    .action((options: { json: boolean }) => withConfig(async (config) => (await import("./config-content-backup.ts")).backupConfigCommand(config, options, io))());
   backup
     .command("content")
     .description("Back up attachment files into DATA_DIR/backups/content (or the S3 bucket's backups/content/ prefix); copies only files the previous content backup lacks.")
     .option("--json", "print the result as JSON", false)
-    .action((options: { json: boolean }) => platform(backupContentCommand, { json: options.json }));
+    .action(async (options: { json: boolean }) => platform((await import("./config-content-backup.ts")).backupContentCommand, { json: options.json }));
   backup
     .command("prune-content")
     .description("Remove files from the content backup pool that no content backup names (left by an interrupted backup); written to the audit log.")
     .option("--dry-run", "list what would be removed; change nothing", false)
     .option("--json", "print the result as JSON", false)
-    .action((options: { dryRun: boolean; json: boolean }) => platform(pruneContentCommand, { dryRun: options.dryRun, json: options.json }));
+    .action(async (options: { dryRun: boolean; json: boolean }) => platform((await import("./config-content-backup.ts")).pruneContentCommand, { dryRun: options.dryRun, json: options.json }));
   backup
     .command("incremental")
     .description("Incremental backup through pgBackRest (PostgreSQL after azora backup setup; not available on the embedded default).")
-    .action(withConfig((config) => incrementalCommand(config, io)));
+    .action(withConfig(async (config) => (await import("./pitr.ts")).incrementalCommand(config, io)));
   backup
     .command("setup")
     .description("PostgreSQL: write pgBackRest's stanza configuration, say what postgresql.conf needs, create the stanza. Run on the database server as its owner.")
     .addOption(new Option("--pg-data <dir>", "the server's data directory (default: what the server reports)"))
-    .action((options: { pgData?: string }) => platform(backupSetupCommand, options.pgData ? { pgData: options.pgData } : {}));
+    .action(async (options: { pgData?: string }) => platform((await import("./pitr.ts")).backupSetupCommand, options.pgData ? { pgData: options.pgData } : {}));
   backup
     .command("list")
     .description("List complete backups, newest first.")
     .option("--json", "print the list as JSON", false)
-    .action((options: { json: boolean }) => withConfig((config) => listCommand(config, options, io))());
+    .action((options: { json: boolean }) => withConfig(async (config) => (await import("./backup.ts")).listCommand(config, options, io))());
   backup
     .command("verify [id]")
     .description("Check manifests and SHA-256 checksums of the latest backup, one backup (ID or path), or --all; names every bad file, exits 1 if any.")
     .option("--all", "verify every backup in the store", false)
     .option("--json", "print the result as JSON", false)
     .action((reference: string | undefined, options: { all: boolean; json: boolean }) =>
-      withConfig((config) => verifyCommand(config, { ...(reference ? { reference } : {}), all: options.all, json: options.json }, io))(),
+      withConfig(async (config) => (await import("./backup.ts")).verifyCommand(config, { ...(reference ? { reference } : {}), all: options.all, json: options.json }, io))(),
     );
   backup
     .command("drill [id]")
     .description("Restore the latest backup (or ID) into a scratch database, compare it with its manifest, record the recovery time.")
     .option("--json", "print the result as JSON", false)
-    .action((reference: string | undefined, options: { json: boolean }) => platform(backupDrillCommand, { reference: reference ?? "latest", json: options.json }));
+    .action(async (reference: string | undefined, options: { json: boolean }) => platform((await import("./backup.ts")).backupDrillCommand, { reference: reference ?? "latest", json: options.json }));
 
   program
     .command("restore <source> [reference]")
@@ -110,14 +101,14 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
     .addOption(new Option("--pg-data <dir>", "with --target-time: the server's data directory (default: the one azora backup setup recorded)"))
     .action((source: string, reference: string | undefined, options: { yes: boolean; dryRun: boolean; json: boolean; targetTime?: string; pgData?: string }) =>
       withConfig(async (config) => {
-        if (source === "content") return runPlatformCommand(config, restoreContentCommand, { reference: reference ?? "latest", dryRun: options.dryRun, json: options.json }, io);
+        if (source === "content") return (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./config-content-backup.ts")).restoreContentCommand, { reference: reference ?? "latest", dryRun: options.dryRun, json: options.json }, io);
         if (reference !== undefined && source !== "config") {
           io.err(`Unexpected argument ${reference}: azora restore ID|PATH|latest, or azora restore config|content [ID|latest].`);
           return 2;
         }
         if (source === "config") {
           if (!options.yes && !options.dryRun && !(await confirmed("This replaces the secrets in DATA_DIR with those of the config backup.", io))) return 2;
-          return restoreConfigCommand(config, { reference: reference ?? "latest", dryRun: options.dryRun, json: options.json }, io);
+          return (await import("./config-content-backup.ts")).restoreConfigCommand(config, { reference: reference ?? "latest", dryRun: options.dryRun, json: options.json }, io);
         }
         if (!options.yes && !options.dryRun && !(await confirmed(`This replaces the live database with ${source}.`, io))) return 2;
         if (options.targetTime) {
@@ -125,12 +116,12 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
             io.err("With --target-time the source is pgBackRest's repository: write azora restore latest --target-time ISO8601.");
             return 2;
           }
-          const recovered = await pointInTimeRestore(config, { targetTime: options.targetTime, ...(options.pgData ? { pgData: options.pgData } : {}) }, io);
+          const recovered = await (await import("./pitr.ts")).pointInTimeRestore(config, { targetTime: options.targetTime, ...(options.pgData ? { pgData: options.pgData } : {}) }, io);
           if (recovered !== 0) return recovered;
           // The recovered database is from before some erasures: they are replayed before anything else uses it.
-          return runPlatformCommand(config, gdprReplayLedgerCommand, { json: false }, io);
+          return (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./gdpr.ts")).gdprReplayLedgerCommand, { json: false }, io);
         }
-        return runPlatformCommand(config, restoreCommand, { reference: source, dryRun: options.dryRun, json: options.json }, io);
+        return (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./restore.ts")).restoreCommand, { reference: source, dryRun: options.dryRun, json: options.json }, io);
       })(),
     );
 
@@ -140,10 +131,10 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
     .description("Top statements by total time from pg_stat_statements (calls, mean, rows) with a hint from their plans; says how to enable the extension, and what PGlite can report.")
     .addOption(new Option("--top <n>", "how many statements (1-100)").default("10"))
     .option("--json", "print the result as JSON", false)
-    .action((options: { top: string; json: boolean }) => {
+    .action(async (options: { top: string; json: boolean }) => {
       const top = wholeNumber(options.top, 1, 100);
       if (top === undefined) return usage(`--top takes a whole number from 1 to 100, not "${options.top}".`);
-      return platform(analyzeQueriesCommand, { top, json: options.json });
+      return platform((await import("./db-review/analyze-queries.ts")).analyzeQueriesCommand, { top, json: options.json });
     });
   db
     .command("optimize")
@@ -151,14 +142,14 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
     .option("--dry-run", "report and plan only; change nothing", false)
     .option("--apply", "change things even on production", false)
     .option("--json", "print the result as JSON", false)
-    .action((options: { dryRun: boolean; apply: boolean; json: boolean }) => {
+    .action(async (options: { dryRun: boolean; apply: boolean; json: boolean }) => {
       if (options.dryRun && options.apply) return usage("Choose one of --dry-run and --apply.");
       const dryRun = options.dryRun ? true : options.apply ? false : undefined;
-      return platform(optimizeCommand, { json: options.json, ...(dryRun === undefined ? {} : { dryRun }) });
+      return platform((await import("./db-review/optimize.ts")).optimizeCommand, { json: options.json, ...(dryRun === undefined ? {} : { dryRun }) });
     });
   db
     .command("integrity-check")
     .description("Find orphaned rows, invalid constraints, broken indexes (amcheck on PostgreSQL) and sequence problems; exit 1 with a list when any.")
     .option("--json", "print the result as JSON", false)
-    .action((options: { json: boolean }) => platform(integrityCheckCommand, { json: options.json }));
+    .action(async (options: { json: boolean }) => platform((await import("./db-integrity.ts")).integrityCheckCommand, { json: options.json }));
 }

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
-import { CAPACITY_METRICS, capacityReviewCommand } from "./capacity/review.ts";
+import { CAPACITY_METRICS } from "./capacity/metrics.ts";
 import { parseSize } from "./logs/limits.ts";
 
 export interface CapacityCliHooks {
@@ -39,7 +39,7 @@ export function registerCapacityCommands(program: Command, hooks: CapacityCliHoo
     .addOption(new Option("--hpa-file <file>", "manifest with the gateway's HorizontalPodAutoscaler (default deployment/kubernetes/base/autoscaling.yaml)"))
     .option("--json", "print the review as JSON", false)
     .option("--html", "print an HTML page with a small SVG chart", false)
-    .action((options: { days: string; limit?: string[]; prometheus?: string; prometheusUrl?: string; replicaCapacity?: string; hpaFile?: string; json: boolean; html: boolean }) => {
+    .action(async (options: { days: string; limit?: string[]; prometheus?: string; prometheusUrl?: string; replicaCapacity?: string; hpaFile?: string; json: boolean; html: boolean }) => {
       const problems: string[] = [];
       const prometheus = options.prometheusUrl ?? options.prometheus;
       const days = /^\d+$/.test(options.days) && Number(options.days) >= 2 && Number(options.days) <= 365 ? Number(options.days) : undefined;
@@ -60,7 +60,7 @@ export function registerCapacityCommands(program: Command, hooks: CapacityCliHoo
         return;
       }
       const format = options.json ? "json" : options.html ? "html" : "table";
-      return platform(capacityReviewCommand, {
+      return platform((await import("./capacity/review.ts")).capacityReviewCommand, {
         days,
         limits,
         format,

@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
-import { complianceReportCommand } from "./compliance/report.ts";
 
 export interface ComplianceCliHooks {
   io: CommandIO;
@@ -21,13 +20,13 @@ export function registerComplianceCommands(program: Command, hooks: ComplianceCl
     .option("--html", "print the report as an HTML page", false)
     .option("--no-dependencies", "leave out npm audit (it needs the package registry)")
     .option("--out <file>", "write the report to a file")
-    .action((options: { json: boolean; html: boolean; dependencies: boolean; out?: string }) => {
+    .action(async (options: { json: boolean; html: boolean; dependencies: boolean; out?: string }) => {
       if (options.json && options.html) {
         io.err("Choose one of --json and --html (markdown is the default).");
         setExitCode(2);
         return;
       }
       const format = options.json ? "json" : options.html ? "html" : "markdown";
-      return platform(complianceReportCommand, { format, dependencies: options.dependencies, ...(options.out ? { out: resolve(options.out) } : {}) });
+      return platform((await import("./compliance/report.ts")).complianceReportCommand, { format, dependencies: options.dependencies, ...(options.out ? { out: resolve(options.out) } : {}) });
     });
 }

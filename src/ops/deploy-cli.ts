@@ -2,14 +2,8 @@ import { execFileSync } from "node:child_process";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { CommandIO } from "../platform/command.ts";
 import { loadConfig, type Config } from "../platform/config.ts";
-import { deploy, rollback, type DeployOptions } from "./deploy/engine.ts";
-import { deployAuditCommand } from "./deploy/deploy-audit.ts";
-import { kubectl } from "./deploy/kubectl.ts";
-import { loadGatesFile, SHIPPED_GATES_FILE, type GatesFile, type PromqlGate } from "./deploy/promql-gates.ts";
-import { kubernetesDeployTarget, kubernetesTarget } from "./deploy/kubernetes-target.ts";
-import { localReleaseProblem, localTarget } from "./deploy/local-target.ts";
-import { runSmokeTests } from "./deploy/smoke.ts";
-import { runPlatformCommand } from "./run-platform-command.ts";
+import type { DeployOptions } from "./deploy/engine.ts";
+import type { GatesFile, PromqlGate } from "./deploy/promql-gates.ts";
 
 export const environments = ["staging", "production"] as const;
 
@@ -39,6 +33,7 @@ async function promqlGatesOf(
   flags: { measurements?: number; failureLimit?: number },
 ): Promise<{ prometheusUrl: string; gates: PromqlGate[]; measurements: number; failureLimit: number } | Error> {
   if (!URL.canParse(prometheusUrl) || !/^https?:$/.test(new URL(prometheusUrl).protocol)) return new Error(`--prometheus-url "${prometheusUrl}" is not an http(s) URL (e.g. http://prometheus:9090)`);
+  const { loadGatesFile, SHIPPED_GATES_FILE } = await import("./deploy/promql-gates.ts");
   let loaded: GatesFile;
   try {
     loaded = await loadGatesFile(file ?? SHIPPED_GATES_FILE);
@@ -75,7 +70,8 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
   const { io, env, setExitCode } = hooks;
   const environment = () => new Command().createArgument("environment", "staging or production").choices(environments);
   const targetOf = async (name: string) => {
-    const target = kubernetesTarget(kubectl(`azora-${name}`, env));
+    const { kubernetesTarget } = await import("./deploy/kubernetes-target.ts");
+    const target = kubernetesTarget((await import("./deploy/kubectl.ts")).kubectl(`azora-${name}`, env));
     if (await target.reachable()) return target;
     io.err(`Namespace azora-${name} is not reachable with kubectl (check kubectl config current-context, and that the overlay was applied: docs/deployment.md).`);
     return undefined;
@@ -92,21 +88,21 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
     return undefined;
   };
   /** The local target works on the shared PostgreSQL of the split-mode services, like `azora serve`. */
-  const localOf = (name: string) => {
+  const localOf = async (name: string) => {
     const config = loadedConfig();
     if (!config) return undefined;
     if (!config.database.url) {
       io.err("The local target moves the traffic routes of split-mode gateways (azora serve gateway), which need DATABASE_URL: set it as for azora serve.");
       return undefined;
     }
-    return { config, target: localTarget(config, env, io, name) };
+    return { config, target: (await import("./deploy/local-target.ts")).localTarget(config, env, io, name) };
   };
   /** Audit rows go wherever the platform's database is; a deploy outside any installation still reports why none was written. */
   const audit: DeployOptions["audit"] = async (entry) => {
     const config = loadedConfig();
     if (!config) throw new Error("the configuration is invalid");
     const problems: string[] = [];
-    const code = await runPlatformCommand(config, deployAuditCommand, entry, { out: () => undefined, err: (text) => problems.push(text) });
+    const code = await (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./deploy/deploy-audit.ts")).deployAuditCommand, entry, { out: () => undefined, err: (text) => problems.push(text) });
     if (code !== 0) throw new Error(problems.join(" ") || `exit ${code}`);
   };
 
@@ -141,14 +137,14 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
           io.err(promql.message);
           return setExitCode(2);
         }
-        const deployOptions: DeployOptions = { analysisSeconds, keepWarmSeconds, maxErrorPercent, promql, smoke: (baseUrl) => runSmokeTests(baseUrl, env, io.err), audit };
+        const deployOptions: DeployOptions = { analysisSeconds, keepWarmSeconds, maxErrorPercent, promql, smoke: async (baseUrl) => (await import("./deploy/smoke.ts")).runSmokeTests(baseUrl, env, io.err), audit };
         if (options.target === "local") {
-          const problem = await localReleaseProblem(version);
+          const problem = await (await import("./deploy/local-target.ts")).localReleaseProblem(version);
           if (problem) {
             io.err(problem.message);
             return setExitCode(problem.code);
           }
-          const opened = localOf(name);
+          const opened = await localOf(name);
           if (!opened) return setExitCode(1);
           if (options.dryRun) {
             const status = (await opened.target.status()) as { live: string; lock: string | null };
@@ -156,7 +152,7 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
             if (status.lock) io.out(`The lock is held now (${status.lock}): the deploy would be refused.`);
             return setExitCode(0);
           }
-          return setExitCode(await deploy(opened.target, strategy, version, deployOptions, io));
+          return setExitCode(await (await import("./deploy/engine.ts")).deploy(opened.target, strategy, version, deployOptions, io));
         }
         const problem = releaseProblem(version);
         if (problem) {
@@ -172,7 +168,7 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
           if (holder) io.out(`The lock is held now (${holder}): the deploy would be refused.`);
           return setExitCode(0);
         }
-        setExitCode(await deploy(kubernetesDeployTarget(target), strategy, version, deployOptions, io));
+        setExitCode(await (await import("./deploy/engine.ts")).deploy((await import("./deploy/kubernetes-target.ts")).kubernetesDeployTarget(target), strategy, version, deployOptions, io));
       });
   }
   deployCommand
@@ -184,7 +180,7 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
     .action(async (name: string | undefined, options: { target: string; json: boolean }) => {
       const report: Record<string, unknown> = {};
       if (options.target === "local") {
-        const opened = localOf(name ?? "staging");
+        const opened = await localOf(name ?? "staging");
         if (!opened) return setExitCode(1);
         const status = await opened.target.status();
         io.out(options.json ? JSON.stringify(status) : JSON.stringify(status, null, 2));
@@ -218,14 +214,14 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
         return setExitCode(2);
       }
       if (options.target === "local") {
-        const opened = localOf(name);
+        const opened = await localOf(name);
         if (!opened) return setExitCode(1);
         if (options.dryRun) {
           const status = (await opened.target.status()) as { live: string };
           io.out(`Would roll back ${opened.target.where}: traffic from ${status.live} to the other colour (its release restarted first if it is no longer warm). Reason: ${reason}`);
           return setExitCode(0);
         }
-        return setExitCode(await rollback(opened.target, reason, io, { audit }));
+        return setExitCode(await (await import("./deploy/engine.ts")).rollback(opened.target, reason, io, { audit }));
       }
       const target = await targetOf(name);
       if (!target) return setExitCode(1);
@@ -234,6 +230,6 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
         io.out(`Would roll back ${target.namespace} (now ${(await target.versions())["api-gateway"]}): ${how}. Reason: ${reason}`);
         return setExitCode(0);
       }
-      setExitCode(await rollback(kubernetesDeployTarget(target), reason, io, { audit }));
+      setExitCode(await (await import("./deploy/engine.ts")).rollback((await import("./deploy/kubernetes-target.ts")).kubernetesDeployTarget(target), reason, io, { audit }));
     });
 }

@@ -2,7 +2,6 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
-import { gdprAuditCommand, gdprDeleteCommand, gdprExportCommand, gdprReplayLedgerCommand } from "./gdpr.ts";
 
 export interface GdprCliDeps {
   io: CommandIO;
@@ -20,10 +19,10 @@ export function registerGdprCommands(program: Command, deps: GdprCliDeps): void 
     .description("Write everything held about a person to one .tar.gz (profile, sessions, content, attachments, log events) with a manifest and SHA256SUMS.")
     .option("--out <file>", "archive to write (default: ./gdpr-export-<time>.tar.gz; never overwritten)")
     .option("--json", "print the result as JSON", false)
-    .action((address: string, options: { out?: string; json: boolean }) => {
+    .action(async (address: string, options: { out?: string; json: boolean }) => {
       // Resolved here: the command may run inside `azora up`, whose working directory is not this one.
       const out = resolve(options.out ?? `gdpr-export-${new Date().toISOString().replace(/[:.]/g, "").replace(/\d{3}Z$/, "Z")}.tar.gz`);
-      return deps.platform(gdprExportCommand, { email: address, out, json: options.json });
+      return deps.platform((await import("./gdpr.ts")).gdprExportCommand, { email: address, out, json: options.json });
     });
 
   gdpr
@@ -50,20 +49,20 @@ export function registerGdprCommands(program: Command, deps: GdprCliDeps): void 
           return;
         }
       }
-      await deps.platform(gdprDeleteCommand, { email: address, dryRun: options.dryRun, yes, json: options.json });
+      await deps.platform((await import("./gdpr.ts")).gdprDeleteCommand, { email: address, dryRun: options.dryRun, yes, json: options.json });
     });
 
   gdpr
     .command("audit")
     .description("The data inventory: every table and column holding personal data, its purpose, retention and lawful basis. Exits 1 if a column is not annotated.")
     .option("--json", "print the inventory as JSON", false)
-    .action((options: { json: boolean }) => deps.platform(gdprAuditCommand, { json: options.json }));
+    .action(async (options: { json: boolean }) => deps.platform((await import("./gdpr.ts")).gdprAuditCommand, { json: options.json }));
 
   gdpr
     .command("replay-ledger")
     .description("Erase again everyone recorded in the deletion ledger (every restore does this itself).")
     .option("--json", "print the result as JSON", false)
-    .action((options: { json: boolean }) => deps.platform(gdprReplayLedgerCommand, { json: options.json }));
+    .action(async (options: { json: boolean }) => deps.platform((await import("./gdpr.ts")).gdprReplayLedgerCommand, { json: options.json }));
 }
 
 async function confirm(address: string): Promise<boolean> {

@@ -3,10 +3,7 @@ import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import type { CommandIO } from "../platform/command.ts";
 import { packageVersion, type Config } from "../platform/config.ts";
-import { auditImagesUpdate } from "./images/images-audit.ts";
-import { auditProductionDependencies, type AuditSummary } from "./images/audit.ts";
-import { applyOverlayUpdate, lineDiff, planOverlayUpdate } from "./images/overlays.ts";
-import { compareVersions, knownVersions, parseVersion } from "./images/versions.ts";
+import type { AuditSummary } from "./images/audit.ts";
 
 const packageRoot = () => fileURLToPath(new URL("../../", import.meta.url));
 
@@ -37,6 +34,8 @@ export function registerImagesCommands(program: Command, hooks: { io: CommandIO;
 }
 
 async function updateImages(config: Config, text: string, flags: UpdateFlags, io: CommandIO): Promise<number> {
+  const { compareVersions, knownVersions, parseVersion } = await import("./images/versions.ts");
+  const { applyOverlayUpdate, lineDiff, planOverlayUpdate } = await import("./images/overlays.ts");
   const version = parseVersion(text);
   if (!version) {
     io.err(`"${text}" is not a version: write MAJOR.MINOR.PATCH, e.g. 1.4.0 or 1.4.0-rc.1.`);
@@ -69,13 +68,13 @@ async function updateImages(config: Config, text: string, flags: UpdateFlags, io
   if (!flags.dryRun && changed.length > 0) {
     await applyOverlayUpdate(plan);
     // Git history records the files; the audit log records who bumped what, and whether it was forced.
-    audited = await auditImagesUpdate(
+    audited = await (await import("./images/images-audit.ts")).auditImagesUpdate(
       config,
       { action: "images.update", target: `overlays:${overlaysDir}`, details: { version, overlays: changed.map((change) => ({ overlay: change.overlay, from: change.current })), forced: flags.force && refusals.length > 0 ? refusals : [] } },
       io.err,
     );
   }
-  const audit: AuditSummary | undefined = flags.audit ? await auditProductionDependencies(packageRoot()) : undefined;
+  const audit: AuditSummary | undefined = flags.audit ? await (await import("./images/audit.ts")).auditProductionDependencies(packageRoot()) : undefined;
   if (flags.json) {
     io.out(JSON.stringify({ version, dryRun: flags.dryRun, audited, forced: refusals.length > 0 ? refusals : [], overlays: plan.map((change) => ({ overlay: change.overlay, file: change.file, from: change.current, changed: change.before !== change.after })), diff, audit: audit ?? null }));
   } else {

@@ -1,9 +1,6 @@
 import { resolve } from "node:path";
 import { Option, type Command } from "commander";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
-import { incidentCollectLogsCommand } from "./incidents/collect-logs.ts";
-import { INCIDENT_REFERENCE, incidentDeclareCommand, incidentListCommand, incidentResolveCommand, incidentShowCommand, incidentUpdateCommand, unknownIncident } from "./incidents/incident-commands.ts";
-import { incidentPostmortemCommand } from "./incidents/postmortem.ts";
 
 export interface IncidentCliHooks {
   io: CommandIO;
@@ -37,8 +34,12 @@ export function registerIncidentCommands(program: Command, hooks: IncidentCliHoo
     setExitCode(2);
   };
   // A malformed reference is a usage error (exit 2), not an unknown incident (exit 1).
-  const malformed = (id: string | undefined) => id !== undefined && !INCIDENT_REFERENCE.test(id) && (refuse([unknownIncident(id)]), true);
-  const ifWellFormed = (id: string, run: () => Promise<void>): Promise<void> | undefined => (malformed(id) ? undefined : run());
+  const malformed = async (id: string | undefined) => {
+    if (id === undefined) return false;
+    const { INCIDENT_REFERENCE, unknownIncident } = await import("./incidents/incident-commands.ts");
+    return !INCIDENT_REFERENCE.test(id) && (refuse([unknownIncident(id)]), true);
+  };
+  const ifWellFormed = async (id: string, run: () => Promise<void>): Promise<void> => ((await malformed(id)) ? undefined : run());
   const incident = program.command("incident").description("Incident response: declare, update, resolve, collect logs, write the post-mortem.");
 
   incident
@@ -49,15 +50,15 @@ export function registerIncidentCommands(program: Command, hooks: IncidentCliHoo
     .requiredOption("--impact <text>", "what users see, in one sentence (shown on the status page)")
     .option("--eta <duration>", "estimated time to resolution: 30m, 2h")
     .option("--json", "print the incident and both messages as JSON", false)
-    .action((id: string | undefined, options: { sev: string; service: string; impact: string; eta?: string; json: boolean }) => {
-      if (malformed(id)) return;
+    .action(async (id: string | undefined, options: { sev: string; service: string; impact: string; eta?: string; json: boolean }) => {
+      if (await malformed(id)) return;
       const problems: string[] = [];
       const severity = /^(sev-?)?([1-4])$/i.exec(options.sev)?.[2];
       if (!severity) problems.push(`--sev takes 1, 2, 3 or 4 (SEV-1 critical … SEV-4 low), not "${options.sev}".`);
       const eta = options.eta === undefined ? undefined : parseMinutes(options.eta);
       if (options.eta !== undefined && (eta === undefined || eta < 1 || eta > 10_080)) problems.push(`--eta takes a duration such as 30m or 2h (at most 7 days), not "${options.eta}".`);
       if (problems.length > 0) return refuse(problems);
-      return platform(incidentDeclareCommand, {
+      return platform((await import("./incidents/incident-commands.ts")).incidentDeclareCommand, {
         severity: Number(severity),
         service: options.service,
         impact: options.impact,
@@ -73,27 +74,27 @@ export function registerIncidentCommands(program: Command, hooks: IncidentCliHoo
     .addOption(new Option("--status <status>", "the new status").choices(["investigating", "identified", "monitoring", "resolved"]).makeOptionMandatory())
     .requiredOption("--message <text>", "what changed, for the status page")
     .option("--json", "print the incident as JSON", false)
-    .action((id: string, options: { status: string; message: string; json: boolean }) => ifWellFormed(id, () => platform(incidentUpdateCommand, { id, status: options.status as "investigating", message: options.message, json: options.json })));
+    .action((id: string, options: { status: string; message: string; json: boolean }) => ifWellFormed(id, async () => platform((await import("./incidents/incident-commands.ts")).incidentUpdateCommand, { id, status: options.status as "investigating", message: options.message, json: options.json })));
 
   incident
     .command("resolve <id>")
     .description("Resolve the incident: it leaves /status.")
     .option("--message <text>", "the closing message", "This incident has been resolved.")
     .option("--json", "print the incident as JSON", false)
-    .action((id: string, options: { message: string; json: boolean }) => ifWellFormed(id, () => platform(incidentResolveCommand, { id, message: options.message, json: options.json })));
+    .action((id: string, options: { message: string; json: boolean }) => ifWellFormed(id, async () => platform((await import("./incidents/incident-commands.ts")).incidentResolveCommand, { id, message: options.message, json: options.json })));
 
   incident
     .command("list")
     .description("Open incidents, newest first.")
     .option("--all", "resolved ones too", false)
     .option("--json", "print the incidents as JSON", false)
-    .action((options: { all: boolean; json: boolean }) => platform(incidentListCommand, { all: options.all, json: options.json }));
+    .action(async (options: { all: boolean; json: boolean }) => platform((await import("./incidents/incident-commands.ts")).incidentListCommand, { all: options.all, json: options.json }));
 
   incident
     .command("show <id>")
     .description("One incident with every update.")
     .option("--json", "print the incident as JSON", false)
-    .action((id: string, options: { json: boolean }) => ifWellFormed(id, () => platform(incidentShowCommand, { id, json: options.json })));
+    .action((id: string, options: { json: boolean }) => ifWellFormed(id, async () => platform((await import("./incidents/incident-commands.ts")).incidentShowCommand, { id, json: options.json })));
 
   incident
     .command("collect-logs <id>")
@@ -103,8 +104,8 @@ export function registerIncidentCommands(program: Command, hooks: IncidentCliHoo
     .option("--out <file>", "where to write the archive (default ./<id>-logs.tar.gz)")
     .option("--ops-url <url>", "ops listener to read metrics, health and breakers from (default: the running platform's)")
     .option("--json", "print the manifest as JSON", false)
-    .action((id: string, options: { since?: string; until?: string; out?: string; opsUrl?: string; json: boolean }) => {
-      if (malformed(id)) return;
+    .action(async (id: string, options: { since?: string; until?: string; out?: string; opsUrl?: string; json: boolean }) => {
+      if (await malformed(id)) return;
       const problems: string[] = [];
       const since = options.since === undefined ? undefined : parseInstant(options.since);
       const until = options.until === undefined ? undefined : parseInstant(options.until);
@@ -115,7 +116,7 @@ export function registerIncidentCommands(program: Command, hooks: IncidentCliHoo
       if (problems.length > 0) return refuse(problems);
       // Absolute here: a relayed command runs in the platform's process, whose working directory is not ours.
       const out = resolve(options.out ?? `${id}-logs.tar.gz`);
-      return platform(incidentCollectLogsCommand, { id, out, json: options.json, ...(since ? { since } : {}), ...(until ? { until } : {}), ...(options.opsUrl ? { opsUrl: options.opsUrl } : {}) });
+      return platform((await import("./incidents/collect-logs.ts")).incidentCollectLogsCommand, { id, out, json: options.json, ...(since ? { since } : {}), ...(until ? { until } : {}), ...(options.opsUrl ? { opsUrl: options.opsUrl } : {}) });
     });
 
   incident
@@ -128,7 +129,7 @@ export function registerIncidentCommands(program: Command, hooks: IncidentCliHoo
         const prometheusUrl = options.prometheusUrl;
         // Not echoed: a Prometheus URL may carry basic-auth credentials.
         if (prometheusUrl !== undefined && (!URL.canParse(prometheusUrl) || !/^https?:$/.test(new URL(prometheusUrl).protocol))) return refuse(["--prometheus-url (or PROMETHEUS_URL) is not an http(s) URL: give one such as http://prometheus:9090."]);
-        return platform(incidentPostmortemCommand, { id, ...(options.out ? { out: resolve(options.out) } : {}), ...(prometheusUrl ? { prometheusUrl } : {}) });
+        return platform((await import("./incidents/postmortem.ts")).incidentPostmortemCommand, { id, ...(options.out ? { out: resolve(options.out) } : {}), ...(prometheusUrl ? { prometheusUrl } : {}) });
       }),
     );
 }

@@ -2,11 +2,8 @@ import { join } from "node:path";
 import { Option, type Command } from "commander";
 import type { CommandIO } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
-import { archiveLogs, parseS3Url } from "./logs/archive.ts";
-import { auditLogsOperation } from "./logs/audit-logs-operation.ts";
 import { parseDuration, parseSize } from "./logs/limits.ts";
-import { findLogWriter, signalReopen } from "./logs/reopen.ts";
-import { LOG_STREAMS, rotateLogs, type RotateReport } from "./logs/rotate.ts";
+import type { RotateReport } from "./logs/rotate.ts";
 
 export interface LogsCliHooks {
   io: CommandIO;
@@ -70,6 +67,8 @@ async function rotateAction(config: Config, flags: RotateFlags, io: CommandIO): 
     usage.forEach((line) => io.err(line));
     return 2;
   }
+  const { findLogWriter } = await import("./logs/reopen.ts");
+  const { rotateLogs } = await import("./logs/rotate.ts");
   const writer = await findLogWriter(config.paths.state, pid);
   let report: RotateReport;
   try {
@@ -83,7 +82,7 @@ async function rotateAction(config: Config, flags: RotateFlags, io: CommandIO): 
   }
   const failed = report.writer.pid !== null && !report.writer.reopened;
   if (!report.dryRun && (report.rotated.length > 0 || report.removed.length > 0)) {
-    await auditLogsOperation(config, { action: "logs.rotate", target: `logs:${config.paths.logs}`, details: { rotated: report.rotated.map((entry) => ({ stream: entry.stream, reason: entry.reason, bytes: entry.bytes, file: entry.file })), removed: report.removed, reopened: !failed } }, io.err);
+    await (await import("./logs/audit-logs-operation.ts")).auditLogsOperation(config, { action: "logs.rotate", target: `logs:${config.paths.logs}`, details: { rotated: report.rotated.map((entry) => ({ stream: entry.stream, reason: entry.reason, bytes: entry.bytes, file: entry.file })), removed: report.removed, reopened: !failed } }, io.err);
   }
   if (flags.json) io.out(JSON.stringify(report));
   else printRotation(report, config.paths.logs, io);
@@ -107,6 +106,8 @@ async function reopenAction(config: Config, pidText: string | undefined, io: Com
     io.err(`--pid takes a process id, not "${pidText}".`);
     return 2;
   }
+  const { findLogWriter, signalReopen } = await import("./logs/reopen.ts");
+  const { LOG_STREAMS } = await import("./logs/rotate.ts");
   const writer = await findLogWriter(config.paths.state, pidText === undefined ? undefined : Number(pidText));
   if (writer.pid === undefined) {
     io.err(`Nothing to signal: ${writer.reason}.`);
@@ -126,6 +127,7 @@ async function reopenAction(config: Config, pidText: string | undefined, io: Com
 }
 
 async function archiveAction(config: Config, flags: { to: string; dryRun: boolean; json: boolean }, io: CommandIO): Promise<number> {
+  const { archiveLogs, parseS3Url } = await import("./logs/archive.ts");
   const target = parseS3Url(flags.to);
   if (typeof target === "string") {
     io.err(target);
@@ -134,7 +136,7 @@ async function archiveAction(config: Config, flags: { to: string; dryRun: boolea
   const results = await archiveLogs(config, target, { dryRun: flags.dryRun });
   const failed = results.filter((entry) => entry.status === "failed");
   if (!flags.dryRun && results.length > 0) {
-    await auditLogsOperation(config, { action: "logs.archive", target: `s3://${target.bucket}/${target.prefix}`, details: { files: results.map((entry) => ({ file: entry.file, key: entry.key, bytes: entry.bytes, sha256: entry.sha256, status: entry.status })) } }, io.err);
+    await (await import("./logs/audit-logs-operation.ts")).auditLogsOperation(config, { action: "logs.archive", target: `s3://${target.bucket}/${target.prefix}`, details: { files: results.map((entry) => ({ file: entry.file, key: entry.key, bytes: entry.bytes, sha256: entry.sha256, status: entry.status })) } }, io.err);
   }
   if (flags.json) io.out(JSON.stringify({ to: flags.to, dryRun: flags.dryRun, files: results }));
   else {

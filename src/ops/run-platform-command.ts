@@ -1,7 +1,6 @@
 import { request } from "undici";
 import { reportProgress, type CommandFrame, type CommandIO, type PlatformCommand } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
-import { closePlatform, openPlatform } from "../platform/context.ts";
 import { acquireDataLock, liveHolder, type LockHolder } from "../platform/data-lock.ts";
 import { embeddedDataExists, missingDataMessage } from "../platform/data-dir.ts";
 import { loadOrCreateSecret } from "../platform/secrets.ts";
@@ -38,6 +37,8 @@ export async function runPlatformCommand<Args extends Record<string, unknown>>(
       })
     : undefined;
   try {
+    // Imported here, not at load: a command relayed to a running `azora up` never opens the database in this process.
+    const { closePlatform, openPlatform } = await import("../platform/context.ts");
     // A command's stdout is its output (one JSON document with --json): its logs go to the files only.
     const quiet = { ...config, log: { ...config.log, stdout: false } };
     const context = await openPlatform(quiet, { migrate: embedded && !command.migrates, warn: (message) => io.err(message) });

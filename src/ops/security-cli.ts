@@ -5,16 +5,7 @@ import type { CommandIO } from "../platform/command.ts";
 import { parseTimeArgument } from "../services/security/log-reader.ts";
 import type { Config } from "../platform/config.ts";
 import type { SecurityPolicy } from "../services/security/policy.ts";
-import { adminsInForce } from "./security-admins.ts";
-import { detectorPolicy } from "./security-policy-in-force.ts";
 import type { CliHooks } from "./backup-cli.ts";
-import { runAnomalies } from "./security-anomalies.ts";
-import { runLeakDetection } from "./security-leaks.ts";
-import { runAccessMonitor } from "./security-access.ts";
-import { securityPoliciesCommand } from "./security-policies.ts";
-import { securityAuditCommand } from "./security-audit.ts";
-import { runPentest } from "./security-pentest.ts";
-import { securityForensicsCommand } from "./security-forensics.ts";
 
 interface WindowOptions {
   since?: string;
@@ -52,7 +43,7 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
           process.once("SIGINT", () => resolve());
           process.once("SIGTERM", () => resolve());
         });
-        return runAnomalies({ ...input, json: options.json, events: options.events, follow: options.follow, stopped }, io);
+        return (await import("./security-anomalies.ts")).runAnomalies({ ...input, json: options.json, events: options.events, follow: options.follow, stopped }, io);
       })(),
     );
 
@@ -73,7 +64,7 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
       withConfig(async (config) => {
         const input = await windowInput(options, config, io);
         if (!input) return 2;
-        return runLeakDetection({ ...input, json: options.json, events: options.events }, io);
+        return (await import("./security-leaks.ts")).runLeakDetection({ ...input, json: options.json, events: options.events }, io);
       })(),
     );
 
@@ -95,8 +86,8 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
       withConfig(async (config) => {
         const input = await windowInput(options, config, io);
         if (!input) return 2;
-        const admins = [...new Set([...options.admin, ...(await adminsInForce(config, io))])];
-        return runAccessMonitor({ ...input, admins, json: options.json, events: options.events }, io);
+        const admins = [...new Set([...options.admin, ...(await (await import("./security-admins.ts")).adminsInForce(config, io))])];
+        return (await import("./security-access.ts")).runAccessMonitor({ ...input, admins, json: options.json, events: options.events }, io);
       })(),
     );
 
@@ -113,8 +104,8 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
     .option("--skip-kubernetes", "do not render the Kubernetes overlays; reported as not checked", false)
     .option("--kubernetes-dir <dir>", "the Kubernetes manifests (base/ and overlays/) to check (default: the shipped deployment/kubernetes)")
     .option("--json", "print the report as one JSON document", false)
-    .action((options: { url?: string; skipNpmAudit: boolean; skipKubernetes: boolean; kubernetesDir?: string; json: boolean }) =>
-      hooks.platform(securityAuditCommand, {
+    .action(async (options: { url?: string; skipNpmAudit: boolean; skipKubernetes: boolean; kubernetesDir?: string; json: boolean }) =>
+      hooks.platform((await import("./security-audit.ts")).securityAuditCommand, {
         ...(options.url ? { url: options.url } : {}),
         ...(options.kubernetesDir ? { kubernetesDir: resolve(options.kubernetesDir) } : {}),
         skipNpmAudit: options.skipNpmAudit,
@@ -154,7 +145,7 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
         return;
       }
       const stamp = new Date(now).toISOString().replace(/[-:]/g, "").slice(0, 15);
-      await hooks.platform(securityForensicsCommand, {
+      await hooks.platform((await import("./security-forensics.ts")).securityForensicsCommand, {
         id,
         ...(since !== undefined ? { since } : {}),
         ...(until !== undefined ? { until } : {}),
@@ -177,9 +168,9 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
     .option("--skip <probe>", "leave a probe out (repeatable)", (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option("--json", "print the report as one JSON document", false)
     .action((url: string | undefined, options: { iOwnThisHost: boolean; skip: string[]; json: boolean }) =>
-      withConfig((config) =>
+      withConfig(async (config) =>
         // Without a URL: this machine's platform, on the public port the configuration names (PORT, default 8080).
-        runPentest({ url: url ?? `http://127.0.0.1:${config.gateway.port}`, ownHost: options.iOwnThisHost, skip: options.skip, json: options.json }, io),
+        (await import("./security-pentest.ts")).runPentest({ url: url ?? `http://127.0.0.1:${config.gateway.port}`, ownHost: options.iOwnThisHost, skip: options.skip, json: options.json }, io),
       )(),
     );
 
@@ -188,7 +179,7 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
     .command("show")
     .description("Print the policy in force: the stored one, or the shipped defaults when none was stored.")
     .option("--json", "print it as JSON", false)
-    .action((options: { json: boolean }) => hooks.platform(securityPoliciesCommand, { action: "show", json: options.json }));
+    .action(async (options: { json: boolean }) => hooks.platform((await import("./security-policies.ts")).securityPoliciesCommand, { action: "show", json: options.json }));
   policies
     .command("update <file>")
     .description("Validate a policy file (every problem is listed, exit 2, nothing changes) and store it; processes that poll the policy follow without a restart.")
@@ -203,7 +194,7 @@ export function registerSecurityCommands(program: Command, hooks: Pick<CliHooks,
         hooks.setExitCode(2);
         return;
       }
-      await hooks.platform(securityPoliciesCommand, { action: "update", text, source: resolve(file), dryRun: options.dryRun, json: options.json });
+      await hooks.platform((await import("./security-policies.ts")).securityPoliciesCommand, { action: "update", text, source: resolve(file), dryRun: options.dryRun, json: options.json });
     });
 }
 
@@ -219,7 +210,7 @@ async function windowInput(options: WindowOptions, config: Config, io: CommandIO
   const logDir = options.logDir ?? config.paths.logs;
   if (!(await stat(logDir).catch(() => undefined))?.isDirectory()) problems.push(`log directory ${logDir} does not exist`);
   // A policy file is checked with the other arguments; the policy in force is read only for a run that will happen.
-  const policy = options.policy !== undefined || problems.length === 0 ? await detectorPolicy(config, options.policy, io) : undefined;
+  const policy = options.policy !== undefined || problems.length === 0 ? await (await import("./security-policy-in-force.ts")).detectorPolicy(config, options.policy, io) : undefined;
   if (policy && !policy.ok) problems.push(...policy.problems);
   if (problems.length > 0 || !policy?.ok || since === undefined || until === undefined) {
     for (const problem of problems) io.err(problem);

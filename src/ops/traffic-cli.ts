@@ -1,6 +1,5 @@
 import { Command, type Command as CommandType } from "commander";
 import type { CommandIO, PlatformCommand } from "../platform/command.ts";
-import { trafficCommand } from "./traffic.ts";
 
 export interface TrafficCliHooks {
   io: CommandIO;
@@ -21,7 +20,7 @@ export function registerTrafficCommands(program: CommandType, hooks: TrafficCliH
     .command("status")
     .description("Each upstream's target sets, live colour, canary weight and revision.")
     .option("--json", "print the routes as JSON", false)
-    .action((options: { json: boolean }) => platform(trafficCommand, { action: "status", json: options.json }));
+    .action(async (options: { json: boolean }) => platform((await import("./traffic.ts")).trafficCommand, { action: "status", json: options.json }));
   traffic
     .command("switch")
     .description("Send every new request to the other colour (or --to COLOUR); the canary weight goes to 0. In-flight requests finish where they are.")
@@ -29,8 +28,8 @@ export function registerTrafficCommands(program: CommandType, hooks: TrafficCliH
     .addOption(new Command().createOption("--to <colour>", "the colour to make live").choices(["blue", "green"]))
     .option("--dry-run", "print the route the switch would write, change nothing", false)
     .option("--json", "print the new route as JSON", false)
-    .action((name: "auth" | "users", options: { to?: "blue" | "green"; dryRun: boolean; json: boolean }) =>
-      platform(trafficCommand, { action: "switch", upstream: name, ...(options.to ? { to: options.to } : {}), dryRun: options.dryRun, json: options.json }),
+    .action(async (name: "auth" | "users", options: { to?: "blue" | "green"; dryRun: boolean; json: boolean }) =>
+      platform((await import("./traffic.ts")).trafficCommand, { action: "switch", upstream: name, ...(options.to ? { to: options.to } : {}), dryRun: options.dryRun, json: options.json }),
     );
   traffic
     .command("weight")
@@ -39,12 +38,12 @@ export function registerTrafficCommands(program: CommandType, hooks: TrafficCliH
     .argument("<percent>", "whole percent, 0 to 100")
     .option("--dry-run", "print the route the change would write, change nothing", false)
     .option("--json", "print the new route as JSON", false)
-    .action((name: "auth" | "users", percent: string, options: { dryRun: boolean; json: boolean }) => {
+    .action(async (name: "auth" | "users", percent: string, options: { dryRun: boolean; json: boolean }) => {
       if (!/^\d{1,3}$/.test(percent) || Number(percent) > 100) {
         io.err(`The canary weight is a whole percent from 0 to 100, not "${percent}" (e.g. azora traffic weight users 10).`);
         return setExitCode(2);
       }
-      return platform(trafficCommand, { action: "weight", upstream: name, percent: Number(percent), dryRun: options.dryRun, json: options.json });
+      return platform((await import("./traffic.ts")).trafficCommand, { action: "weight", upstream: name, percent: Number(percent), dryRun: options.dryRun, json: options.json });
     });
   traffic
     .command("targets")
@@ -54,8 +53,8 @@ export function registerTrafficCommands(program: CommandType, hooks: TrafficCliH
     .option("--green <urls>", "green targets", list)
     .option("--dry-run", "print the route the change would write, change nothing", false)
     .option("--json", "print the new route as JSON", false)
-    .action((name: "auth" | "users", options: { blue?: string[]; green?: string[]; dryRun: boolean; json: boolean }) =>
-      platform(trafficCommand, {
+    .action(async (name: "auth" | "users", options: { blue?: string[]; green?: string[]; dryRun: boolean; json: boolean }) =>
+      platform((await import("./traffic.ts")).trafficCommand, {
         action: "targets",
         upstream: name,
         ...(options.blue ? { blue: options.blue } : {}),

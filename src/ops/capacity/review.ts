@@ -8,9 +8,7 @@ import { accessLogRateSeries } from "./access-log.ts";
 import { requestRateSeries } from "./prometheus.ts";
 import { project, type Point } from "./projection.ts";
 import { renderHtml, renderTable, type MetricReport } from "./render.ts";
-
-/** Metrics a limit can be set for (`--limit users=100000`). */
-export const CAPACITY_METRICS = ["users", "content", "database", "blobs", "storage", "connections", "requests"] as const;
+import { CAPACITY_METRICS } from "./metrics.ts";
 
 const args = z.object({
   days: z.number().int().min(2).max(365).default(30),
