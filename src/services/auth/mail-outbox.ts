@@ -45,7 +45,8 @@ export interface MailOutboxDeps {
  */
 export function createMailOutbox(deps: MailOutboxDeps) {
   const { db, clock, eventLog } = deps;
-  const outbox = createMailOutboxRepository(db);
+  // Polling is housekeeping: its statements stay out of the served-request query count (db.background).
+  const outbox = createMailOutboxRepository(db.background);
   const mailDeps: PasswordResetMailDeps = { db, clock, mail: deps.mail, mailer: deps.mailer };
   let running: Promise<void> | undefined;
   let again = false;
