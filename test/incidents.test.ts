@@ -128,6 +128,16 @@ for (const backend of backends()) {
         { level: 30, time: "2020-01-01T00:00:00.000Z", msg: "long before the incident" },
       ];
       await appendFile(join(platform.dataDir, "logs", "api.log"), planted.map((line) => `${JSON.stringify(line)}\n`).join(""));
+      // Security events of the window: a failed login the platform itself writes to auth.log, and a finding
+      // of `azora security anomalies` in security.log (written as that command writes it).
+      const login = await fetch(`${platform.baseUrl}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "nobody-drill@example.com", password: PASSWORD }) });
+      expect(login.status).toBe(401);
+      const authLog = join(platform.dataDir, "logs", "auth.log");
+      await waitUntil(async () => ((await readFile(authLog, "utf8").catch(() => "")).includes('"event":"LOGIN_FAILED"') || undefined), "LOGIN_FAILED in auth.log");
+      await appendFile(
+        join(platform.dataDir, "logs", "security.log"),
+        `${JSON.stringify({ level: 40, time: new Date().toISOString(), event: "SUSPICIOUS_ACTIVITY", detector: "credential_stuffing", ip: "203.0.113.9", accounts: 42, msg: "42 accounts tried from 203.0.113.9 in 10 minutes" })}\n`,
+      );
 
       const archive = join(work, "bundle.tar.gz");
       const collected = await cli("incident", "collect-logs", "incident-2025-001", "--out", archive, "--json");
@@ -193,6 +203,14 @@ for (const backend of backends()) {
         expect(document).toContain('Alerts: Prometheus\'s `ALERTS{alertstate="firing"}` over the window (2 changes).');
       }
       expect(document).toMatch(/\| deploy \| deploy\.rollback/);
+      // The window's security events: the failed login (auth.log) and the anomaly finding (security.log), after the update.
+      const loginFailedAt = document.search(/\| security \| LOGIN_FAILED: login failed \(reason unknown_email\) \[auth\.log\] \|/);
+      const suspiciousAt = document.search(/\| security \| SUSPICIOUS_ACTIVITY: 42 accounts tried from 203\.0\.113\.9 in 10 minutes \(detector credential_stuffing\) \[security\.log\] \|/);
+      expect(loginFailedAt, document).toBeGreaterThan(identifiedAt);
+      expect(suspiciousAt, document).toBeGreaterThan(loginFailedAt);
+      expect(resolvedAt).toBeGreaterThan(suspiciousAt);
+      expect(document).not.toContain("AUDIT_RECORDED");
+      expect(document).not.toContain(PASSWORD);
       // The error line planted in the window is an event of the timeline, its token redacted.
       expect(document).toContain("upstream said Authorization: Bearer [redacted]");
       expect(document).not.toContain(TOKEN);
