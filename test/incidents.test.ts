@@ -170,6 +170,12 @@ for (const backend of backends()) {
       expect(resolved.code, resolved.stderr).toBe(0);
       await waitUntil(async () => ((await openIncidents()).some((incident) => incident.reference === "incident-2025-001") ? undefined : true), "incident-2025-001 off /status.json");
       expect((await openIncidents()).map((incident) => incident.reference)).toHaveLength(1);
+      // The resolution is audited like the other steps, with its time.
+      const audit = JSON.parse((await inProcess("audit", "tail", "-n", "50", "--json")).stdout) as { action: string; target: string; occurredAt: string; details: Record<string, unknown> }[];
+      const resolution = audit.filter((row) => row.target === "incident:incident-2025-001" && row.action === "incident.resolve");
+      expect(resolution).toHaveLength(1);
+      expect(resolution[0]!.details).toMatchObject({ status: "resolved", message: "Rolled back; error rate normal" });
+      expect(Date.parse(resolution[0]!.occurredAt)).not.toBeNaN();
 
       const file = join(work, "postmortem.md");
       const written = await runCli(["incident", "postmortem", "incident-2025-001", "--out", file], { ...env, ...(prometheus ? { PROMETHEUS_URL: prometheus.url } : {}) });
