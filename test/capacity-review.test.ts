@@ -1,15 +1,38 @@
 import { execFileSync } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closePlatform, openPlatform } from "../src/platform/context.ts";
 import { backends } from "./helpers/backends.ts";
 import { repoRoot } from "./helpers/cli.ts";
 import { azora } from "./helpers/in-process-cli.ts";
+import { startPrometheus } from "./helpers/monitoring.ts";
 import { makeDataDir, testConfig } from "./helpers/platform.ts";
+import { toolAvailability } from "./helpers/tools.ts";
+
+const prometheusTool = toolAvailability("prometheus", "prometheus");
+
+/**
+ * The gateway's request counter over the 31 days before `end` (seconds), one sample an hour, as OpenMetrics
+ * for promtool's backfill: day k of the review's 30 (the 24 hours ending (29 − k) days before `end`) serves
+ * 100 + 10·k requests a second, 40 of them answered 500 and the rest 200; the day before the window, 100.
+ */
+function requestHistory(end: number): string {
+  const HOUR = 3_600;
+  let ok = 1_000_000;
+  let failed = 1_000;
+  let text = "# TYPE http_requests counter\n";
+  for (let hour = -31 * 24; hour <= 0; hour++) {
+    const at = end + hour * HOUR;
+    text += `http_requests_total{service="gateway",status="200"} ${ok} ${at}\nhttp_requests_total{service="gateway",status="500"} ${failed} ${at}\n`;
+    // The hour after this sample belongs to day 29 + ceil((hour + 1) / 24).
+    const day = Math.max(0, 29 + Math.ceil((hour + 1) / 24));
+    ok += (100 + 10 * day - 40) * HOUR;
+    failed += 40 * HOUR;
+  }
+  return `${text}# EOF\n`;
+}
 
 /** 30 days of steady growth: 10 users, 2 pieces of content and 1,000 attachment bytes a day. */
 async function seedGrowth(env: Record<string, string>) {
@@ -85,33 +108,28 @@ for (const backend of backends()) {
       expect(html.stdout).toMatch(/<svg[^>]*>.*<polyline[^>]*points="[\d., ]+"><title>users<\/title>/s);
     });
 
-    it("projects the request rate against the HPA maximum times one replica's capacity", async () => {
-      // A Prometheus answering the review's range query: 100 req/s growing by 10 a day.
-      const prometheus = createServer((request, response) => {
-        const url = new URL(request.url ?? "/", "http://localhost");
-        const end = Number(url.searchParams.get("end"));
-        const values = Array.from({ length: 30 }, (_, day) => [end - (29 - day) * 86_400, String(100 + 10 * day)]);
-        response.setHeader("content-type", "application/json");
-        response.end(JSON.stringify({ status: "success", data: { result: [{ values }] } }));
-      });
-      await new Promise<void>((resolve) => prometheus.listen(0, "127.0.0.1", resolve));
+    it.skipIf(!prometheusTool.run)(`projects the request rate against the HPA maximum times one replica's capacity ${prometheusTool.reason}`, async () => {
+      // A real Prometheus holding 30 days of the gateway's http_requests_total: 100 req/s growing by 10 a day.
+      const prometheus = await startPrometheus("global:\n  scrape_interval: 15s\n", [], { backfill: requestHistory(Math.floor(Date.now() / 1000)) });
       try {
-        const url = `http://127.0.0.1:${(prometheus.address() as AddressInfo).port}`;
-        const hpa = await azora(["capacity", "review", "--json", "--prometheus", url, "--replica-capacity", "50"], env);
+        const hpa = await azora(["capacity", "review", "--json", "--prometheus", prometheus.url, "--replica-capacity", "50"], env);
         expect(hpa.code, hpa.stderr).toBe(0);
         const requests = JSON.parse(hpa.stdout).metrics.find((entry: { metric: string }) => entry.metric === "requests");
+        // One point a day, each day's own rate: sum(rate(http_requests_total[1d])) over both series.
+        expect(requests.points.map((point: { value: number }) => point.value)).toEqual(Array.from({ length: 30 }, (_, day) => 100 + 10 * day));
         // deployment/kubernetes/base/autoscaling.yaml: api-gateway scales to 20 replicas; 20 × 50 = 1000 req/s.
         expect(requests).toMatchObject({ current: 390, limit: 1000 });
+        expect(requests.source).toContain(`from Prometheus at ${prometheus.url}`);
         expect(requests.note).toContain("HPA maximum 20 gateway replicas × 50 req/s");
         expect(requests.daysUntilLimit).toBeGreaterThanOrEqual(60);
         expect(requests.daysUntilLimit).toBeLessThanOrEqual(62);
-        const without = JSON.parse((await azora(["capacity", "review", "--json", "--prometheus", url], env)).stdout).metrics.find((entry: { metric: string }) => entry.metric === "requests");
+        const without = JSON.parse((await azora(["capacity", "review", "--json", "--prometheus", prometheus.url], env)).stdout).metrics.find((entry: { metric: string }) => entry.metric === "requests");
         expect(without.limit).toBeNull();
         expect(without.note).toContain("give --replica-capacity");
       } finally {
-        prometheus.close();
+        await prometheus.stop();
       }
-    });
+    }, 300_000);
 
     it("says when Prometheus cannot be reached, and refuses bad input with exit 2", async () => {
       const unreachable = await azora(["capacity", "review", "--json", "--prometheus", "http://127.0.0.1:1"], env);

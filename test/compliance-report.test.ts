@@ -68,6 +68,29 @@ for (const backend of backends()) {
       const html = await report("--html", "--out", out);
       expect(html.code, html.stderr).toBe(0);
       expect(await readFile(out, "utf8")).toContain("<td>Restore drills</td>");
+
+      // A scheduled backup task that failed (as `azora up`'s backup plan logs it to api.log): one before the
+      // newest full backup is reported, one after it fails the control.
+      const logs = join(dataDir, "logs");
+      await mkdir(logs, { recursive: true });
+      const failure = (at: number, task: string) => `${JSON.stringify({ level: 50, time: new Date(at).toISOString(), event: "scheduled_backup_failed", task, exitCode: 1, msg: "scheduled backup task failed" })}\n`;
+      const rotated = join(logs, "api.log.20260101T000000Z.gz");
+      await writeFile(rotated, gzipSync(failure(Date.now() - 2 * 86_400_000, "incremental") + failure(Date.now() - 40 * 86_400_000, "full")));
+      try {
+        const older = JSON.parse((await report("--json")).stdout) as Report;
+        const reported = older.controls.find((control) => control.id === "backups")!;
+        expect(reported.state).toBe("pass");
+        expect(reported.detail).toMatch(/1 scheduled backup task failed in the last 30 days \(latest [^,]+, task incremental\), none since the newest full backup\./);
+        await appendFile(join(logs, "api.log"), failure(Date.now(), "full"));
+        const failing = await report("--json");
+        expect(failing.code).toBe(1);
+        const json = JSON.parse(failing.stdout) as Report;
+        expect(json.failing).toEqual(["backups"]);
+        expect(json.controls[0]!.detail).toMatch(/2 scheduled backup tasks failed in the last 30 days \(latest [^,]+, task full\), 1 since the newest full backup: grep scheduled_backup_failed api.log/);
+      } finally {
+        await rm(rotated, { force: true });
+        await rm(join(logs, "api.log"), { force: true });
+      }
     }, 600_000);
 
     it("lists open security findings: recent SUSPICIOUS_ACTIVITY is a warning, a high audit finding fails the report", async () => {

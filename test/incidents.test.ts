@@ -128,6 +128,16 @@ for (const backend of backends()) {
         { level: 30, time: "2020-01-01T00:00:00.000Z", msg: "long before the incident" },
       ];
       await appendFile(join(platform.dataDir, "logs", "api.log"), planted.map((line) => `${JSON.stringify(line)}\n`).join(""));
+      // Security events of the window: a failed login the platform itself writes to auth.log, and a finding
+      // of `azora security anomalies` in security.log (written as that command writes it).
+      const login = await fetch(`${platform.baseUrl}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "nobody-drill@example.com", password: PASSWORD }) });
+      expect(login.status).toBe(401);
+      const authLog = join(platform.dataDir, "logs", "auth.log");
+      await waitUntil(async () => ((await readFile(authLog, "utf8").catch(() => "")).includes('"event":"LOGIN_FAILED"') || undefined), "LOGIN_FAILED in auth.log");
+      await appendFile(
+        join(platform.dataDir, "logs", "security.log"),
+        `${JSON.stringify({ level: 40, time: new Date().toISOString(), event: "SUSPICIOUS_ACTIVITY", detector: "credential_stuffing", ip: "203.0.113.9", accounts: 42, msg: "42 accounts tried from 203.0.113.9 in 10 minutes" })}\n`,
+      );
 
       const archive = join(work, "bundle.tar.gz");
       const collected = await cli("incident", "collect-logs", "incident-2025-001", "--out", archive, "--json");
@@ -160,6 +170,12 @@ for (const backend of backends()) {
       expect(resolved.code, resolved.stderr).toBe(0);
       await waitUntil(async () => ((await openIncidents()).some((incident) => incident.reference === "incident-2025-001") ? undefined : true), "incident-2025-001 off /status.json");
       expect((await openIncidents()).map((incident) => incident.reference)).toHaveLength(1);
+      // The resolution is audited like the other steps, with its time.
+      const audit = JSON.parse((await inProcess("audit", "tail", "-n", "50", "--json")).stdout) as { action: string; target: string; occurredAt: string; details: Record<string, unknown> }[];
+      const resolution = audit.filter((row) => row.target === "incident:incident-2025-001" && row.action === "incident.resolve");
+      expect(resolution).toHaveLength(1);
+      expect(resolution[0]!.details).toMatchObject({ status: "resolved", message: "Rolled back; error rate normal" });
+      expect(Date.parse(resolution[0]!.occurredAt)).not.toBeNaN();
 
       const file = join(work, "postmortem.md");
       const written = await runCli(["incident", "postmortem", "incident-2025-001", "--out", file], { ...env, ...(prometheus ? { PROMETHEUS_URL: prometheus.url } : {}) });
@@ -193,6 +209,14 @@ for (const backend of backends()) {
         expect(document).toContain('Alerts: Prometheus\'s `ALERTS{alertstate="firing"}` over the window (2 changes).');
       }
       expect(document).toMatch(/\| deploy \| deploy\.rollback/);
+      // The window's security events: the failed login (auth.log) and the anomaly finding (security.log), after the update.
+      const loginFailedAt = document.search(/\| security \| LOGIN_FAILED: login failed \(reason unknown_email\) \[auth\.log\] \|/);
+      const suspiciousAt = document.search(/\| security \| SUSPICIOUS_ACTIVITY: 42 accounts tried from 203\.0\.113\.9 in 10 minutes \(detector credential_stuffing\) \[security\.log\] \|/);
+      expect(loginFailedAt, document).toBeGreaterThan(identifiedAt);
+      expect(suspiciousAt, document).toBeGreaterThan(loginFailedAt);
+      expect(resolvedAt).toBeGreaterThan(suspiciousAt);
+      expect(document).not.toContain("AUDIT_RECORDED");
+      expect(document).not.toContain(PASSWORD);
       // The error line planted in the window is an event of the timeline, its token redacted.
       expect(document).toContain("upstream said Authorization: Bearer [redacted]");
       expect(document).not.toContain(TOKEN);

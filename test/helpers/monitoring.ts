@@ -138,16 +138,31 @@ export async function startAlertmanager(configText: string): Promise<RunningServ
   );
 }
 
-/** Debian's Prometheus on loopback with the given config (rule files are copied beside it). */
-export async function startPrometheus(configText: string, ruleFiles: string[]): Promise<RunningServer> {
+/**
+ * Debian's Prometheus on loopback with the given config (rule files are copied beside it). With `backfill`
+ * (OpenMetrics text, timestamps in seconds, ending in `# EOF`), its storage starts with those samples:
+ * `promtool tsdb create-blocks-from openmetrics` writes them as blocks before the server starts, and the
+ * retention is long enough (400 days) that none of them is dropped as too old.
+ */
+export async function startPrometheus(configText: string, ruleFiles: string[], options: { backfill?: string } = {}): Promise<RunningServer> {
   const dir = await mkdtemp(join(tmpdir(), "azora-prometheus-"));
   await writeFile(join(dir, "prometheus.yml"), configText);
   for (const file of ruleFiles) await writeFile(join(dir, file.split("/").pop()!), await readFile(join(prometheusDir, file)));
+  if (options.backfill !== undefined) {
+    await writeFile(join(dir, "backfill.om"), options.backfill);
+    // One block per 31 days (the flag is hidden in promtool's --help): no pile of 2-hour blocks to compact at startup.
+    const created = await runTool("promtool", ["tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=744h", "--quiet", join(dir, "backfill.om"), join(dir, "data")], { cwd: dir });
+    if (created.code !== 0) {
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`promtool could not backfill: ${created.output}`);
+    }
+  }
   return startServer(
     "prometheus",
     (port, dir) => [
       `--config.file=${join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
+      ...(options.backfill !== undefined ? ["--storage.tsdb.retention.time=400d"] : []),
       `--web.listen-address=127.0.0.1:${port}`,
       "--web.enable-lifecycle",
     ],

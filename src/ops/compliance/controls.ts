@@ -7,6 +7,8 @@ import { createGdprRepository } from "../../services/gdpr/gdpr.repository.ts";
 import { buildInventory, loadAnnotations } from "../../services/gdpr/inventory.ts";
 import { damagedBackups, listBackups, readDrills } from "../backup/backup-store.ts";
 import { auditProductionDependencies } from "../images/audit.ts";
+import { LogEvent } from "../../platform/log-events.ts";
+import { forEachLogLine, lineTime } from "../incidents/log-window.ts";
 import { createComplianceRepository } from "./compliance.repository.ts";
 import { securityFindingsControl } from "./security-findings.ts";
 
@@ -22,6 +24,7 @@ export interface Control {
 const DAY = 86_400_000;
 // A daily backup plus two hours of slack; a monthly drill plus four days.
 const BACKUP_MAX_AGE_DAYS = 26 / 24;
+const BACKUP_FAILURES_DAYS = 30;
 const DRILL_MAX_AGE_DAYS = 35;
 const ROTATION_WARN_DAYS = 90;
 const ROTATION_FAIL_DAYS = 365;
@@ -29,6 +32,24 @@ const packageRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
 const days = (ms: number) => Math.floor(ms / DAY);
 const ageText = (ms: number) => (ms < DAY ? `${Math.max(0, Math.round(ms / 3_600_000))} h` : `${days(ms)} days`);
+
+/** Failed tasks of `azora up`'s backup plan are logged to api.log (live and rotated) as scheduled_backup_failed: their times since `since`, newest first. */
+async function scheduledBackupFailures(logDir: string, since: number): Promise<{ at: number; task: string }[]> {
+  const failures: { at: number; task: string }[] = [];
+  await forEachLogLine(logDir, "api", (line) => {
+    if (!line.includes(`"event":"${LogEvent.SCHEDULED_BACKUP_FAILED}"`)) return;
+    const at = lineTime(line);
+    if (at === undefined || at < since) return;
+    let task = "?";
+    try {
+      task = String((JSON.parse(line) as { task?: unknown }).task ?? "?");
+    } catch {
+      // A torn line still counts.
+    }
+    failures.push({ at, task });
+  });
+  return failures.sort((a, b) => b.at - a.at);
+}
 
 async function backupControls(context: PlatformContext, now: number): Promise<Control[]> {
   const root = context.config.paths.backups;
@@ -41,6 +62,14 @@ async function backupControls(context: PlatformContext, now: number): Promise<Co
     : now - Date.parse(newest.createdAt) > BACKUP_MAX_AGE_DAYS * DAY
       ? { id: "backups", title: "Database backups", state: "fail", detail: `The newest full backup is ${ageText(now - Date.parse(newest.createdAt))} old (${newest.createdAt}); a daily one is expected.` }
       : { id: "backups", title: "Database backups", state: "pass", detail: `Last success ${newest.createdAt} (${ageText(now - Date.parse(newest.createdAt))} ago); ${backups.length} full backups kept.` };
+  // The scheduled tasks that failed in the last 30 days; one since the newest full backup fails the control.
+  const failed = await scheduledBackupFailures(context.config.paths.logs, now - BACKUP_FAILURES_DAYS * DAY);
+  if (failed.length > 0) {
+    const sinceNewest = newest ? failed.filter((failure) => failure.at > Date.parse(newest.createdAt)) : failed;
+    if (sinceNewest.length > 0) backup.state = "fail";
+    const latest = failed[0]!;
+    backup.detail += ` ${failed.length} scheduled backup task${failed.length === 1 ? "" : "s"} failed in the last ${BACKUP_FAILURES_DAYS} days (latest ${new Date(latest.at).toISOString()}, task ${latest.task})${sinceNewest.length > 0 ? `, ${sinceNewest.length} since the newest full backup: grep ${LogEvent.SCHEDULED_BACKUP_FAILED} api.log for the cause` : ", none since the newest full backup"}.`;
+  }
   if (damaged.length > 0) {
     backup.state = "fail";
     backup.detail += ` ${damaged.length} damaged: ${damaged.map((entry) => `${entry.dir} (${entry.problem})`).join("; ")}.`;

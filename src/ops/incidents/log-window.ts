@@ -18,8 +18,11 @@ export interface StreamCut {
   lines: string[];
 }
 
-// A `.partial` file is a rotation's gzip being written: its lines are still in the uncompressed file.
-const streamOf = (file: string) => (file.endsWith(".partial") ? undefined : LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`)));
+// A stream's files: the live one, `azora logs rotate`'s (api.log.20261129T043100Z.gz) and Debian logrotate's
+// with deployment/logrotate/azora (api.log-20261129-1764390000.gz; api.log.1 with its defaults). A `.partial`
+// file is a rotation's gzip being written: its lines are still in the uncompressed file.
+const streamOf = (file: string) =>
+  file.endsWith(".partial") ? undefined : LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`) || file.startsWith(`${stream}.log-`));
 
 /** The time of one JSON log line, or undefined for a line that is not one (a torn last line, a stack trace). */
 export function lineTime(line: string): number | undefined {
@@ -40,8 +43,14 @@ export async function cutLogs(logDir: string, window: TimeWindow): Promise<Strea
     const files = entries.filter((file) => streamOf(file) === stream).sort();
     const lines: { time: number; line: string }[] = [];
     for (const file of files) {
-      const raw = await readFile(join(logDir, file));
-      const text = (file.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
+      let text: string;
+      try {
+        const raw = await readFile(join(logDir, file));
+        text = (file.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
+      } catch {
+        // Pruned while listed, or a gzip logrotate is still writing (its lines are in the uncompressed file): skipped.
+        continue;
+      }
       for (const line of text.split("\n")) {
         const time = lineTime(line);
         if (time !== undefined && time >= window.since.getTime() && time <= window.until.getTime()) lines.push({ time, line });

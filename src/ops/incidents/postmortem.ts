@@ -9,38 +9,63 @@ import { cutLogs, lineTime, type StreamCut, type TimeWindow } from "./log-window
 import { secretRedactor } from "./redact.ts";
 import { describeMinutes, SEVERITIES, serviceName, statusWord, type Severity } from "./templates.ts";
 import { alertsInWindow } from "./alerts.ts";
+import { LogEvent } from "../../platform/log-events.ts";
 import { auditRowsIn, auditTime, isDeployAction } from "./window-events.ts";
 
 const args = z.object({ id: z.string(), out: z.string().optional(), prometheusUrl: z.string().url().optional() });
 
-interface TimelineEvent {
+export interface TimelineEvent {
   at: string;
   source: "incident" | "audit" | "deploy" | "alert" | "security" | "error";
   text: string;
 }
 
 // Security-log events that are bookkeeping, not something that happened to the platform.
-const routineSecurityEvents = new Set(["AUDIT_RECORDED", "OPS_TOKEN_USED"]);
-const MAX_LOG_EVENTS = 40;
+const routineSecurityEvents = new Set<string>([LogEvent.AUDIT_RECORDED, LogEvent.OPS_TOKEN_USED]);
+// auth.log's security events (docs/operations.md "Logs"): failed logins, lockouts, a reused refresh token,
+// password spraying, limits hit, forced resets; not its routine lines (logins, sign-ups, logouts, mail).
+const authSecurityEvents = new Set<string>([
+  LogEvent.LOGIN_FAILED,
+  LogEvent.ACCOUNT_LOCKED,
+  LogEvent.TOKEN_REUSED,
+  LogEvent.SUSPICIOUS_ACTIVITY,
+  LogEvent.RATE_LIMIT_EXCEEDED,
+  LogEvent.ACCOUNT_DISABLED,
+  LogEvent.PASSWORD_RESET_FORCED,
+]);
+/** At most this many security events and this many error lines each, earliest first; collect-logs has them all. */
+export const MAX_LOG_EVENTS = 40;
 
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\s+/g, " ").trim();
 
-function logEvents(cuts: StreamCut[]): TimelineEvent[] {
-  const events: TimelineEvent[] = [];
+/**
+ * The security events (security.log's, and auth.log's listed above) and error lines (level ≥ 50) of the
+ * window's logs, oldest first: up to MAX_LOG_EVENTS of each kind, so a flood of one (a thousand failed
+ * logins) does not push the other out of the timeline; `omitted` counts the rest.
+ */
+export function timelineLogEvents(cuts: StreamCut[]): { events: TimelineEvent[]; omitted: number } {
+  const security: TimelineEvent[] = [];
+  const errors: TimelineEvent[] = [];
   for (const cut of cuts) {
     for (const line of cut.lines) {
-      let entry: { level?: number; event?: string; msg?: string };
+      let entry: { level?: number; event?: string; msg?: string; reason?: unknown; detector?: unknown };
       try {
         entry = JSON.parse(line) as typeof entry;
       } catch {
         continue;
       }
-      const at = new Date(lineTime(line)!).toISOString();
-      if (cut.stream === "security" && entry.event && !routineSecurityEvents.has(entry.event)) events.push({ at, source: "security", text: `${entry.event}${entry.msg ? `: ${entry.msg}` : ""}` });
-      else if ((entry.level ?? 0) >= 50) events.push({ at, source: "error", text: `${cut.stream}.log: ${entry.event ?? ""} ${entry.msg ?? ""}`.trim() });
+      const time = lineTime(line);
+      if (time === undefined) continue;
+      const at = new Date(time).toISOString();
+      const isSecurity = entry.event !== undefined && (cut.stream === "security" ? !routineSecurityEvents.has(entry.event) : cut.stream === "auth" && authSecurityEvents.has(entry.event));
+      if (isSecurity) {
+        const why = [typeof entry.detector === "string" ? `detector ${entry.detector}` : "", typeof entry.reason === "string" ? `reason ${entry.reason}` : ""].filter(Boolean).join(", ");
+        security.push({ at, source: "security", text: `${entry.event}${entry.msg ? `: ${entry.msg}` : ""}${why ? ` (${why})` : ""} [${cut.stream}.log]` });
+      } else if ((entry.level ?? 0) >= 50) errors.push({ at, source: "error", text: `${cut.stream}.log: ${[entry.event, entry.msg].filter(Boolean).join(" ")}`.trim() });
     }
   }
-  return events;
+  const earliest = (events: TimelineEvent[]) => events.sort((a, b) => a.at.localeCompare(b.at)).slice(0, MAX_LOG_EVENTS);
+  return { events: [...earliest(security), ...earliest(errors)], omitted: Math.max(0, security.length - MAX_LOG_EVENTS) + Math.max(0, errors.length - MAX_LOG_EVENTS) };
 }
 
 function auditEvents(rows: AuditRow[], incident: Incident): TimelineEvent[] {
@@ -133,7 +158,7 @@ export const incidentPostmortemCommand: PlatformCommand<z.input<typeof args>> = 
     }
     const now = new Date(context.clock.now());
     const window: TimeWindow = { since: new Date(Date.parse(incident.startedAt) - 3_600_000), until: incident.resolvedAt ? new Date(incident.resolvedAt) : now };
-    const fromLogs = logEvents(await cutLogs(context.config.paths.logs, window));
+    const fromLogs = timelineLogEvents(await cutLogs(context.config.paths.logs, window));
     const alerts = prometheusUrl ? await alertsInWindow(prometheusUrl, window) : undefined;
     const alertsNote =
       alerts === undefined ? "\n**Alerts are not in this timeline:** no Prometheus URL was given (`--prometheus-url` or `PROMETHEUS_URL`), so the alerts that fired in the window could not be read.\n"
@@ -144,10 +169,10 @@ export const incidentPostmortemCommand: PlatformCommand<z.input<typeof args>> = 
       ...incident.updates.map((update, index) => ({ at: update.at, source: "incident" as const, text: `${index === 0 ? "Declared, " : ""}${statusWord(update.status)}: ${update.message}` })),
       ...auditEvents(await auditRowsIn(context.db, window), incident),
       ...(Array.isArray(alerts) ? alerts.map((alert) => ({ ...alert, source: "alert" as const })) : []),
-      ...fromLogs.slice(0, MAX_LOG_EVENTS),
+      ...fromLogs.events,
     ].sort((a, b) => a.at.localeCompare(b.at));
     const redact = await secretRedactor(context.config, process.env);
-    const document = redact(renderPostmortem(incident, window, events, Math.max(0, fromLogs.length - MAX_LOG_EVENTS), now, alertsNote));
+    const document = redact(renderPostmortem(incident, window, events, fromLogs.omitted, now, alertsNote));
     if (out) {
       await mkdir(dirname(out), { recursive: true });
       await writeFile(out, document);
