@@ -1,0 +1,60 @@
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import type { Config } from "../../platform/config.ts";
+import type { LoginGuardPolicy } from "../security/policy-watcher.ts";
+import { createPasswordGuard, type GuardVerdict } from "./password-guard.ts";
+
+/**
+ * Concurrency of the one password limiter (in-process store): every check waits for argon2, so a burst of
+ * guesses arrives before the first one is counted. Each budget must still admit only as many checks as it holds.
+ */
+function guardWith(policy: Partial<LoginGuardPolicy>) {
+  const clock = { now: () => Date.UTC(2026, 10, 29, 12, 0, 0) };
+  const full: LoginGuardPolicy = { freeFailures: 1000, backoffMaxSeconds: 900, pairWindowSeconds: 900, accountIpFailures: 1000, ipDailyFailures: 1000, globalFailuresPerMinute: 1_000_000, ...policy };
+  const guard = createPasswordGuard({
+    config: { redis: { url: undefined } } as unknown as Config,
+    clock,
+    eventLog: pino({ enabled: false }),
+    logAccount: () => "acct",
+    policy: () => full,
+  });
+  let checks = 0;
+  // A wrong password that takes a while to check, as argon2 does.
+  const wrong = async () => {
+    checks++;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return false;
+  };
+  const burst = (n: number, ip: (i: number) => string = () => "203.0.113.7") =>
+    Promise.all(Array.from({ length: n }, (_, i) => guard.guardPasswordCheck({ account: "victim@example.com", ip: ip(i), purpose: "login" }, wrong)));
+  return { guard, burst, checks: () => checks };
+}
+
+const reasons = (verdicts: GuardVerdict[]) => verdicts.map((v) => (v.ok ? "ok" : v.reason)).sort();
+
+describe("password guard under concurrent guesses", () => {
+  it("checks no more passwords than the account's free failures, then one per back-off window", async () => {
+    const { guard, burst, checks } = guardWith({ freeFailures: 3 });
+    const verdicts = await burst(12, (i) => `198.51.100.${i}`);
+    // 3 free failures, and the first back-off window (1 s) admits one more: at most 4 of 12 were checked.
+    expect(checks()).toBe(4);
+    expect(reasons(verdicts).filter((r) => r === "backoff").length).toBe(12 - checks());
+    await guard.close();
+  });
+
+  it("checks no more passwords than one (account, IP) pair's budget", async () => {
+    const { guard, burst, checks } = guardWith({ accountIpFailures: 3 });
+    const verdicts = await burst(10);
+    expect(checks()).toBe(3);
+    expect(reasons(verdicts)).toEqual([...Array(7).fill("backoff"), ...Array(3).fill("wrong_password")]);
+    await guard.close();
+  });
+
+  it("checks no more passwords than one IP's daily budget, then answers rate_limited", async () => {
+    const { guard, burst, checks } = guardWith({ ipDailyFailures: 4 });
+    const verdicts = await burst(10);
+    expect(checks()).toBe(4);
+    expect(reasons(verdicts)).toEqual([...Array(6).fill("rate_limited"), ...Array(4).fill("wrong_password")]);
+    await guard.close();
+  });
+});
