@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Config } from "../../platform/config.ts";
 import type { LoginGuardPolicy } from "../security/policy-watcher.ts";
 import { createPasswordGuard, type GuardVerdict } from "./password-guard.ts";
@@ -8,11 +10,11 @@ import { createPasswordGuard, type GuardVerdict } from "./password-guard.ts";
  * Concurrency of the one password limiter (in-process store): every check waits for argon2, so a burst of
  * guesses arrives before the first one is counted. Each budget must still admit only as many checks as it holds.
  */
-function guardWith(policy: Partial<LoginGuardPolicy>) {
+function guardWithStore(redisUrl: string | undefined, keyPrefix: string, policy: Partial<LoginGuardPolicy>) {
   const clock = { now: () => Date.UTC(2026, 10, 29, 12, 0, 0) };
   const full: LoginGuardPolicy = { freeFailures: 1000, backoffMaxSeconds: 900, pairWindowSeconds: 900, accountIpFailures: 1000, ipDailyFailures: 1000, globalFailuresPerMinute: 1_000_000, ...policy };
   const guard = createPasswordGuard({
-    config: { redis: { url: undefined } } as unknown as Config,
+    config: { redis: { url: redisUrl, keyPrefix, commandTimeoutMs: 5_000, connectTimeoutMs: 5_000 } } as unknown as Config,
     clock,
     eventLog: pino({ enabled: false }),
     logAccount: () => "acct",
@@ -32,7 +34,20 @@ function guardWith(policy: Partial<LoginGuardPolicy>) {
 
 const reasons = (verdicts: GuardVerdict[]) => verdicts.map((v) => (v.ok ? "ok" : v.reason)).sort();
 
-describe("password guard under concurrent guesses", () => {
+// The in-process store always; the Redis store (atomic INCR, as every replica shares it) when REDIS_URL is set.
+const stores = [{ name: "memory", url: undefined as string | undefined }, ...(process.env.REDIS_URL ? [{ name: "redis", url: process.env.REDIS_URL }] : [])];
+
+describe.each(stores)("password guard under concurrent guesses ($name store)", ({ url }) => {
+  const keyPrefix = `azora-test-guard-${randomBytes(6).toString("hex")}:`;
+  const guardWith = (policy: Partial<LoginGuardPolicy>) => guardWithStore(url, keyPrefix + randomBytes(3).toString("hex") + ":", policy);
+  afterAll(async () => {
+    if (!url) return;
+    const redis = new Redis(url);
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
   it("checks no more passwords than the account's free failures, then one per back-off window", async () => {
     const { guard, burst, checks } = guardWith({ freeFailures: 3 });
     const verdicts = await burst(12, (i) => `198.51.100.${i}`);
