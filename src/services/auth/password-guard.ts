@@ -84,11 +84,28 @@ export function createPasswordGuard(deps: {
   const { config, clock, eventLog } = deps;
   let redis: LimiterRedis | undefined;
   let limiters: Record<"counter" | "free" | "known" | "slot" | "window", RateLimiterAbstract> | undefined;
+  /**
+   * Resolves once the Redis connection is ready (or its connect timeout passed): until then every limiter call would
+   * go to the per-process insurance store, so the first checks of a fresh process would not see the shared budget.
+   */
+  let connected: Promise<void> = Promise.resolve();
 
   // Built on first use, so CLI commands that open a platform context never connect to Redis for it.
   const store = () => {
     if (limiters) return limiters;
     redis = config.redis.url ? openLimiterRedis(config) : undefined;
+    if (redis) {
+      const connection = redis;
+      connected = new Promise<void>((resolve) => {
+        if (connection.status === "ready") return resolve();
+        const timer = setTimeout(resolve, config.redis.connectTimeoutMs);
+        timer.unref();
+        connection.once("ready", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     const make = (name: string, duration: number) => {
       const local = new RateLimiterMemory({ keyPrefix: `pw:${name}`, points: NEVER_REJECT, duration });
       if (!redis) return local;
@@ -122,6 +139,7 @@ export function createPasswordGuard(deps: {
   return {
     async guardPasswordCheck(attempt, check) {
       const s = store();
+      await connected;
       const policy = deps.policy();
       const now = clock.now();
       const account = accountKey(attempt.account);
@@ -206,6 +224,7 @@ export function createPasswordGuard(deps: {
     },
     async forgetFailures(accountName, clientIp) {
       const s = store();
+      await connected;
       const account = accountKey(accountName);
       const pairKey = `pair:${account}:${digest(clientIp)}:${windowIndex(clock.now(), deps.policy().pairWindowSeconds * 1000)}`;
       // The back-off slots are keyed by the delay the failure count gives: with the count gone the delay is 0 and no slot is read.
