@@ -57,6 +57,18 @@ describe.each(stores)("password guard under concurrent guesses ($name store)", (
     await guard.close();
   });
 
+  it("counts failures from a known IP against the free attempts a later burst from elsewhere can take", async () => {
+    const { guard, burst, checks } = guardWith({ freeFailures: 3 });
+    const owner = { account: "victim@example.com", ip: "192.0.2.1", purpose: "login" };
+    expect(await guard.guardPasswordCheck(owner, async () => true)).toEqual({ ok: true });
+    // Two wrong passwords from the owner's known IP: one free attempt is left.
+    for (let i = 0; i < 2; i++) expect(await guard.guardPasswordCheck(owner, async () => false)).toEqual({ ok: false, reason: "wrong_password" });
+    await burst(10, (i) => `198.51.100.${i}`);
+    // The one free attempt left and the first back-off window: 2 of 10 checked.
+    expect(checks()).toBe(2);
+    await guard.close();
+  });
+
   it("checks no more passwords than one (account, IP) pair's budget", async () => {
     const { guard, burst, checks } = guardWith({ accountIpFailures: 3 });
     const verdicts = await burst(10);

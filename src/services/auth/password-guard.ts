@@ -207,6 +207,9 @@ export function createPasswordGuard(deps: {
       const [failuresNow, globalNow] = await Promise.all([
         add(s.counter, account),
         add(s.window, `global:${windowIndex(now, MINUTE_MS)}`, 120),
+        // A failure that did not reserve a free attempt (from a known IP, or in back-off) uses one up all the same,
+        // so the reservations never lag behind the failures and a later burst gets no more than the free ones left.
+        reserved ? Promise.resolve(0) : add(s.free, account),
       ]);
       const nextDelay = backoffSeconds(failuresNow, policy.freeFailures, policy.backoffMaxSeconds);
       if (nextDelay > 0) {
