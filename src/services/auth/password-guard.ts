@@ -83,12 +83,29 @@ export function createPasswordGuard(deps: {
 }): PasswordGuard {
   const { config, clock, eventLog } = deps;
   let redis: LimiterRedis | undefined;
-  let limiters: Record<"counter" | "known" | "slot" | "window", RateLimiterAbstract> | undefined;
+  let limiters: Record<"counter" | "free" | "known" | "slot" | "window", RateLimiterAbstract> | undefined;
+  /**
+   * Resolves once the Redis connection is ready (or its connect timeout passed): until then every limiter call would
+   * go to the per-process insurance store, so the first checks of a fresh process would not see the shared budget.
+   */
+  let connected: Promise<void> = Promise.resolve();
 
   // Built on first use, so CLI commands that open a platform context never connect to Redis for it.
   const store = () => {
     if (limiters) return limiters;
     redis = config.redis.url ? openLimiterRedis(config) : undefined;
+    if (redis) {
+      const connection = redis;
+      connected = new Promise<void>((resolve) => {
+        if (connection.status === "ready") return resolve();
+        const timer = setTimeout(resolve, config.redis.connectTimeoutMs);
+        timer.unref();
+        connection.once("ready", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     const make = (name: string, duration: number) => {
       const local = new RateLimiterMemory({ keyPrefix: `pw:${name}`, points: NEVER_REJECT, duration });
       if (!redis) return local;
@@ -97,6 +114,8 @@ export function createPasswordGuard(deps: {
     };
     limiters = {
       counter: make("fails", FAILURE_COUNT_TTL_SECONDS),
+      // Free attempts taken since the account's last success (in flight or failed): their reservations.
+      free: make("free", FAILURE_COUNT_TTL_SECONDS),
       known: make("known", KNOWN_IP_TTL_SECONDS),
       // Every slot is written with its own TTL (customDuration); this is only the store's default.
       slot: make("slot", 2 * 86_400),
@@ -120,6 +139,7 @@ export function createPasswordGuard(deps: {
   return {
     async guardPasswordCheck(attempt, check) {
       const s = store();
+      await connected;
       const policy = deps.policy();
       const now = clock.now();
       const account = accountKey(attempt.account);
@@ -128,36 +148,68 @@ export function createPasswordGuard(deps: {
       const ipDayKey = `ip:${ip}:${day}`;
       const pairKey = `pair:${account}:${ip}:${windowIndex(now, policy.pairWindowSeconds * 1000)}`;
 
-      if ((await count(s.window, ipDayKey)) >= policy.ipDailyFailures) {
+      // Every budget is taken *before* the password is checked, by an atomic increment of the store, and handed
+      // back when the attempt turns out not to be a failure. Reading first and counting after the check would let
+      // concurrent guesses (each one waits for argon2) all pass the same reading: a burst would skip every limit.
+      const undo = (limiter: RateLimiterAbstract, key: string) => limiter.reward(key, 1).catch(() => undefined);
+      if ((await add(s.window, ipDayKey, Math.ceil(DAY_MS / 1000) * 2)) > policy.ipDailyFailures) {
+        await undo(s.window, ipDayKey);
         const retryAfterSeconds = Math.max(1, Math.ceil(((day + 1) * DAY_MS - now) / 1000));
         eventLog.warn({ event: LogEvent.RATE_LIMIT_EXCEEDED, ip: attempt.ip, purpose: attempt.purpose, limit: "password_failures_per_ip_day" }, "password checks refused for this IP");
         return { ok: false, reason: "rate_limited", retryAfterSeconds };
       }
+      const pairTaken = await add(s.window, pairKey, policy.pairWindowSeconds * 2);
 
       // Anti-lockout: an IP this account logged in from before is not held by the account's back-off
       // (which strangers' guesses drive); it only has its own, per-pair budget.
       const knownIp = (await count(s.known, `${account}:${ip}`)) > 0;
-      const failures = await count(s.counter, account);
-      const delay = backoffSeconds(failures, policy.freeFailures, policy.backoffMaxSeconds);
-      const slotKey = `${account}:${delay}:${windowIndex(now, delay * 1000)}`;
-      const pairBlocked = (await count(s.window, pairKey)) >= policy.accountIpFailures;
-      const accountBlocked = !knownIp && delay > 0 && (await count(s.slot, slotKey)) > 0;
-      if (pairBlocked || accountBlocked) {
+      let reserved = false; // this attempt holds one of the account's free attempts
+      let accountBlocked = false;
+      if (!knownIp) {
+        const failures = await count(s.counter, account);
+        if (failures < policy.freeFailures) {
+          // A free attempt, reserved by the increment (its own key, so the failure count never counts reservations),
+          // so a burst gets no more than the free ones.
+          reserved = true;
+          if ((await add(s.free, account)) > policy.freeFailures) {
+            // Others took the last free ones first: this one goes through the back-off below.
+            await undo(s.free, account);
+            reserved = false;
+          }
+        }
+        if (!reserved) {
+          const delay = backoffSeconds(Math.max(failures, policy.freeFailures), policy.freeFailures, policy.backoffMaxSeconds);
+          // One attempt per back-off window: the first to take the slot; concurrent ones find it taken.
+          accountBlocked = delay > 0 && (await add(s.slot, `${account}:${delay}:${windowIndex(now, delay * 1000)}`, delay * 2)) > 1;
+        }
+      }
+      if (pairTaken > policy.accountIpFailures || accountBlocked) {
+        if (reserved) await undo(s.free, account);
+        await Promise.all([undo(s.window, ipDayKey), ...(pairTaken > policy.accountIpFailures ? [] : [undo(s.window, pairKey)])]);
         // Same work as a real check, so the answer does not come back faster than a wrong password's.
         await verifyPassword(await dummyPasswordHash(), "azora-backoff");
         return { ok: false, reason: "backoff" };
       }
 
-      if (await check()) {
-        await Promise.all([s.counter.delete(account), s.known.delete(`${account}:${ip}`).then(() => add(s.known, `${account}:${ip}`)), s.window.delete(pairKey)]);
+      let passed: boolean;
+      try {
+        passed = await check();
+      } catch (error) {
+        if (reserved) await undo(s.free, account);
+        await Promise.all([undo(s.window, ipDayKey), undo(s.window, pairKey)]);
+        throw error;
+      }
+      if (passed) {
+        await Promise.all([s.counter.delete(account), s.free.delete(account), s.known.delete(`${account}:${ip}`).then(() => add(s.known, `${account}:${ip}`)), s.window.delete(pairKey), undo(s.window, ipDayKey)]);
         return { ok: true };
       }
 
-      const [failuresNow, , , globalNow] = await Promise.all([
+      const [failuresNow, globalNow] = await Promise.all([
         add(s.counter, account),
-        add(s.window, ipDayKey, Math.ceil(DAY_MS / 1000) * 2),
-        add(s.window, pairKey, policy.pairWindowSeconds * 2),
         add(s.window, `global:${windowIndex(now, MINUTE_MS)}`, 120),
+        // A failure that did not reserve a free attempt (from a known IP, or in back-off) uses one up all the same,
+        // so the reservations never lag behind the failures and a later burst gets no more than the free ones left.
+        reserved ? Promise.resolve(0) : add(s.free, account),
       ]);
       const nextDelay = backoffSeconds(failuresNow, policy.freeFailures, policy.backoffMaxSeconds);
       if (nextDelay > 0) {
@@ -175,10 +227,11 @@ export function createPasswordGuard(deps: {
     },
     async forgetFailures(accountName, clientIp) {
       const s = store();
+      await connected;
       const account = accountKey(accountName);
       const pairKey = `pair:${account}:${digest(clientIp)}:${windowIndex(clock.now(), deps.policy().pairWindowSeconds * 1000)}`;
       // The back-off slots are keyed by the delay the failure count gives: with the count gone the delay is 0 and no slot is read.
-      await Promise.all([s.counter.delete(account), s.window.delete(pairKey)]);
+      await Promise.all([s.counter.delete(account), s.free.delete(account), s.window.delete(pairKey)]);
     },
     degraded: () => redis !== undefined && redis.status !== "ready",
     async close() {
