@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
-import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutAuditLog } from "./helpers/backup.ts";
+import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreLogs } from "./helpers/backup.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
@@ -51,7 +51,7 @@ describe.each(backends())("database backups in S3 ($name)", (backend) => {
     expect(restore.stdout).toContain(`Fetched backup ${id} from s3://${s3.bucket}/backups/database/${id}/`);
     expect(restore.stdout).toMatch(/row counts and checksums equal to the manifest/);
     // The restore appends its own audit row to the restored chain.
-    expect(withoutAuditLog(await statsOf(platform.running.context.db))).toEqual(withoutAuditLog(before));
+    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
   }, slow);
 
