@@ -29,9 +29,13 @@ export function statsOf(db: Db): Promise<TableStats[]> {
   return db.transaction(readTableStats);
 }
 
-/** Stats without audit_log: a restore appends its own row there (backup.restore), so that table grows by one. */
-export function withoutAuditLog(stats: TableStats[]): TableStats[] {
-  return stats.filter((table) => !/(^|\.)audit_log$/.test(table.name));
+/**
+ * Stats without the tables a restore itself writes to in the restored database: audit_log (its own row,
+ * backup.restore) and cache_invalidations (the profiles it changed, so every serving process drops them:
+ * ADR 0230).
+ */
+export function withoutRestoreWrites(stats: TableStats[]): TableStats[] {
+  return stats.filter((table) => !/(^|\.)(audit_log|cache_invalidations)$/.test(table.name));
 }
 
 /** Backup directories in the store. */
