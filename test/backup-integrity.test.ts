@@ -5,7 +5,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
-import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreLogs } from "./helpers/backup.ts";
+import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreWrites } from "./helpers/backup.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 
 const slow = 400_000;
@@ -65,7 +65,7 @@ describe.each(backends())("backup integrity ($name)", (backend) => {
     const restore = await runScript("backup/database-restore.sh", [backup.id, "--yes"], env);
     expect(restore.code).toBe(1);
     expect(restore.stderr).toMatch(/is damaged; nothing was changed/);
-    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
   }, slow);
 
@@ -81,7 +81,7 @@ describe.each(backends())("backup integrity ($name)", (backend) => {
 
     const restore = await runScript("backup/database-restore.sh", [backup.id, "--yes"], env);
     expect(restore.code).toBe(1);
-    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
     expect(await leftovers()).toEqual([]);
   }, slow);
@@ -134,7 +134,7 @@ describe.each(backends())("backup integrity ($name)", (backend) => {
     await writeFile(garbage, "this is not SQL at all;\n");
     const broken = await runScript("backup/database-restore.sh", [garbage, "--yes"], env);
     expect(broken.code).toBe(1);
-    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     expect(broken.stderr + broken.stdout).not.toMatch(/\n\s+at .*\.ts:\d+/);
 
     if (!platform.config.database.url) {

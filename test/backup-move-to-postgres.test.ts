@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
-import { dropRestoreLeftovers, runScript, statsOf, withoutRestoreLogs } from "./helpers/backup.ts";
+import { dropRestoreLeftovers, runScript, statsOf, withoutRestoreWrites } from "./helpers/backup.ts";
 import { makeDataDir, startTestPlatform, testConfig, type TestPlatform } from "./helpers/platform.ts";
 import { platformCommands } from "../src/ops/commands.ts";
 import { startPlatform } from "../src/runtime.ts";
@@ -40,7 +40,7 @@ describe.runIf(postgres)("moving from the embedded default to PostgreSQL", () =>
       await dropRestoreLeftovers({ config: running.context.config } as TestPlatform);
       await provisioned.dispose();
     });
-    expect(withoutRestoreLogs(await statsOf(running.context.db))).toEqual(withoutRestoreLogs(before));
+    expect(withoutRestoreWrites(await statsOf(running.context.db))).toEqual(withoutRestoreWrites(before));
     const moved = apiClient(running.urls.gateway ?? "");
     expect((await moved.call("POST", "/api/auth/login", { json: { email: jane.email, password: jane.password } })).status).toBe(200);
     // Signed on the embedded default, verified on PostgreSQL: the signing keys moved with the data.

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, metricValue } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
-import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreLogs } from "./helpers/backup.ts";
+import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreWrites } from "./helpers/backup.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 import { restoreCommand } from "../src/ops/restore.ts";
 import { dumpEmbedded } from "../src/ops/backup/pglite-engine.ts";
@@ -49,7 +49,7 @@ describe.each(backends())("backup and restore ($name)", (backend) => {
     const restore = await runScript("backup/database-restore.sh", ["latest", "--yes"], env);
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.stdout).toMatch(/row counts and checksums equal to the manifest/);
-    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
 
     const login = await api.call("POST", "/api/auth/login", { json: { email: bob.email, password: bob.password } });
     expect(login.status).toBe(200);
@@ -97,7 +97,7 @@ describe.each(backends())("backup and restore ($name)", (backend) => {
     const restore = await runScript("backup/database-restore.sh", [sqlFile, "--yes"], env);
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.stdout).toContain(`Restored SQL file ${sqlFile}`);
-    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
   }, slow);
 
@@ -124,7 +124,7 @@ describe.each(backends())("backup and restore ($name)", (backend) => {
       expect(code).toBe(1);
       expect(lines.join("\n")).toMatch(expected);
     }
-    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     const drill = await runScript("scripts/test-backup-recovery.sh", [id], env);
     expect(drill.code, drill.stderr).toBe(0);
   }, slow);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
-import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreLogs } from "./helpers/backup.ts";
+import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreWrites } from "./helpers/backup.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
@@ -50,9 +50,20 @@ describe.each(backends())("database backups in S3 ($name)", (backend) => {
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.stdout).toContain(`Fetched backup ${id} from s3://${s3.bucket}/backups/database/${id}/`);
     expect(restore.stdout).toMatch(/row counts and checksums equal to the manifest/);
-    // The restore appends its own audit row to the restored chain.
-    expect(withoutRestoreLogs(await statsOf(platform.running.context.db))).toEqual(withoutRestoreLogs(before));
+    // The restore appends its own audit row to the restored chain, and the invalidations of the profiles it changed.
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
+
+    // With --json, stdout is exactly the one JSON document; saying where the backup came from goes to stderr.
+    await rm(platform.config.paths.backups, { recursive: true, force: true });
+    const dry = await runScript("backup/database-restore.sh", ["latest", "--dry-run", "--json"], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toEqual({ dryRun: true, source: id, changed: false });
+    await rm(platform.config.paths.backups, { recursive: true, force: true });
+    const scripted = await runScript("backup/database-restore.sh", ["latest", "--yes", "--json"], env);
+    expect(scripted.code, scripted.stderr).toBe(0);
+    expect(JSON.parse(scripted.stdout)).toMatchObject({ restored: id });
+    expect(scripted.stderr).toContain(`Fetched backup ${id} from s3://${s3.bucket}/backups/database/${id}/`);
   }, slow);
 
   it("list shows the bucket's copies, verify downloads and checks them naming a damaged object, retention prunes the bucket too", async () => {

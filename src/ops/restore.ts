@@ -26,11 +26,20 @@ export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
     try {
       if (context.config.s3) {
         const fetched = await fetchFromBucketIfNewer(context.config.s3, context.config.paths.backups, reference);
-        if (fetched) io.out(`Fetched backup ${fetched} from s3://${context.config.s3.bucket}/${S3_DATABASE_BACKUP_PREFIX}${fetched}/.`);
+        if (fetched) {
+          const note = `Fetched backup ${fetched} from s3://${context.config.s3.bucket}/${S3_DATABASE_BACKUP_PREFIX}${fetched}/.`;
+          // With --json, stdout carries only the one JSON document: the note goes to stderr.
+          if (json) io.err(note);
+          else io.out(note);
+        }
       }
       const source = await resolveSource(context.config.paths.backups, reference);
       const label = source.type === "backup" ? `backup ${source.backup.manifest.id} (${source.backup.manifest.createdAt})` : `SQL file ${source.file}`;
       if (dryRun) {
+        if (json) {
+          io.out(JSON.stringify({ dryRun: true, source: source.type === "backup" ? source.backup.manifest.id : source.file, changed: false }));
+          return 0;
+        }
         io.out(`Dry run: would restore ${label} into a new ${context.config.database.url ? "database" : "directory"}, check it, and swap it in. Nothing was changed.`);
         return 0;
       }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -167,6 +167,49 @@ describe.each(engines)("the invalidation log replay on the $name database", (eng
     } finally {
       for (const cache of clients) await cache.close();
       await redis.dispose();
+    }
+  }, SLOW);
+
+  it.runIf(redisServer.run)("a Redis that comes back with older data than the deletes it acknowledged is not trusted before the whole window is replayed", async () => {
+    const redis: OwnRedis = await startOwnRedis();
+    const cache = await createRedisCache({ url: redis.url, keyPrefix: "rollback:" });
+    const saved = await mkdtemp(join(tmpdir(), "azora-redis-saved-"));
+    const reconnected = () => eventually(async () => ((await cache.ping().then(() => true, () => false)) ? true : undefined), "the client reconnected", 60_000);
+    try {
+      // Time stands still: the last replay stays current, whatever the machine's load.
+      const coherent = createCoherentCache({ cache, log: createInvalidationLogRepository(opened.db), clock: { now: () => 1_000_000 } });
+      await coherent.sync();
+      const read = await coherent.read("user:rollback");
+      if (read.outcome !== "miss") throw new Error(`expected a miss, got ${read.outcome}`);
+      await coherent.store("user:rollback", "old", 3600, read.ticket);
+
+      // A copy of Redis' data while it holds the old profile (what a crash before its append-only file was
+      // synced, a failover to a lagging replica, or a restored backup bring back).
+      await redis.stop();
+      await cp(redis.dir, saved, { recursive: true });
+      await redis.start();
+      await reconnected();
+      expect(await coherent.sync()).toBe(true);
+      expect(await coherent.read("user:rollback")).toEqual({ outcome: "hit", value: "old" });
+
+      // A write commits; its delete and the next replay go through.
+      await opened.db.transaction((tx) => recordInvalidations(tx, ["user:rollback"]));
+      await coherent.invalidate("user:rollback");
+      expect(await coherent.sync()).toBe(true);
+      expect((await coherent.read("user:rollback")).outcome).toBe("miss");
+
+      // Redis comes back without that acknowledged delete.
+      await redis.stop();
+      await rm(redis.dir, { recursive: true, force: true });
+      await cp(saved, redis.dir, { recursive: true });
+      await redis.start();
+      await reconnected();
+      expect(await coherent.sync()).toBe(true);
+      expect((await coherent.read("user:rollback")).outcome).toBe("miss");
+    } finally {
+      await cache.close();
+      await redis.dispose();
+      await rm(saved, { recursive: true, force: true });
     }
   }, SLOW);
 

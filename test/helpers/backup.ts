@@ -30,10 +30,11 @@ export function statsOf(db: Db): Promise<TableStats[]> {
 }
 
 /**
- * Stats without the two logs a restore writes to after it has checked the data: audit_log (its own backup.restore
- * row) and cache_invalidations (the profiles it changed, so no cache serves their old version).
+ * Stats without the tables a restore itself writes to in the restored database: audit_log (its own row,
+ * backup.restore) and cache_invalidations (the profiles it changed, so every serving process drops them:
+ * ADR 0230).
  */
-export function withoutRestoreLogs(stats: TableStats[]): TableStats[] {
+export function withoutRestoreWrites(stats: TableStats[]): TableStats[] {
   return stats.filter((table) => !/(^|\.)(audit_log|cache_invalidations)$/.test(table.name));
 }
 

@@ -46,6 +46,8 @@ export async function startOwnRedis(options: { port?: number } = {}) {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    /** Its data directory (the append-only file): a test may put an older copy back while it is stopped. */
+    dir,
     start,
     stop,
     /** SIGSTOP: the port still accepts connections, but nothing answers. */

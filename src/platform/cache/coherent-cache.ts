@@ -91,7 +91,14 @@ export function createCoherentCache(options: CoherentCacheOptions) {
     const failuresAtStart = failures;
     const lossesAtStart = cache.connectionLosses();
     try {
-      const batch = await log.since(cursor);
+      // After a lost connection the server may be one with older data (a crash before its append-only file
+      // was synced, a failover to a lagging replica, a restored backup): deletes it acknowledged, and that
+      // earlier replays counted as done, may be undone. So the replay after a loss covers the whole
+      // retention window again, once the server answers (a ping first spares the database that larger read
+      // while Redis is still away).
+      const lostSinceLastSync = lossesAtStart !== lossesAtLastSync;
+      if (lostSinceLastSync) await cache.ping();
+      const batch = await log.since(lostSinceLastSync ? undefined : cursor);
       const keys = batch.keys.flatMap((key) => [key, ...(options.relatedKeys?.(key) ?? [])]);
       if (keys.length > 0) noteInvalidated(keys);
       for (let start = 0; start < keys.length; start += DEL_CHUNK) await cache.del(...keys.slice(start, start + DEL_CHUNK));

@@ -57,6 +57,9 @@ export async function loadSigner(repo: SigningKeysRepository, options: SignerOpt
         // request is answered 503 database_unavailable by what needs the database, never 401). Tried again
         // on every call until the database answers.
         if (keys.length === 0) throw error;
+        // A key whose retirement time passes meanwhile leaves the JWKS all the same (the database would
+        // no longer list it).
+        return keys.filter((key) => key.retiredAt === null || key.retiredAt.getTime() > now);
       }
     }
     return keys;
