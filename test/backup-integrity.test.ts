@@ -80,7 +80,7 @@ describe.each(backends())("backup integrity ($name)", (backend) => {
     const before = await statsOf(platform.running.context.db);
 
     const restore = await runScript("backup/database-restore.sh", [backup.id, "--yes"], env);
-    expect(restore.code).toBe(1);
+    expect(restore.code, `${restore.stdout}${restore.stderr}`).toBe(1);
     expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
     expect(await leftovers()).toEqual([]);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
@@ -92,6 +92,11 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
       dumpFile = join(work, format === "sql" ? "dump.sql" : "dump.pgdump");
       reportProgress(io, { done: 2, total: 4, label: "decrypting and decompressing" });
       await unsealFile(join(source.backup.dir, manifest.dump.file), dumpFile, { gzip: manifest.dump.gzip, key: key?.key });
+      // A plain dump cut short can still load and count every row (only trailing indexes and constraints lost):
+      // pg_dump's closing line is the proof that it wrote the whole dump.
+      if (format === "sql" && !(await endsWithDumpComplete(dumpFile))) {
+        throw new RestoreRefused(`backup ${manifest.id} is incomplete: its dump stops before pg_dump's closing line (the backup was cut off); nothing was changed`);
+      }
     } else {
       reportProgress(io, { done: 2, total: 4, label: `reading ${source.file}` });
       dumpFile = source.file;
@@ -147,5 +152,19 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     return { location, stats, problems, checked, open, discard, settle };
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Whether a plain SQL dump ends with pg_dump's "dump complete" line (read from the file's last 4 KiB). */
+async function endsWithDumpComplete(file: string): Promise<boolean> {
+  const handle = await open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, 4096);
+    const tail = Buffer.alloc(length);
+    await handle.read(tail, 0, length, size - length);
+    return tail.toString("utf8").includes("-- PostgreSQL database dump complete");
+  } finally {
+    await handle.close();
   }
 }
