@@ -1,5 +1,4 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 
 /** Every process the benchmark starts, so that every exit path can stop them. */
@@ -82,18 +81,7 @@ export function killAllNow(): void {
   }
 }
 
-/** A free loopback port (the OS picks one; it is released before use, which is good enough on a quiet machine). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
-}
+export { freePort } from "../test/helpers/free-port.ts";
 
 /** Polls `url` until it answers 200, or fails after `timeoutMs`. */
 export async function waitForHttp(url: string, timeoutMs: number, isAlive: () => boolean = () => true): Promise<void> {
