@@ -2,7 +2,8 @@
 //
 // Starts `azora up` in a child process on a temporary DATA_DIR and reports:
 //  1. login throughput and latency percentiles with 50 logins in flight;
-//  2. the ops port's /health/live p99 while those 50 logins run (argon2 must stay off the event loop);
+//  2. the ops port's /health/live p99 while those 50 logins run (argon2 must stay off the event loop), probed
+//     from a process of its own (bench/probe-live.js), as a kubelet probes;
 //  3. the ratio of median answer times, unknown email ÷ wrong password (no account enumeration by timing);
 //  4. the ratio of median forgot-password answer times, known ÷ unknown email (the mail goes out after the answer).
 import { spawn } from "node:child_process";
@@ -33,6 +34,21 @@ const loginRequest = (email: string, password: string): RequestInit => ({
   headers: { "content-type": "application/json" },
   body: JSON.stringify({ email, password }),
 });
+
+/** Starts bench/probe-live.js on `url`; `stop()` closes its stdin and resolves with its answer times. */
+function startProbe(url: string) {
+  const prober = track(spawn(process.execPath, [join(import.meta.dirname, "probe-live.js"), url], { stdio: ["pipe", "pipe", "inherit"] }));
+  let output = "";
+  prober.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => prober.once("exit", () => resolve()));
+  return {
+    async stop(): Promise<number[]> {
+      prober.stdin!.end();
+      await exited;
+      return JSON.parse(output) as number[];
+    },
+  };
+}
 
 async function main() {
   const dataDir = await mkdtemp(join(tmpdir(), "azora-bench-auth-"));
@@ -67,11 +83,9 @@ async function main() {
     for (let i = 0; i < 10; i++) await timed(`${base}/api/auth/login`, loginRequest(email, password));
 
     // Baseline in the same run: /health/live with nothing else going on (this machine's floor).
-    const idleLiveTimes: number[] = [];
-    for (let i = 0; i < 300; i++) {
-      idleLiveTimes.push((await timed(live, {})).ms);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    const idleProbe = startProbe(live);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const idleLiveTimes = await idleProbe.stop();
     // The server's own event-loop delay (prom-client's monitorEventLoopDelay, reset at each scrape): read once
     // to start a fresh window, then after the load. It tells the server's delay from this client's (the probe
     // shares this process with 50 login requests in flight).
@@ -84,17 +98,9 @@ async function main() {
 
     // 1 + 2: 50 logins in flight, /health/live probed meanwhile.
     const loginTimes: number[] = [];
-    const liveTimes: number[] = [];
     const statuses: Record<number, number> = {};
     let issued = 0;
-    let running = true;
-    const probe = (async () => {
-      while (running) {
-        const probe = await timed(live, {}).catch(() => undefined);
-        if (probe) liveTimes.push(probe.ms);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
+    const loadProbe = startProbe(live);
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -107,8 +113,7 @@ async function main() {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    running = false;
-    await probe;
+    const liveTimes = await loadProbe.stop();
     const serverLoopLagP99 = await loopLagP99();
 
     // 3: unknown email vs wrong password, one at a time, interleaved so drift hits both alike.

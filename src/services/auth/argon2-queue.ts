@@ -1,10 +1,11 @@
 import { availableParallelism } from "node:os";
 import { AppError } from "../../platform/errors.ts";
+import { createArgon2Threads } from "./argon2-threads.ts";
 
 /**
- * A bounded queue in front of argon2. @node-rs/argon2 already runs off the event loop (libuv's pool, 4
- * threads), but 4 memory-hard hashes at once on a 2-core machine leave the event loop no CPU: health
- * probes and every other request then wait behind logins. So at most (cores − 1) hashes run at once,
+ * A bounded queue in front of argon2. Hashes run off the event loop, but 4 memory-hard hashes at once on a
+ * 2-core machine leave the event loop no CPU: health probes and every other request then wait behind
+ * logins. So at most (cores − 1) hashes run at once, on threads of lowered priority (argon2-threads.ts),
  * leaving a core to the event loop, and a burst beyond the queue's bound is refused with 503 + Retry-After
  * instead of piling up.
  */
@@ -34,5 +35,10 @@ export function createWorkQueue(concurrency: number, maxQueued: number) {
   };
 }
 
+const hashingThreads = Math.max(1, availableParallelism() - 1);
+
 /** The queue every argon2 hash and verification of this process goes through. */
-export const argon2Queue = createWorkQueue(Math.max(1, availableParallelism() - 1), 1_000);
+export const argon2Queue = createWorkQueue(hashingThreads, 1_000);
+
+/** The threads that queue feeds: as many as it lets run at once. */
+export const argon2Threads = createArgon2Threads(hashingThreads);

@@ -1,3 +1,4 @@
+import { readdir, readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { hashPassword, needsRehash, verifyPassword } from "./passwords.ts";
 
@@ -14,5 +15,18 @@ describe("passwords", () => {
   it("asks for a rehash when the parameters changed, and treats garbage as a mismatch", async () => {
     expect(needsRehash("$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2g")).toBe(true);
     expect(await verifyPassword("not a hash", "x")).toBe(false);
+  });
+
+  // The event loop must win the CPU over a hash (health probes during a login burst): the hashing thread
+  // runs at a lowered priority. /proc/<pid>/task/<tid>/stat's 19th field is the thread's nice value.
+  it.runIf(process.platform === "linux")("hashes on a thread of lowered priority, the event loop's stays normal", async () => {
+    await hashPassword("a password to start the hashing thread");
+    const niceness = async (task: string) => {
+      const stat = await readFile(`/proc/self/task/${task}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    };
+    const values = await Promise.all((await readdir("/proc/self/task")).map(niceness));
+    expect(await niceness(String(process.pid))).toBe(0);
+    expect(values.filter((value) => value === 10)).toHaveLength(1);
   });
 });

@@ -1,25 +1,21 @@
-import { hash, verify, type Options } from "@node-rs/argon2";
-import { argon2Queue } from "./argon2-queue.ts";
+import type { Options } from "@node-rs/argon2";
+import { argon2Queue, argon2Threads } from "./argon2-queue.ts";
 
 /** OWASP's argon2id parameters: 19 MiB memory, 2 passes, 1 lane. */
 // Algorithm is a const enum that cannot be imported under isolated modules: 2 is Argon2id.
 const params = { algorithm: 2 as Options["algorithm"], memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 const currentPrefix = `$argon2id$v=19$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}$`;
 
-/** Hashes on the libuv thread pool (never on the event loop), through the bounded queue, into a PHC string. */
-export function hashPassword(password: string): Promise<string> {
-  return argon2Queue.run(() => hash(password, params));
+/** Hashes on a low-priority worker thread (never on the event loop), through the bounded queue, into a PHC string. */
+export async function hashPassword(password: string): Promise<string> {
+  const phc = await argon2Queue.run(() => argon2Threads.run<string | { failed: true }>({ kind: "hash", password, options: params }));
+  if (typeof phc !== "string") throw new Error("argon2: hashing failed");
+  return phc;
 }
 
 /** True when the password matches; a malformed hash is a mismatch. A full queue is a 503 (thrown). */
 export function verifyPassword(phc: string, password: string): Promise<boolean> {
-  return argon2Queue.run(async () => {
-    try {
-      return await verify(phc, password);
-    } catch {
-      return false;
-    }
-  });
+  return argon2Queue.run(() => argon2Threads.run<boolean>({ kind: "verify", phc, password }));
 }
 
 /** True when the stored hash was made with other parameters and should be replaced at the next login. */
