@@ -159,6 +159,7 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
     const activeUsers = createActiveUsers(context.cache, context.clock);
     const db = context.db;
     const logs = context.logs;
+    const clock = context.clock;
     const metrics = createMetrics({
       service: allInOne ? "azora" : (options.roles[0] ?? "azora"),
       version: config.version,
@@ -169,6 +170,8 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
         activeUsers: activeUsers.count,
         backupStatus: async () => readBackupStatus(config.paths.backups, await readRuns(config)),
         logWriteErrors: () => logs.writeErrors(),
+        // The auth service owns the outbox; other roles report no mail series. Off the served-query count.
+        ...(options.roles.includes("auth") ? { mailOutbox: () => createMailOutboxRepository(db.background).pendingByKind(new Date(clock.now())) } : {}),
       },
     });
 

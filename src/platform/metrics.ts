@@ -141,6 +141,38 @@ export function createMetrics(options: { service: string; version: string; sourc
       help: "Expired and revoked refresh tokens deleted by the scheduled purge",
       registers,
     }),
+    // The outbox is one table shared by every auth replica: each reports the same waiting mails (alerts take max,
+    // not sum). Deliveries are counted by the replica that attempted them (sum them).
+    mailOutboxPending: new Gauge({
+      name: "azora_mail_outbox_pending",
+      help: "Mails waiting in the outbox (not sent, not given up), by kind",
+      labelNames: ["kind"] as const,
+      registers,
+      async collect() {
+        await setMailGauges(sources, (waiting) => {
+          this.reset();
+          for (const mails of waiting) this.set({ kind: mails.kind }, mails.pending);
+        });
+      },
+    }),
+    mailOutboxOldest: new Gauge({
+      name: "azora_mail_outbox_oldest_pending_seconds",
+      help: "How long the oldest mail waiting in the outbox has waited, by kind (no series when none waits)",
+      labelNames: ["kind"] as const,
+      registers,
+      async collect() {
+        await setMailGauges(sources, (waiting) => {
+          this.reset();
+          for (const mails of waiting) if (mails.oldestAgeSeconds !== undefined) this.set({ kind: mails.kind }, mails.oldestAgeSeconds);
+        });
+      },
+    }),
+    mailDeliveries: new Counter({
+      name: "azora_mail_deliveries_total",
+      help: "Outbox delivery attempts by kind and outcome: sent, retried (failed, tried again later), given_up (failed for the last time), skipped (account gone or disabled)",
+      labelNames: ["kind", "outcome"] as const,
+      registers,
+    }),
     circuitBreakerState: new Gauge({
       name: "azora_circuit_breaker_state",
       help: "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
@@ -191,6 +223,8 @@ export interface MetricSources {
   activeUsers(): Promise<number>;
   /** The backup store as it is now (read from the backups' manifests, so backups taken by any process count). */
   backupStatus?(): Promise<BackupStatus>;
+  /** Mails waiting in the outbox, by kind (processes that run the auth service). */
+  mailOutbox?(): Promise<{ kind: string; pending: number; oldestAgeSeconds: number | undefined }[]>;
   /** Failed log writes since start, by stream. */
   logWriteErrors?(): Record<string, number>;
 }
@@ -207,5 +241,14 @@ async function setBackupGauges(sources: MetricSources, apply: (status: BackupSta
     apply(await sources.backupStatus());
   } catch {
     // Keep the last values when the store cannot be read; the freshness alert fires on its own.
+  }
+}
+
+async function setMailGauges(sources: MetricSources, apply: (waiting: Awaited<ReturnType<NonNullable<MetricSources["mailOutbox"]>>>) => void): Promise<void> {
+  if (!sources.mailOutbox) return;
+  try {
+    apply(await sources.mailOutbox());
+  } catch {
+    // Keep the last values when the database cannot be read; /health reports the database itself.
   }
 }

@@ -21,6 +21,7 @@ const routes: [labels: Record<string, string>, receiver: string][] = [
   [{ alertname: "RestoreDrillStale", severity: "warning", service: "backup" }, "chat"],
   [{ alertname: "LowDiskSpace", severity: "warning", instance: "node-1:9100" }, "chat"],
   [{ alertname: "LoginFailureSurge", severity: "warning", service: "auth" }, "chat"],
+  [{ alertname: "MailOutboxBacklog", severity: "warning", service: "auth" }, "chat"],
   [{ alertname: "SomethingNew", service: "users" }, "chat"],
   [{ alertname: "SomethingNew", severity: "info" }, "chat"],
 ];

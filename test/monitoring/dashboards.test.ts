@@ -43,6 +43,16 @@ describe("Grafana dashboards", () => {
     const backupQueries = panel("Age of the newest backup by kind").targets.map((target: any) => target.expr).join("\n");
     expect(backupQueries).toContain("unless on() max(azora_backup_last_success_timestamp_seconds{kind!~\"config|content\"})");
   });
+
+  it("shows the mail outbox on the auth and security dashboard, with MailOutboxBacklog's threshold drawn on the age panel", async () => {
+    const security = (await readDashboards()).find(({ dashboard }) => dashboard.uid === "azora-security")!.dashboard;
+    const age = security.panels.find((candidate: any) => candidate.title.startsWith("Mail outbox: oldest waiting mail"));
+    expect(age.fieldConfig.defaults.thresholds.steps.find((step: any) => step.color === "red").value).toBe(alertThresholds.MailOutboxBacklog.threshold);
+    const expressions = security.panels.flatMap((panel: any) => panel.targets.map((target: any) => target.expr)).join("\n");
+    // The gauges read one table shared by every auth replica: max, not sum; the counter is per replica: sum.
+    expect(expressions).toContain("max by (kind) (azora_mail_outbox_pending)");
+    expect(expressions).toContain("sum by (outcome) (rate(azora_mail_deliveries_total[$__rate_interval]))");
+  });
 });
 
 describe("the PromQL scan the live suite uses", () => {

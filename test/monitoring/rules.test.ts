@@ -31,7 +31,7 @@ describe.skipIf(!promtool.run)(`Prometheus rules ${promtool.reason}`, () => {
 
   it("promtool check rules and check config accept the shipped files", async () => {
     const rules = await runTool("promtool", ["check", "rules", "rules/recording.yml", "rules/alerts.yml"]);
-    expect(rules.output).toContain("SUCCESS: 10 rules found");
+    expect(rules.output).toContain("SUCCESS: 11 rules found");
     expect(rules.code).toBe(0);
     const config = await runTool("promtool", ["check", "config", "prometheus.yml"]);
     expect(config.code, config.output).toBe(0);
@@ -102,7 +102,7 @@ describe.skipIf(!promtool.run)(`Prometheus rules ${promtool.reason}`, () => {
 
   it("every alert has a severity, a summary, a description and a runbook in docs/runbooks that says what to run", async () => {
     expect(alerts.map((rule) => rule.alert).sort()).toEqual(
-      ["BackupStale", "CircuitBreakerOpen", "DatabaseConnectionsHigh", "HighErrorRate", "HighResponseTime", "LoginFailureSurge", "LowDiskSpace", "RateLimitSurge", "RestoreDrillStale", "ServiceDown"],
+      ["BackupStale", "CircuitBreakerOpen", "DatabaseConnectionsHigh", "HighErrorRate", "HighResponseTime", "LoginFailureSurge", "LowDiskSpace", "MailOutboxBacklog", "RateLimitSurge", "RestoreDrillStale", "ServiceDown"],
     );
     for (const rule of alerts) {
       expect(["critical", "warning"], rule.alert).toContain(rule.labels?.severity);

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPlatform, type RunningPlatform } from "../../src/runtime.ts";
 import { platformCommands } from "../../src/ops/commands.ts";
 import { MAIL_RETRY_DELAYS_MS } from "../../src/services/auth/mail-outbox.ts";
+import { RESET_MAILS_PER_ACCOUNT_HOUR } from "../../src/services/auth/password-reset.service.ts";
 import type { Config } from "../../src/platform/config.ts";
-import { apiClient, expectErrorShape } from "../helpers/api.ts";
+import { apiClient, expectErrorShape, metricValue } from "../helpers/api.ts";
 import { backends } from "../helpers/backends.ts";
 import { eventually } from "../helpers/free-port.ts";
 import { makeDataDir, testConfig } from "../helpers/platform.ts";
@@ -66,6 +67,14 @@ describe.each(backends())("mail through a failing SMTP server on the $name backe
       .filter((line) => line.includes('"event":"mail_failed"') && line.includes(userId))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
 
+  // Read through the ops port's real /metrics, as Prometheus scrapes it.
+  const metric = async (name: string, labels: Record<string, string> = {}) =>
+    metricValue(await (await fetch(new URL("/metrics", running!.urls.ops))).text(), name, labels);
+  const rateLimitedLines = async (userId: string) =>
+    (await logText()).split("\n").filter((line) => line.includes('"event":"RATE_LIMIT_EXCEEDED"') && line.includes(userId) && line.includes("reset_mails_per_account_hour"));
+  const allSent = async (userId: string) =>
+    eventually(async () => ((await outboxOf(userId)).every((r) => r.sent_at !== null) || undefined), "every mail of the outbox sent", DELIVERY_BOUND_MS);
+
   it("forgot-password answers 202 alike while the SMTP server refuses; the failure is logged without the address, kept, and retried", async () => {
     const jane = await api.newUser("smtp-down");
     smtp.refuse(true);
@@ -91,8 +100,10 @@ describe.each(backends())("mail through a failing SMTP server on the $name backe
     const token = resetTokenIn(mail.text);
     expect((await api.call("POST", "/api/auth/password/reset", { json: { token, password: "back after the outage" } })).status).toBe(204);
     expect((await outboxOf(jane.id)).filter((r) => r.kind === "reset_link")).toHaveLength(1);
-    await eventually(async () => ((await outboxOf(jane.id)).every((r) => r.sent_at !== null) || undefined), "every mail of the outbox sent", DELIVERY_BOUND_MS);
+    await allSent(jane.id);
     expect((await outboxOf(jane.id)).map((r) => r.kind)).toEqual(["reset_link", "reset_notice"]);
+    expect(await metric("azora_mail_deliveries_total", { kind: "reset_link", outcome: "sent" })).toBeGreaterThanOrEqual(1);
+    expect(await metric("azora_mail_deliveries_total", { kind: "reset_notice", outcome: "sent" })).toBeGreaterThanOrEqual(1);
     expect(await logText()).not.toContain(token);
     expect(await logText()).toContain('"event":"mail_sent_late"');
   }, SLOW);
@@ -100,12 +111,30 @@ describe.each(backends())("mail through a failing SMTP server on the $name backe
   it("a mail that keeps failing is given up after its last attempt and recorded as failed", async () => {
     const sam = await api.newUser("smtp-gone");
     smtp.refuse(true);
+    const link = { kind: "reset_link" };
+    const [retriedBefore, givenUpBefore] = [await metric("azora_mail_deliveries_total", { ...link, outcome: "retried" }), await metric("azora_mail_deliveries_total", { ...link, outcome: "given_up" })];
     await api.call("POST", "/api/auth/password/forgot", { json: { email: sam.email } });
+    let waited = 0;
     for (let attempt = 1; attempt <= MAIL_RETRY_DELAYS_MS.length + 1; attempt++) {
       await eventually(async () => ((await outboxOf(sam.id))[0]?.attempts === attempt && (await mailFailedLines(sam.id)).length === attempt) || undefined, `attempt ${attempt}`, DELIVERY_BOUND_MS);
+      if (attempt <= MAIL_RETRY_DELAYS_MS.length) {
+        // Operators see the mail waiting, for as long as it has waited (on the injected clock), and each retry.
+        expect(await metric("azora_mail_outbox_pending", link)).toBe(1);
+        expect(await metric("azora_mail_outbox_oldest_pending_seconds", link)).toBeGreaterThanOrEqual(waited / 1000);
+        expect(await metric("azora_mail_deliveries_total", { ...link, outcome: "retried" })).toBe(retriedBefore + attempt);
+      }
       const delay = MAIL_RETRY_DELAYS_MS[attempt - 1];
-      if (delay !== undefined) clock.advance(delay + 1_000);
+      if (delay !== undefined) {
+        clock.advance(delay + 1_000);
+        waited += delay + 1_000;
+      }
     }
+    expect(waited / 1000).toBeGreaterThan(600);
+    expect(await metric("azora_mail_deliveries_total", { ...link, outcome: "given_up" })).toBe(givenUpBefore + 1);
+    expect(await metric("azora_mail_deliveries_total", { ...link, outcome: "retried" })).toBe(retriedBefore + MAIL_RETRY_DELAYS_MS.length);
+    // Given up is no longer waiting: the backlog series are gone, the kind reads 0.
+    expect(await metric("azora_mail_outbox_pending", link)).toBe(0);
+    expect(await (await fetch(new URL("/metrics", running!.urls.ops))).text()).not.toMatch(/^azora_mail_outbox_oldest_pending_seconds\{/m);
     const [row] = await outboxOf(sam.id);
     expect(row!.failed_at).not.toBeNull();
     expect(row!.sent_at).toBeNull();
@@ -117,6 +146,36 @@ describe.each(backends())("mail through a failing SMTP server on the $name backe
     await new Promise((resolve) => setTimeout(resolve, 6_000));
     expect(smtp.mailsTo(sam.email)).toEqual([]);
     expect((await outboxOf(sam.id))[0]!.attempts).toBe(MAIL_RETRY_DELAYS_MS.length + 1);
+  }, SLOW);
+
+  it("retries of one reset mail during an outage do not count toward the account's hourly cap; the user's own requests do", async () => {
+    const ana = await api.newUser("smtp-cap");
+    const forgot = () => api.call("POST", "/api/auth/password/forgot", { json: { email: ana.email } });
+    smtp.refuse(true);
+    expect((await forgot()).status).toBe(202);
+    // As many failed attempts as the cap: each issued (and voided) a reset token.
+    for (let attempt = 1; attempt <= RESET_MAILS_PER_ACCOUNT_HOUR; attempt++) {
+      await eventually(async () => ((await outboxOf(ana.id))[0]?.attempts === attempt && (await mailFailedLines(ana.id)).length === attempt) || undefined, `attempt ${attempt}`, DELIVERY_BOUND_MS);
+      if (attempt === RESET_MAILS_PER_ACCOUNT_HOUR) smtp.refuse(false);
+      clock.advance(MAIL_RETRY_DELAYS_MS[attempt - 1]! + 1_000);
+    }
+    await smtp.nthMailTo(ana.email, 1);
+    await allSent(ana.id);
+    const elapsed = MAIL_RETRY_DELAYS_MS.slice(0, RESET_MAILS_PER_ACCOUNT_HOUR).reduce((sum, delay) => sum + delay + 1_000, 0);
+    expect(elapsed).toBeLessThan(3_600_000);
+
+    // Still within the hour: that was one request, so the user's next ones get their mails, up to the cap.
+    for (let request = 2; request <= RESET_MAILS_PER_ACCOUNT_HOUR; request++) {
+      expect((await forgot()).status).toBe(202);
+      resetTokenIn((await smtp.nthMailTo(ana.email, request)).text);
+      await allSent(ana.id);
+    }
+    expect(await rateLimitedLines(ana.id)).toEqual([]);
+    // The cap itself still holds: the request after the fifth is answered alike and dropped.
+    expect((await forgot()).status).toBe(202);
+    await eventually(async () => ((await rateLimitedLines(ana.id)).length === 1) || undefined, "RATE_LIMIT_EXCEEDED for the sixth request");
+    expect((await outboxOf(ana.id)).filter((r) => r.kind === "reset_link")).toHaveLength(RESET_MAILS_PER_ACCOUNT_HOUR);
+    expect(smtp.mailsTo(ana.email)).toHaveLength(RESET_MAILS_PER_ACCOUNT_HOUR);
   }, SLOW);
 
   it("a mail waiting when the process stops is sent by the next start", async () => {

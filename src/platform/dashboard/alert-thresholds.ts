@@ -13,6 +13,7 @@ export const alertThresholds = {
   CircuitBreakerOpen: { severity: "warning", op: "==", threshold: 2, forSeconds: 120 },
   RateLimitSurge: { severity: "warning", op: ">", threshold: 1, forSeconds: 600 },
   LoginFailureSurge: { severity: "warning", op: ">", threshold: 0.5, forSeconds: 300 },
+  MailOutboxBacklog: { severity: "warning", op: ">", threshold: 600, forSeconds: 300 },
 } as const satisfies Record<string, { severity: "critical" | "warning"; op: ">" | "<" | "=="; threshold: number; forSeconds: number }>;
 
 export type AlertName = keyof typeof alertThresholds;

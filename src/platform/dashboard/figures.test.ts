@@ -77,6 +77,17 @@ describe("ops dashboard figures", () => {
     expect(computeFigures(backedUp, (day + 1200) * 1000).alerts).toEqual([]);
   });
 
+  it("raises MailOutboxBacklog once a mail has waited over 10 minutes, firing 5 minutes later; a mail in flight raises nothing", () => {
+    // Readings every minute from the mail's 8th to its 16th minute in the outbox (the gauge is its age in seconds).
+    const readings = [8, 9, 10, 11, 12, 13, 14, 15, 16].map((m) => reading(m * 60_000, { drillAt: 1, mailOldestPendingSeconds: m * 60 }));
+    expect(computeFigures(readings.slice(0, 3), 600_000).alerts).toEqual([]);
+    expect(computeFigures(readings.slice(0, 4), 660_000).alerts).toMatchObject([{ alert: "MailOutboxBacklog", subject: "mail outbox", state: "pending", severity: "warning" }]);
+    expect(computeFigures(readings.slice(0, 8), 900_000).alerts).toMatchObject([{ state: "pending" }]);
+    expect(computeFigures(readings, 960_000).alerts).toMatchObject([{ alert: "MailOutboxBacklog", state: "firing", value: 960 }]);
+    const inFlight = [0, 10, 20].map((s) => reading(s * 1000, { drillAt: 1, mailOldestPendingSeconds: 1 }));
+    expect(computeFigures(inFlight, 20_000).alerts).toEqual([]);
+  });
+
   it("is silent for a healthy platform and counts a pool of one as the pool", () => {
     const readings = [0, 10, 20].map((s) => reading(s * 1000, { requests: { users: s }, dbActive: 0, dbMax: 1, drillAt: 1 }));
     const figures = computeFigures(readings, 20_000);

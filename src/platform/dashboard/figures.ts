@@ -158,6 +158,7 @@ function conditionsAt(snapshots: Snapshot[], index: number, now: number): { aler
   for (const [upstream, state] of Object.entries(at.breakers)) check("CircuitBreakerOpen", upstream, state);
   for (const [group, rate] of Object.entries(current.rateLimitedRate)) check("RateLimitSurge", group, rate);
   check("LoginFailureSurge", "auth", current.loginFailureRate);
+  check("MailOutboxBacklog", "mail outbox", at.mailOldestPendingSeconds);
   return found;
 }
 

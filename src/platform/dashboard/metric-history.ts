@@ -20,6 +20,8 @@ export interface Snapshot {
   drillAt?: number;
   /** When this process started (Unix seconds): BackupStale's "no backup ever" waits 26 hours of running. */
   processStartAt?: number;
+  /** Seconds the oldest mail waiting in the outbox has waited, any kind (MailOutboxBacklog); absent when none waits. */
+  mailOldestPendingSeconds?: number;
   /** Free share of the data directory's filesystem (LowDiskSpace without a node exporter). */
   diskFreeRatio?: number;
 }
@@ -120,5 +122,7 @@ function snapshotOf(metrics: MetricJson[], at: number): Snapshot {
   if (drillAt !== undefined) snapshot.drillAt = drillAt;
   const processStartAt = newest("process_start_time_seconds");
   if (processStartAt !== undefined) snapshot.processStartAt = processStartAt;
+  const mailOldest = newest("azora_mail_outbox_oldest_pending_seconds");
+  if (mailOldest !== undefined) snapshot.mailOldestPendingSeconds = mailOldest;
   return snapshot;
 }

@@ -7,7 +7,8 @@ import { createAccountsRepository } from "./accounts.repository.ts";
 import { registerAuthRoutes } from "./auth.routes.ts";
 import { createAuthService } from "./auth.service.ts";
 import { openMailer } from "../../platform/mailer.ts";
-import { createMailOutbox } from "./mail-outbox.ts";
+import { createMailOutbox, DELIVERY_OUTCOMES } from "./mail-outbox.ts";
+import { OUTBOX_KINDS } from "./mail-outbox.repository.ts";
 import { createPasswordResetService } from "./password-reset.service.ts";
 import { createRefreshTokensRepository } from "./refresh-tokens.repository.ts";
 import { createSigningKeysRepository } from "./signing-keys.repository.ts";
@@ -45,7 +46,17 @@ export async function createAuthRoutes(deps: ServiceDeps): Promise<ServiceRoutes
     accountKey: logAccountKeyer(context.masterSecret),
   });
   const mailer = openMailer(config.mail);
-  const outbox = createMailOutbox({ db, clock, accounts, mailer, mail: config.mail, eventLog: logs.auth });
+  // Every kind and outcome starts at 0, so increase() sees the first given-up mail instead of a new series.
+  for (const kind of OUTBOX_KINDS) for (const outcome of DELIVERY_OUTCOMES) deps.metrics.mailDeliveries.inc({ kind, outcome }, 0);
+  const outbox = createMailOutbox({
+    db,
+    clock,
+    accounts,
+    mailer,
+    mail: config.mail,
+    eventLog: logs.auth,
+    onDelivery: (kind, outcome) => deps.metrics.mailDeliveries.inc({ kind, outcome }),
+  });
   const passwords = createPasswordResetService({ db, cache: context.cache, clock, accounts, guard: deps.passwordGuard, outbox, eventLog: logs.auth });
   // Retries, and mails a stopped process left in the outbox.
   outbox.start();

@@ -1,7 +1,16 @@
 import type { Queryable } from "../../platform/db/db.ts";
 
 /** What a row of the outbox owes its user: a reset link, or the notice that the password was reset or changed. */
-export type OutboxKind = "reset_link" | "reset_notice" | "change_notice";
+export const OUTBOX_KINDS = ["reset_link", "reset_notice", "change_notice"] as const;
+export type OutboxKind = (typeof OUTBOX_KINDS)[number];
+
+/** The mails of one kind still waiting (not sent, not given up), and how long the oldest of them has waited. */
+export interface PendingMails {
+  kind: OutboxKind;
+  pending: number;
+  /** Seconds since the oldest waiting mail was added; undefined when none waits. */
+  oldestAgeSeconds: number | undefined;
+}
 
 /** One mail due for an attempt, claimed by this process. */
 export interface ClaimedMail {
@@ -24,6 +33,25 @@ export function createMailOutboxRepository(db: Queryable) {
     async hasPending(userId: string, kind: OutboxKind): Promise<boolean> {
       const rows = await db.query("SELECT 1 FROM mail_outbox WHERE user_id = $1 AND kind = $2 AND sent_at IS NULL AND failed_at IS NULL LIMIT 1", [userId, kind]);
       return rows.length > 0;
+    },
+    /** Waiting mails by kind at `at`, every kind listed (0 when none waits): the outbox's metrics read this. */
+    async pendingByKind(at: Date): Promise<PendingMails[]> {
+      const rows = await db.query<{ kind: OutboxKind; pending: string; oldest: Date | string }>(
+        "SELECT kind, count(*)::text AS pending, min(created_at) AS oldest FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL GROUP BY kind",
+      );
+      return OUTBOX_KINDS.map((kind) => {
+        const row = rows.find((candidate) => candidate.kind === kind);
+        if (!row) return { kind, pending: 0, oldestAgeSeconds: undefined };
+        return { kind, pending: Number(row.pending), oldestAgeSeconds: Math.max(0, (at.getTime() - new Date(row.oldest).getTime()) / 1000) };
+      });
+    },
+    /**
+     * How many mails of this kind were added for the user since `since`: one per request that owed a mail, however
+     * many attempts its delivery took (the forgot route's per-account cap counts requests, not retries).
+     */
+    async countAddedSince(userId: string, kind: OutboxKind, since: Date): Promise<number> {
+      const rows = await db.query<{ count: string }>("SELECT count(*)::text AS count FROM mail_outbox WHERE user_id = $1 AND kind = $2 AND created_at > $3", [userId, kind, since]);
+      return Number(rows[0]?.count ?? 0);
     },
     /**
      * Claims up to `limit` mails due at `at`: each one's attempt is counted and its next attempt moved to `leaseUntil`

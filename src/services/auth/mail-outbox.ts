@@ -37,7 +37,13 @@ export interface MailOutboxDeps {
   mail: PasswordResetMailDeps["mail"];
   /** auth.log: mail_failed, mail_sent_late */
   eventLog: Logger;
+  /** Told each attempt's outcome (azora_mail_deliveries_total). */
+  onDelivery?: (kind: OutboxKind, outcome: DeliveryOutcome) => void;
 }
+
+/** What became of one delivery attempt: sent, failed and tried again later, failed for the last time, or not owed any more. */
+export const DELIVERY_OUTCOMES = ["sent", "retried", "given_up", "skipped"] as const;
+export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
 
 /**
  * Delivers the mails of the outbox table: at once when one is added, then on failure with back-off, and whatever
@@ -52,21 +58,27 @@ export function createMailOutbox(deps: MailOutboxDeps) {
   let again = false;
   let timer: ReturnType<typeof setInterval> | undefined;
 
-  async function send(row: ClaimedMail): Promise<void> {
+  /** Sends the row's mail; false when it is not owed any more (the row is closed as given up, not counted as a failure). */
+  async function send(row: ClaimedMail): Promise<boolean> {
     const account = await deps.accounts.findById(row.userId);
     // Erased accounts take their rows with them (ON DELETE CASCADE); a disabled one gets no reset link.
     if (!account || (row.kind === "reset_link" && account.disabledAt)) {
       await outbox.markFailed(row.id, "account_unavailable", new Date(clock.now()), undefined);
-      return;
+      return false;
     }
     if (row.kind === "reset_link") await sendPasswordResetMail(mailDeps, account);
     else await sendPasswordChangedMail(deps.mailer, account.email, row.kind === "reset_notice" ? "reset" : "change");
+    return true;
   }
 
   async function attempt(row: ClaimedMail): Promise<void> {
     try {
-      await send(row);
+      if (!(await send(row))) {
+        deps.onDelivery?.(row.kind, "skipped");
+        return;
+      }
       await outbox.markSent(row.id, new Date(clock.now()));
+      deps.onDelivery?.(row.kind, "sent");
       if (row.attempts > 1) eventLog.info({ event: LogEvent.MAIL_SENT_LATE, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts }, "mail sent after failed attempts");
     } catch (error) {
       const errorClass = mailErrorClass(error);
@@ -74,6 +86,7 @@ export function createMailOutbox(deps: MailOutboxDeps) {
       const delay = MAIL_RETRY_DELAYS_MS[row.attempts - 1];
       const retryAt = delay === undefined ? undefined : new Date(now + delay);
       await outbox.markFailed(row.id, errorClass, new Date(now), retryAt);
+      deps.onDelivery?.(row.kind, retryAt ? "retried" : "given_up");
       eventLog.error(
         { event: LogEvent.MAIL_FAILED, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts, error: errorClass, ...(retryAt ? { retryAt: retryAt.toISOString() } : { givenUp: true }) },
         retryAt ? "mail not sent; it will be tried again" : "mail not sent; given up after the last attempt",
@@ -109,6 +122,8 @@ export function createMailOutbox(deps: MailOutboxDeps) {
     /** Records a mail owed to the user (inside the caller's transaction when `tx` is one); deliver() sends it. */
     add: (tx: Queryable, userId: string, kind: OutboxKind) => createMailOutboxRepository(tx).add(userId, kind, new Date(clock.now())),
     hasPending: (userId: string, kind: OutboxKind) => outbox.hasPending(userId, kind),
+    /** Mails of this kind added for the user since `since`: requests, not attempts (a retry adds no row). */
+    countAddedSince: (userId: string, kind: OutboxKind, since: Date) => outbox.countAddedSince(userId, kind, since),
     deliver,
     /** Looks for due mails every few seconds (retries, and mails left by a process that stopped). */
     start(): void {

@@ -15,11 +15,6 @@ export function createPasswordResetTokensRepository(db: Queryable) {
     async voidOpenTokensOf(userId: string, at: Date): Promise<void> {
       await db.query("UPDATE password_reset_tokens SET voided_at = $2 WHERE user_id = $1 AND used_at IS NULL AND voided_at IS NULL", [userId, at]);
     },
-    /** How many reset mails the user was sent since `since` (the per-account cap of the forgot route). */
-    async countIssuedSince(userId: string, since: Date): Promise<number> {
-      const rows = await db.query<{ count: string }>("SELECT count(*)::text AS count FROM password_reset_tokens WHERE user_id = $1 AND created_at > $2", [userId, since]);
-      return Number(rows[0]?.count ?? 0);
-    },
     /** The user of a token that can still be used at `at` (not used, not voided, not expired); nothing is changed. */
     async findUsable(tokenHash: string, at: Date): Promise<string | undefined> {
       const rows = await db.query<{ user_id: string }>(

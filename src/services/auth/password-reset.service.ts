@@ -14,7 +14,10 @@ import { createPasswordResetTokensRepository } from "./password-reset-tokens.rep
 import { hashPassword, verifyPassword } from "./passwords.ts";
 import { createRefreshTokensRepository } from "./refresh-tokens.repository.ts";
 
-/** Reset mails one account can be sent per hour through the forgot route; more requests are answered alike and dropped. */
+/**
+ * Reset mails one account can be sent per hour through the forgot route; more requests are answered alike and dropped.
+ * A mail counts once however many delivery attempts it takes (docs/adr/0300).
+ */
 export const RESET_MAILS_PER_ACCOUNT_HOUR = 5;
 /** Forgot jobs waiting at most (before their mail is in the outbox); beyond, requests are dropped (and logged). */
 const MAX_PENDING_JOBS = 1_000;
@@ -70,7 +73,9 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps) {
       const account = await accounts.findByEmail(email);
       if (!account || account.disabledAt) return;
       const hourAgo = new Date(clock.now() - 3_600_000);
-      if ((await createPasswordResetTokensRepository(db).countIssuedSince(account.id, hourAgo)) >= RESET_MAILS_PER_ACCOUNT_HOUR) {
+      // The cap counts the user's requests (outbox rows), not tokens: each delivery attempt issues a fresh token,
+      // so counting tokens let an SMTP outage's retries use up the hour and drop the user's own next requests.
+      if ((await outbox.countAddedSince(account.id, "reset_link", hourAgo)) >= RESET_MAILS_PER_ACCOUNT_HOUR) {
         eventLog.warn({ event: LogEvent.RATE_LIMIT_EXCEEDED, userId: account.id, limit: "reset_mails_per_account_hour" }, "reset mail not sent: too many for this account");
         return;
       }
