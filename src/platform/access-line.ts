@@ -33,6 +33,15 @@ export function jsonString(text: string): string {
 
 /** A string value with the log's redaction applied (emails masked, as scrubLogObject does for every string). */
 const safeString = (text: string) => jsonString(maskEmailsIn(text));
+/** A string already known to need neither escaping nor masking. */
+const quoted = (text: string) => `"${text}"`;
+
+/**
+ * Whether none of the strings needs escaping or masking, tested once over all of them together (one regular
+ * expression run instead of one per field: this is on every request). Joining can only add a false alarm
+ * (an "%4" ending one field and a "0" starting the next), which takes the slower path and stays correct.
+ */
+const allPlain = (joined: string) => !unsafeInJsonString.test(joined) && !joined.includes("@") && !joined.includes("%40");
 
 /** A number as pino writes it: non-finite numbers are null. */
 const jsonNumber = (value: number) => (Number.isFinite(value) ? String(value) : "null");
@@ -48,24 +57,26 @@ const LINE_END = ',"msg":"request"}\n';
  * whatever the client sent.
  */
 export function formatAccessLine(head: string, line: AccessLine): string {
+  const { requestId, method, route, path, ip, user, tokenId } = line;
+  const string = allPlain(requestId + method + route + path + (ip ?? "") + (user ?? "") + (tokenId ?? "")) ? quoted : safeString;
   return (
     head +
     EVENT_FIELD +
     ',"requestId":' +
-    safeString(line.requestId) +
+    string(requestId) +
     ',"method":' +
-    safeString(line.method) +
+    string(method) +
     ',"route":' +
-    safeString(line.route) +
+    string(route) +
     ',"path":' +
-    safeString(line.path) +
+    string(path) +
     ',"status":' +
     jsonNumber(line.status) +
     ',"durationMs":' +
     jsonNumber(line.durationMs) +
-    (line.ip === undefined ? "" : ',"ip":' + safeString(line.ip)) +
-    (line.user === undefined ? "" : ',"user":' + safeString(line.user)) +
-    (line.tokenId === undefined ? "" : ',"tokenId":' + safeString(line.tokenId)) +
+    (ip === undefined ? "" : ',"ip":' + string(ip)) +
+    (user === undefined ? "" : ',"user":' + string(user)) +
+    (tokenId === undefined ? "" : ',"tokenId":' + string(tokenId)) +
     LINE_END
   );
 }
