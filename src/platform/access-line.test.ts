@@ -93,7 +93,7 @@ describe("access line", () => {
 
   it("reads back exactly when fields only look like an encoded @ once joined", () => {
     const line = { ...plain, route: "/api/x%4", path: "0@/y", user: "jane%4", tokenId: "0example.com" };
-    expect(JSON.parse(formatAccessLine("{", line))).toMatchObject({ route: "/api/x%4", path: "0@/y", user: "jane%4", tokenId: "0example.com" });
+    expect(JSON.parse(formatAccessLine('{"level":"info"', line))).toMatchObject({ route: "/api/x%4", path: "0@/y", user: "jane%4", tokenId: "0example.com" });
   });
 
   it("escapes as JSON.stringify does, and leaves a safe string as it is", () => {
