@@ -27,8 +27,8 @@ const unicodeLineBreaks = /[\u2028\u2029]/g;
 /** A string as a JSON string literal: as it is between quotes in the common case, JSON.stringify otherwise. */
 export function jsonString(text: string): string {
   if (!unsafeInJsonString.test(text)) return `"${text}"`;
-  const quoted = JSON.stringify(text);
-  return quoted.replace(unicodeLineBreaks, (character) => (character === "\u2028" ? "\\u2028" : "\\u2029"));
+  const escaped = JSON.stringify(text);
+  return escaped.replace(unicodeLineBreaks, (character) => (character === "\u2028" ? "\\u2028" : "\\u2029"));
 }
 
 /** A string value with the log's redaction applied (emails masked, as scrubLogObject does for every string). */
