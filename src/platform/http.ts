@@ -3,8 +3,8 @@ import { STATUS_CODES } from "node:http";
 import net from "node:net";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
+import { accessLineWriter } from "./access-line.ts";
 import { AppError, errorBody, toAppError } from "./errors.ts";
-import { LogEvent } from "./log-events.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { askedPathOf, createEdgeServer, defaultListenerLimits, EDGE_REJECTED_PATH, PREFLIGHT_PATH, rejectionOf, type CorsPolicy, type ListenerLimits } from "./edge.ts";
@@ -190,6 +190,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const accessLog = options.accessLog ?? options.recordMetrics !== false;
   if (record || accessLog) {
     const routeOf = routeMatcher(app);
+    const writeAccessLine = accessLog ? accessLineWriter(options.logger) : undefined;
     app.addHook("onResponse", (request, reply, done) => {
       let route = request.routeOptions.url ?? "unmatched";
       let path: string | undefined;
@@ -200,23 +201,19 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
         route = asked?.canonical ? (routeOf(route === PREFLIGHT_PATH ? undefined : request.method, asked.path) ?? "unmatched") : "unmatched";
       }
       record?.(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-      if (accessLog) {
+      if (writeAccessLine) {
         const caller = callers.get(request);
-        options.logger.info(
-          {
-            event: LogEvent.HTTP_REQUEST,
-            requestId: request.id,
-            method: request.method,
-            route,
-            path: path ?? pathOf(request.url),
-            status: reply.statusCode,
-            durationMs: Math.round(reply.elapsedTime * 10) / 10,
-            ip: request.ip,
-            user: caller?.sub,
-            tokenId: caller?.jti,
-          },
-          "request",
-        );
+        writeAccessLine({
+          requestId: request.id,
+          method: request.method,
+          route,
+          path: path ?? pathOf(request.url),
+          status: reply.statusCode,
+          durationMs: Math.round(reply.elapsedTime * 10) / 10,
+          ip: request.ip,
+          user: caller?.sub,
+          tokenId: caller?.jti,
+        });
       }
       done();
     });

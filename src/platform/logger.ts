@@ -54,7 +54,8 @@ const emailInText = /[^\s/?#&=;,:"'<>()[\]{}@]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-
 
 /** Masks every email address in a string: "/api/user/jane@example.com" → "/api/user/j***@example.com". */
 export function maskEmailsIn(text: string): string {
-  if (!text.includes("@") && !/%40/i.test(text)) return text;
+  // "%40" has no letters, so a plain search is the case-insensitive test; this runs on every access line.
+  if (!text.includes("@") && !text.includes("%40")) return text;
   return text.replace(emailInText, (address) => maskEmail(address.replace(/%40/i, "@")));
 }
 
@@ -100,13 +101,45 @@ function scrubValue(value: unknown, depth: number): unknown {
   return scrubLogObject(value as Record<string, unknown>, depth);
 }
 
+/**
+ * Where a logger made by createLogs writes its serialized lines (its file, and stdout when enabled). Child
+ * loggers inherit it (pino makes a child with Object.create), so `logs.api.child({ service })` has it too.
+ */
+const rawLineSink = Symbol("azora.rawLineSink");
+type LineSink = (line: string) => void;
+
+/** Writes lines that a caller serialized itself into a logger's destination (see rawInfoWriterOf). */
+export interface RawInfoWriter {
+  /** The start of an info line as the logger writes it: `{"level":"info","time":"…"` and its bindings. */
+  head(): string;
+  /** Writes one complete line (ending in "\n") where the logger writes its lines. */
+  write(line: string): void;
+}
+
+/**
+ * For a logger made by createLogs (or a child of one), a writer for fixed-shape info lines that serialize
+ * themselves (the access line, access-line.ts): they land in the same file, in order with the logger's
+ * other lines, through the same buffering, reopen and failure counting. Undefined for any other logger.
+ * The caller owns redaction: nothing written here goes through scrubLogObject.
+ */
+export function rawInfoWriterOf(logger: Logger): RawInfoWriter | undefined {
+  const sink = (logger as unknown as { [rawLineSink]?: LineSink })[rawLineSink];
+  if (sink === undefined) return undefined;
+  // The child's bindings as pino serialized them when the child was made (`,"log":"api","service":"gateway"`).
+  const bindings = (logger as unknown as Record<symbol, string | undefined>)[pino.symbols.chindingsSym] ?? "";
+  return {
+    // Level formatter of createLogs (label, not number), then isoTimeOncePerMs, as pino's own lines start.
+    head: () => `{"level":"info"${isoTimeOncePerMs()}${bindings}`,
+    write: sink,
+  };
+}
+
 export interface LogOptions {
   dir: string;
   level: string;
   stdout: boolean;
 }
 
-/** Creates the loggers; each writes JSON lines to its file and, when enabled, to stdout. No write ever throws. */
 /**
  * pino's isoTime, formatted once per millisecond: under load several access lines share a millisecond, and
  * formatting the date was a measurable part of writing one (docs/adr/0250). Same text as isoTime.
@@ -122,6 +155,7 @@ export function isoTimeOncePerMs(): string {
   return lastTimeField;
 }
 
+/** Creates the loggers; each writes JSON lines to its file and, when enabled, to stdout. No write ever throws. */
 export function createLogs(options: LogOptions): Logs {
   const files: LogFile[] = [];
   const stdout = options.stdout ? openStdout() : undefined;
@@ -139,7 +173,7 @@ export function createLogs(options: LogOptions): Logs {
           { stream: stdout.stream, level: "trace" },
         ])
       : file;
-    return pino(
+    const logger = pino(
       {
         level: options.level,
         base: { log: name },
@@ -153,6 +187,16 @@ export function createLogs(options: LogOptions): Logs {
       },
       destination,
     );
+    const stdoutStream = stdout?.stream;
+    // As pino.multistream writes a line: to every stream (both take every level), the file first.
+    const sink: LineSink = stdoutStream
+      ? (line) => {
+          file.write(line);
+          stdoutStream.write(line);
+        }
+      : (line) => file.write(line);
+    Object.defineProperty(logger, rawLineSink, { value: sink });
+    return logger;
   };
   const logs = { api: make("api"), auth: make("auth"), security: make("security") };
   const flushAll = () => {
