@@ -27,6 +27,8 @@ async function userIds(context: PlatformContext): Promise<string[]> {
  */
 export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
   name: "restore",
+  // Moving to the embedded default on a new machine: the restore is the installation's first step.
+  createsInstallation: true,
   async run(context, rawArgs, io) {
     const { reference, dryRun, json, blobsFrom } = restoreArgs.parse(rawArgs);
     try {
