@@ -102,9 +102,13 @@ export interface BlobMoveReport {
 export async function bringReferencedBlobs(restored: Queryable, target: BlobStore, sources: BlobSource[], io: CommandIO): Promise<BlobMoveReport> {
   const keys = await createAttachmentsRepository(restored).allBlobKeys();
   const report: BlobMoveReport = { referenced: keys.length, present: 0, copied: 0, missing: [], copiedKeys: [] };
+  if (keys.length === 0) return report;
+  // One listing instead of a HEAD per file: a restore of many attachments runs under maintenance mode.
+  const stored = new Set<string>();
+  for await (const key of target.list()) stored.add(key);
   for (const [index, key] of keys.entries()) {
     reportProgress(io, { done: index, total: keys.length, label: "bringing attachment files into the blob store" });
-    if (await target.has(key)) {
+    if (stored.has(key)) {
       report.present++;
       continue;
     }
