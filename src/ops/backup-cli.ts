@@ -99,7 +99,13 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
     .option("--json", "print the result as JSON", false)
     .addOption(new Option("--target-time <iso8601>", "point-in-time recovery to that moment (PostgreSQL with pgBackRest): azora restore latest --target-time …"))
     .addOption(new Option("--pg-data <dir>", "with --target-time: the server's data directory (default: the one azora backup setup recorded)"))
-    .action((source: string, reference: string | undefined, options: { yes: boolean; dryRun: boolean; json: boolean; targetTime?: string; pgData?: string }) =>
+    .addOption(
+      new Option(
+        "--blobs-from <place...>",
+        "where else the attachment files are, when moving between local files and S3: a blob directory (the old DATA_DIR/blobs), s3://BUCKET/PREFIX, or http(s)://ENDPOINT/BUCKET/PREFIX (S3-compatible); credentials from S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY",
+      ),
+    )
+    .action((source: string, reference: string | undefined, options: { yes: boolean; dryRun: boolean; json: boolean; targetTime?: string; pgData?: string; blobsFrom?: string[] }) =>
       withConfig(async (config) => {
         if (source === "content") return (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./config-content-backup.ts")).restoreContentCommand, { reference: reference ?? "latest", dryRun: options.dryRun, json: options.json }, io);
         if (reference !== undefined && source !== "config") {
@@ -121,7 +127,7 @@ export function registerBackupCommands(program: Command, hooks: CliHooks): void 
           // The recovered database is from before some erasures: they are replayed before anything else uses it.
           return (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./gdpr.ts")).gdprReplayLedgerCommand, { json: false }, io);
         }
-        return (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./restore.ts")).restoreCommand, { reference: source, dryRun: options.dryRun, json: options.json }, io);
+        return (await import("./run-platform-command.ts")).runPlatformCommand(config, (await import("./restore.ts")).restoreCommand, { reference: source, dryRun: options.dryRun, json: options.json, blobsFrom: options.blobsFrom ?? [] }, io);
       })(),
     );
 

@@ -8,7 +8,13 @@ import { restoreBackup } from "./backup/restore.service.ts";
 import { fetchFromBucketIfNewer, S3_DATABASE_BACKUP_PREFIX } from "./backup/s3-backups.ts";
 import { explainBackupFailure } from "./backup.ts";
 
-const restoreArgs = z.object({ reference: z.string().min(1), dryRun: z.boolean().default(false), json: z.boolean().default(false) });
+const restoreArgs = z.object({
+  reference: z.string().min(1),
+  dryRun: z.boolean().default(false),
+  json: z.boolean().default(false),
+  /** More places holding the attachment files (moving between local files and S3): see blob-sources.ts. */
+  blobsFrom: z.array(z.string().min(1)).default([]),
+});
 
 /** Cached profiles of users before and after the swap would answer from the replaced database: drop them. */
 async function userIds(context: PlatformContext): Promise<string[]> {
@@ -21,8 +27,10 @@ async function userIds(context: PlatformContext): Promise<string[]> {
  */
 export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
   name: "restore",
+  // Moving to the embedded default on a new machine: the restore is the installation's first step.
+  createsInstallation: true,
   async run(context, rawArgs, io) {
-    const { reference, dryRun, json } = restoreArgs.parse(rawArgs);
+    const { reference, dryRun, json, blobsFrom } = restoreArgs.parse(rawArgs);
     try {
       if (context.config.s3) {
         const fetched = await fetchFromBucketIfNewer(context.config.s3, context.config.paths.backups, reference);
@@ -44,7 +52,7 @@ export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
         return 0;
       }
       const before = await userIds(context);
-      const outcome = await restoreBackup(context, source, io);
+      const outcome = await restoreBackup(context, source, io, { blobsFrom });
       const after = await userIds(context);
       const keys = [...new Set([...before, ...after])].map(userCacheKey);
       // Recorded in the restored database, so every serving process drops them too, even if the cache
@@ -58,6 +66,11 @@ export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
       else {
         io.out(`Restored ${label}: ${outcome.tables} tables, ${outcome.rows} rows${outcome.checked ? ", row counts and checksums equal to the manifest" : ""}.`);
         io.out(`The replaced database is kept as ${outcome.previous}; remove it when you no longer need it.`);
+        const { blobs } = outcome;
+        io.out(`Attachment files: ${blobs.referenced} named by the restored database, ${blobs.copied} copied into the ${context.blobs.kind === "s3" ? "S3 bucket" : "local blob store"}, ${blobs.present} already there.`);
+        if (blobs.missing.length > 0) {
+          io.err(`${blobs.missing.length} attachment file(s) were found nowhere (looked in ${blobs.searched.join(", ")}): bring them with azora restore content, or run the restore again with --blobs-from naming where they are.`);
+        }
         io.out(`GDPR deletion ledger replayed before the restored database served: ${outcome.ledger.entries} erasures known, ${outcome.ledger.erasedAgain} accounts erased again.`);
       }
       return 0;

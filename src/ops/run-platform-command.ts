@@ -27,8 +27,11 @@ export async function runPlatformCommand<Args extends Record<string, unknown>>(
   }
   const embedded = !config.database.url;
   if (embedded && !command.migrates && !(await embeddedDataExists(config))) {
-    io.err(missingDataMessage(config));
-    return 1;
+    if (!command.createsInstallation) {
+      io.err(missingDataMessage(config));
+      return 1;
+    }
+    io.err(`No Azora OS data in ${config.dataDir} yet: a new embedded installation is created there for this ${command.name}.`);
   }
   const lock = embedded
     ? await acquireDataLock(config.paths.state, {

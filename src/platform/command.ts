@@ -20,6 +20,11 @@ export interface PlatformCommand<Args = Record<string, unknown>> {
    * create a new embedded database. Every other command refuses to run where there is no data yet.
    */
   migrates?: boolean;
+  /**
+   * The command may start a new embedded installation where there is no data yet (`azora restore`: a move
+   * to the embedded default on a new machine). The new database is migrated first, like any other.
+   */
+  createsInstallation?: boolean;
   run(context: PlatformContext, args: Args, io: CommandIO): Promise<number>;
 }
 

@@ -9,6 +9,7 @@ import type { BlobStore } from "../../platform/blobs/blob-store.ts";
 import { createLocalBlobStore } from "../../platform/blobs/local.ts";
 import { stageBlob } from "../../platform/blobs/staging.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
+import { applyPendingErasures } from "./content-erasure.ts";
 
 /** Where content backups live in the bucket when S3_BUCKET is set (attachments themselves are under blobs/). */
 export const S3_CONTENT_BACKUP_PREFIX = "backups/content/blobs/";
@@ -43,7 +44,7 @@ export async function listContentBackups(context: Pick<PlatformContext, "config"
 }
 
 /** Every content manifest, and the files in the manifest directory that are not one (damaged). */
-async function readContentManifests(context: Pick<PlatformContext, "config">): Promise<{ manifests: ContentManifest[]; unreadable: string[] }> {
+export async function readContentManifests(context: Pick<PlatformContext, "config">): Promise<{ manifests: ContentManifest[]; unreadable: string[] }> {
   const root = contentRoot(context);
   const names = (await readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith(".json"));
   const manifests: ContentManifest[] = [];
@@ -67,10 +68,10 @@ async function readContentManifests(context: Pick<PlatformContext, "config">): P
  * take a file just copied, before the manifest naming it is written, for unreferenced). A lock file in the
  * manifest directory keeps them apart across processes.
  */
-async function withContentLock<T>(context: Pick<PlatformContext, "config">, work: () => Promise<T>): Promise<T> {
+export async function withContentLock<T>(context: Pick<PlatformContext, "config">, work: () => Promise<T>, options: { retries: number } = { retries: 60 }): Promise<T> {
   const root = contentRoot(context);
   await mkdir(root, { recursive: true, mode: 0o700 });
-  const release = await lockfile.lock(root, { lockfilePath: join(root, ".lock"), realpath: false, stale: 60_000, update: 10_000, onCompromised: () => undefined, retries: { retries: 60, minTimeout: 1_000, maxTimeout: 5_000 } });
+  const release = await lockfile.lock(root, { lockfilePath: join(root, ".lock"), realpath: false, stale: 60_000, update: 10_000, onCompromised: () => undefined, retries: { retries: options.retries, minTimeout: 1_000, maxTimeout: 5_000 } });
   try {
     return await work();
   } finally {
@@ -88,6 +89,8 @@ export class ContentPoolRefused extends Error {}
 export async function pruneContentPool(context: PlatformContext, options: { dryRun: boolean }): Promise<{ unreferenced: string[]; kept: number }> {
   return withContentLock(context, async () => {
     const { manifests, unreadable } = await readContentManifests(context);
+    // Erasures that met a running backup are finished first (ADR 0332).
+    if (!options.dryRun) await applyPendingErasures(context);
     if (unreadable.length > 0) throw new ContentPoolRefused(`content backup manifest(s) ${unreadable.join(", ")} cannot be read, so the files they name are unknown: repair or remove them, then prune again; nothing was removed`);
     const named = new Set(manifests.flatMap((manifest) => manifest.blobs.map((blob) => blob.key)));
     const pool = await openContentPool(context);
@@ -107,7 +110,7 @@ export async function pruneContentPool(context: PlatformContext, options: { dryR
 }
 
 /** Copies one blob between stores, checking that the bytes still hash to their name. */
-async function copyBlob(from: BlobStore, to: BlobStore, key: string): Promise<number> {
+export async function copyBlob(from: BlobStore, to: BlobStore, key: string): Promise<number> {
   const stream = await from.get(key);
   if (!stream) throw new Error(`blob ${key} vanished while it was copied`);
   const staged = await stageBlob(stream, to.stagingDir);
@@ -148,6 +151,8 @@ async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<Co
       copied++;
     }
     reportProgress(io, { done: keys.length, total: keys.length, label: "copying new attachment files" });
+    // An erasure during this backup left its keys pending: they leave this manifest, the older ones and the pool.
+    await applyPendingErasures(context, blobs);
     const at = new Date(context.clock.now());
     const id = `${at.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-content-${randomBytes(3).toString("hex")}`;
     const manifest: ContentManifest = { id, createdAt: at.toISOString(), destination: context.config.s3 ? "s3" : "local", blobs, copied, durationSeconds: (Date.now() - started) / 1000 };

@@ -8,6 +8,7 @@ import { backupKey } from "./backup-key.ts";
 import type { RestoreSource, StoredBackup } from "./backup-store.ts";
 import { compareTables, type TableStats } from "./manifest.ts";
 import { loadIntoNewPgliteDir } from "./pglite-engine.ts";
+import { loadPgDumpIntoNewPgliteDir } from "./pgdump-into-pglite.ts";
 import type { Db } from "../../platform/db/db.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
 import { createDatabase, databaseOf, databaseStats, dropDatabase, loadIntoDatabase, scratchName, urlFor } from "./postgres-engine.ts";
@@ -80,9 +81,6 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
       if (manifest.schemaVersion > known) {
         throw new RestoreRefused(`backup ${manifest.id} has schema ${manifest.schemaVersion}, newer than this Azora OS knows (${known}): restore it with the version that took it (${manifest.appVersion}) or newer`);
       }
-      if (embedded && manifest.dump.format === "pg_dump-custom") {
-        throw new RestoreRefused(`backup ${manifest.id} was taken on PostgreSQL (pg_dump custom format); the embedded database loads plain SQL: restore it with DATABASE_URL set`);
-      }
       const key = backupKey(config);
       if (manifest.encryption) {
         if (!key) throw new RestoreRefused(`backup ${manifest.id} is encrypted: set ${manifest.encryption.keySource} to the key it was taken with`);
@@ -113,7 +111,8 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     let discard: () => Promise<void>;
     let settle: () => Promise<void> = async () => undefined;
     if (embedded) {
-      const loaded = await loadIntoNewPgliteDir(dumpFile, location);
+      // A PostgreSQL backup (custom format) moves into the embedded default through pg_restore's plain SQL.
+      const loaded = format === "pg_dump-custom" ? await loadPgDumpIntoNewPgliteDir(dumpFile, join(work, "converted.sql"), location) : await loadIntoNewPgliteDir(dumpFile, location);
       stats = loaded.stats;
       // Booting PGlite is slow: the loaded copy stays open for the migration step and is closed before the swap.
       open = async () => loaded.db;

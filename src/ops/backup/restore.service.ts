@@ -13,6 +13,8 @@ import { recordDrill, type DrillRecord, type RestoreSource } from "./backup-stor
 import { databaseOf, swapDatabases } from "./postgres-engine.ts";
 import { latestKnownSchema, loadScratchCopy, RestoreRefused } from "./restore-scratch.ts";
 import { readSchemaVersion } from "./table-stats.repository.ts";
+import { blobSourcesFor, bringReferencedBlobs, type BlobMoveReport } from "./blob-sources.ts";
+import { forgetInContentBackups } from "./content-erasure.ts";
 
 const stamp = (at: number) => new Date(at).toISOString().replace(/[-:T]/g, "").slice(0, 14);
 
@@ -24,6 +26,13 @@ export interface RestoreOutcome {
   checked: boolean;
   /** The deletion ledger replayed on the copy before it served: erasures known, accounts erased again. */
   ledger: { entries: number; recorded: number; erasedAgain: number; blobsRemoved: number };
+  /** Attachment files the restored database names, brought into this installation's blob store before the swap. */
+  blobs: Omit<BlobMoveReport, "copiedKeys"> & { searched: string[] };
+}
+
+export interface RestoreOptions {
+  /** More places to take attachment files from (a blob directory, s3://BUCKET/PREFIX, http(s)://ENDPOINT/BUCKET/PREFIX). */
+  blobsFrom?: string[];
 }
 
 /**
@@ -31,14 +40,21 @@ export interface RestoreOutcome {
  * this version's schema, replays the GDPR deletion ledger on it, and only then swaps it in. Maintenance
  * mode holds writes off from start to end. Any failure before the swap leaves the live database as it was.
  */
-export async function restoreBackup(context: PlatformContext, source: RestoreSource, io: CommandIO): Promise<RestoreOutcome> {
+export async function restoreBackup(context: PlatformContext, source: RestoreSource, io: CommandIO, options: RestoreOptions = {}): Promise<RestoreOutcome> {
   const running = await runningRestore(context);
   if (running) throw new RestoreRefused(`another restore is running (process ${running.pid}, started ${running.startedAt}): wait for it to end; nothing was changed`);
   // A restore killed earlier (its process gone) left maintenance on and perhaps a copy: undone first.
   const recovered = await recoverInterruptedRestore(context, { atStart: false });
   if (recovered) io.err(`Before this restore: ${recovered}.`);
-  const maintenance = await holdMaintenanceForRestore(context);
+  // Opened first: a --blobs-from that names nothing refuses the restore before anything changes.
+  const blobSources = await blobSourcesFor(context, { backupDir: source.type === "backup" ? source.backup.dir : undefined, blobsFrom: options.blobsFrom ?? [] });
+  const closeSources = () => Promise.all(blobSources.map((place) => place.store.close().catch(() => undefined)));
+  const maintenance = await holdMaintenanceForRestore(context).catch(async (error: unknown) => {
+    await closeSources();
+    throw error;
+  });
   let swapped = false;
+  let copiedKeys: string[] = [];
   try {
     // Erasures recorded in the database being replaced must survive it, even without the ledger file.
     // (A live database without the ledger table reads as none; any other failure refuses the restore, because
@@ -48,6 +64,7 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
     });
     const copy = await loadScratchCopy(context, source, "restore", io);
     let ledger: Awaited<ReturnType<typeof replayLedgerOnCopy>>;
+    let moved: BlobMoveReport;
     let previous: string;
     let replacedHead: ChainHead | undefined;
     try {
@@ -57,6 +74,10 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
         await bringSchemaUpToDate(db);
         reportProgress(io, { done: 1, total: 1, label: "replaying the GDPR deletion ledger" });
         ledger = await replayLedgerOnCopy(context, db, carried);
+        // After the replay, so an erased person's files are never copied: every file the copy names is in
+        // this installation's store before it serves (a move between local files and S3 brings them along).
+        moved = await bringReferencedBlobs(db, context.blobs, blobSources, io);
+        copiedKeys = moved.copiedKeys;
         await maintenance.carryInto(db);
       } finally {
         await db.close();
@@ -68,7 +89,11 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
       await copy.settle();
     } catch (error) {
       // Only a copy that never went live is discarded: after the swap it is the serving database.
-      if (!swapped) await copy.discard().catch(() => undefined);
+      if (!swapped) {
+        await copy.discard().catch(() => undefined);
+        // Files copied for a copy that never served: gone again unless the live database names them.
+        await createBlobReferences(context.db, context.blobs).release(copiedKeys).catch(() => undefined);
+      }
       throw error;
     }
     // The restore has happened: a failure to record it is a warning, not a failed restore to run again.
@@ -78,12 +103,18 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
     // The copy serves now: files that only the erased named go (a content restore may have brought them back).
     // Not a sweep of every unnamed file: the replaced database is kept, and its files with it.
     const blobsRemoved = await createBlobReferences(context.db, context.blobs).release(ledger.blobKeys);
+    // Their copies in the content backup pool go too: erasure reaches the backups of files (ADR 0332).
+    await forgetInContentBackups(context, ledger.blobKeys).catch((error: unknown) => {
+      io.err(`The erased accounts' files could not be removed from the content backup pool (${error instanceof Error ? error.message : String(error)}): run azora backup prune-content.`);
+    });
     if (ledger.erasedAgain > 0 || ledger.recorded > 0) {
       context.logs.security.info({ event: LogEvent.GDPR_LEDGER_REPLAYED, entries: ledger.entries, recorded: ledger.recorded, erasedAgain: ledger.erasedAgain }, "deletion ledger replayed by a restore");
     }
     const { entries, recorded, erasedAgain } = ledger;
-    return { previous, tables: copy.stats.length, rows: copy.stats.reduce((sum, table) => sum + table.rows, 0), checked: copy.checked, ledger: { entries, recorded, erasedAgain, blobsRemoved } };
+    const blobs = { referenced: moved.referenced, present: moved.present, copied: moved.copied, missing: moved.missing, searched: blobSources.map((place) => place.label) };
+    return { previous, tables: copy.stats.length, rows: copy.stats.reduce((sum, table) => sum + table.rows, 0), checked: copy.checked, ledger: { entries, recorded, erasedAgain, blobsRemoved }, blobs };
   } finally {
+    await closeSources();
     await maintenance.end(swapped).catch((error: unknown) => {
       io.err(`Maintenance mode could not be switched off after the restore (${error instanceof Error ? error.message : String(error)}): run azora maintenance off.`);
     });

@@ -109,6 +109,8 @@ export async function replayDeletionLedger(context: PlatformContext, carried: Le
   for (const userId of found) {
     const { blobKeys } = await eraseRowsOf(context, userId, undefined);
     blobsRemoved += (await finishErasure(context, userId, blobKeys, references)).blobsRemoved;
+    // Their copies in the content backup pool go as well (ADR 0332); loaded here, as in eraseSubject.
+    await (await import("../../ops/backup/content-erasure.ts")).forgetInContentBackups(context, blobKeys);
   }
   // A content restore may also have brought back files whose rows are gone.
   blobsRemoved += await sweepUnreferencedBlobs(context);

@@ -16,6 +16,8 @@ export interface ErasureReport {
   dryRun: boolean;
   rows: ErasedRows;
   blobs: number;
+  /** Of those, copies removed from the content backup pool (and from the content manifests naming them). */
+  backupBlobs: number;
   logLines: number;
   logFiles: number;
   mailFiles: number;
@@ -38,7 +40,8 @@ export async function eraseSubject(context: PlatformContext, subject: Pick<Subje
     const rows = await gdpr.countsOf(subject.id);
     const logs = await pseudonymiseLogs(context.config.paths.logs, replacements, true);
     const mail = await mailAbout(context.config.paths.mail, subject.email);
-    return { pseudonym, dryRun: true, rows, blobs: (await gdpr.blobKeysOf(subject.id)).length, logLines: logs.lines, logFiles: logs.files, mailFiles: mail.length };
+    const blobs = (await gdpr.blobKeysOf(subject.id)).length;
+    return { pseudonym, dryRun: true, rows, blobs, backupBlobs: blobs, logLines: logs.lines, logFiles: logs.files, mailFiles: mail.length };
   }
 
   const counts = await gdpr.countsOf(subject.id);
@@ -47,6 +50,7 @@ export async function eraseSubject(context: PlatformContext, subject: Pick<Subje
   await appendLedgerFile(context.config.paths.state, entry);
   const { rows, blobKeys } = await eraseRowsOf(context, subject.id, entry);
   const { blobsRemoved } = await finishErasure(context, subject.id, blobKeys, createBlobReferences(context.db, context.blobs));
+  const backupBlobs = await forgetInBackups(context, blobKeys);
   const mail = await mailAbout(context.config.paths.mail, subject.email);
   for (const file of mail) await rm(file, { force: true });
   // Lines still in this process's access-log buffer must reach the file before it is rewritten.
@@ -54,10 +58,10 @@ export async function eraseSubject(context: PlatformContext, subject: Pick<Subje
   const logs = await pseudonymiseLogs(context.config.paths.logs, replacements, false);
   // The event names the pseudonym only: this line is written after the rewrite and must not undo it.
   context.logs.security.info(
-    { event: LogEvent.GDPR_ERASURE, subject: pseudonym, requestedBy: options.requestedBy, ...rows, blobs: blobsRemoved, logLines: logs.lines },
+    { event: LogEvent.GDPR_ERASURE, subject: pseudonym, requestedBy: options.requestedBy, ...rows, blobs: blobsRemoved, backupBlobs, logLines: logs.lines },
     "personal data erased",
   );
-  return { pseudonym, dryRun: false, rows, blobs: blobsRemoved, logLines: logs.lines, logFiles: logs.files, mailFiles: mail.length };
+  return { pseudonym, dryRun: false, rows, blobs: blobsRemoved, backupBlobs, logLines: logs.lines, logFiles: logs.files, mailFiles: mail.length };
 }
 
 /** Mail files (the embedded mailer's .eml outbox) addressed to or mentioning the person. */
@@ -70,4 +74,17 @@ async function mailAbout(dir: string, email: string): Promise<string[]> {
     if ((await readFile(path, "utf8")).toLowerCase().includes(needle)) found.push(path);
   }
   return found;
+}
+
+/**
+ * The person's files leave the content backup pool too (ADR 0332). A content backup running now holds the
+ * pool's lock: the erasure does not wait for it (a person erasing themselves waits on this request), the
+ * keys stay pending and that backup removes them before it writes its manifest.
+ */
+async function forgetInBackups(context: PlatformContext, blobKeys: string[]): Promise<number> {
+  // Loaded here: the content backup code belongs to the operations side, and only a real erasure needs it.
+  const { forgetInContentBackups } = await import("../../ops/backup/content-erasure.ts");
+  const { removed, pending } = await forgetInContentBackups(context, blobKeys, { retries: 2 });
+  if (pending) context.logs.api.warn({ blobs: blobKeys.length }, "content backup running: the erased files leave the content backup pool when it ends");
+  return removed;
 }
