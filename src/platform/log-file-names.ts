@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { access, readdir } from "node:fs/promises";
 
 /**
  * Whether `file` (a name in LOG_DIR) is one of `stream`'s files: the live one and the rotated ones of every
@@ -25,3 +25,16 @@ export async function streamLogFiles(dir: string, stream: string): Promise<strin
   const present = new Set(names);
   return names.filter((file) => !(file.endsWith(".gz") && present.has(file.slice(0, -".gz".length)))).sort();
 }
+
+/**
+ * Where a listed file's lines are now: the path itself, or, when a rotation finished compressing it since it
+ * was listed (the plain copy unlinked), its `.gz`; undefined when neither is there any more (pruned). Readers
+ * call it just before opening a file, because reading a directory's files can take long enough for that.
+ */
+export async function currentLogPath(path: string): Promise<string | undefined> {
+  if (await exists(path)) return path;
+  if (!path.endsWith(".gz") && (await exists(`${path}.gz`))) return `${path}.gz`;
+  return undefined;
+}
+
+const exists = (path: string) => access(path).then(() => true, () => false);

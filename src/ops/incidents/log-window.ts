@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip, gunzipSync } from "node:zlib";
-import { streamLogFiles } from "../../platform/log-file-names.ts";
+import { currentLogPath, streamLogFiles } from "../../platform/log-file-names.ts";
 import { LOG_STREAMS } from "../logs/rotate.ts";
 
 /** A window of time, both ends included. */
@@ -39,8 +39,10 @@ export async function cutLogs(logDir: string, window: TimeWindow): Promise<Strea
     for (const file of files) {
       let text: string;
       try {
-        const raw = await readFile(join(logDir, file));
-        text = (file.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
+        const path = await currentLogPath(join(logDir, file));
+        if (path === undefined) continue;
+        const raw = await readFile(path);
+        text = (path.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
       } catch {
         // Pruned while listed, or a gzip logrotate is still writing (its lines are in the uncompressed file): skipped.
         continue;
@@ -64,8 +66,10 @@ export async function cutLogs(logDir: string, window: TimeWindow): Promise<Strea
 export async function forEachLogLine(logDir: string, stream: string, onLine: (line: string) => void): Promise<string[]> {
   const files = await streamLogFiles(logDir, stream);
   for (const file of files) {
-    const source = createReadStream(join(logDir, file));
-    const lines = createInterface({ input: file.endsWith(".gz") ? source.pipe(createGunzip()) : source, crlfDelay: Infinity });
+    const path = await currentLogPath(join(logDir, file));
+    if (path === undefined) continue;
+    const source = createReadStream(path);
+    const lines = createInterface({ input: path.endsWith(".gz") ? source.pipe(createGunzip()) : source, crlfDelay: Infinity });
     try {
       for await (const line of lines) onLine(line);
     } catch {

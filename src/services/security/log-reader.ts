@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
-import { streamLogFiles } from "../../platform/log-file-names.ts";
+import { currentLogPath, streamLogFiles } from "../../platform/log-file-names.ts";
 
 /** One parsed log line, as pino wrote it (`time` is ISO-8601, `event` the name from log-events.ts). */
 export type LogLine = Record<string, unknown> & { time: string; event?: string };
@@ -32,7 +32,10 @@ export interface ReadOptions {
  * so a file of any size costs only the lines kept. A line that is not JSON (a torn last line) is skipped.
  * Returns the number of bytes read from a plain file, so --follow can continue from there.
  */
-export async function readLogFile(path: string, options: ReadOptions, onLine: (line: LogLine) => void, start = 0): Promise<{ lines: number; bytes: number }> {
+export async function readLogFile(listed: string, options: ReadOptions, onLine: (line: LogLine) => void, start = 0): Promise<{ lines: number; bytes: number }> {
+  // From the start, a rotated file compressed since it was listed is read from its .gz; one pruned has nothing.
+  const path = start === 0 ? await currentLogPath(listed) : listed;
+  if (path === undefined) return { lines: 0, bytes: 0 };
   const gzip = path.endsWith(".gz");
   const raw = createReadStream(path, gzip ? {} : { start });
   let bytes = start;
