@@ -7,6 +7,7 @@ import { recordAudit } from "../src/platform/audit/audit.service.ts";
 import { closePlatform, openPlatform } from "../src/platform/context.ts";
 import { backends } from "./helpers/backends.ts";
 import { repoRoot, runCli } from "./helpers/cli.ts";
+import { npmAuditAnswer } from "./helpers/npm-audit.ts";
 import { makeDataDir, testConfig } from "./helpers/platform.ts";
 
 interface Report {
@@ -20,7 +21,7 @@ for (const backend of backends()) {
     let env: Record<string, string>;
     let dispose: () => Promise<void>;
     let dataDir: string;
-    // npm audit needs the package registry: its control is covered by images-update's audit summary.
+    // npm audit asks the package registry: one test below runs the control against it, the others leave it out.
     const report = async (...extra: string[]) => runCli(["compliance", "report", "--no-dependencies", ...extra], env);
 
     beforeAll(async () => {
@@ -53,6 +54,22 @@ for (const backend of backends()) {
       expect(written.code).toBe(1);
       expect(JSON.parse(written.stdout)).toEqual({ out: file, ok: false, failing: expect.arrayContaining(["backups", "restore-drill"]) });
       expect((JSON.parse(await readFile(file, "utf8")) as Report).failing.sort()).toEqual(["backups", "restore-drill"]);
+    }, 300_000);
+
+    it("checks the dependencies with npm audit --omit=dev against the real registry and reports its answer", async () => {
+      const answer = await npmAuditAnswer(repoRoot);
+      const result = await runCli(["compliance", "report", "--json"], env);
+      const dependencies = (JSON.parse(result.stdout) as Report).controls.find((control) => control.id === "dependencies")!;
+      if (answer.kind === "findings") {
+        const serious = (answer.vulnerabilities.critical ?? 0) + (answer.vulnerabilities.high ?? 0);
+        expect(dependencies).toMatchObject({ state: serious > 0 ? "fail" : "pass", detail: expect.stringContaining(`npm audit --omit=dev: ${answer.total} (`) });
+      } else {
+        // A registry that serves packages but not npm's advisory endpoint (405 here): a warning that says so, not a pass.
+        expect(answer.kind, JSON.stringify(answer)).toBe("refused");
+        expect(dependencies.state).toBe("warn");
+        expect(dependencies.detail).toContain(`Not checked: the registry refused npm audit's request: ${answer.kind === "refused" ? answer.status : "?"}`);
+        expect(dependencies.detail).not.toContain("://");
+      }
     }, 300_000);
 
     it("passes once a backup and a restore drill succeeded; markdown and HTML say so", async () => {

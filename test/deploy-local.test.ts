@@ -2,7 +2,7 @@
 // tarballs of this tree), real process sets of `azora serve`, a real split-mode gateway whose traffic routes
 // move, real PostgreSQL and Redis, and a request loop that must not see a failure during blue-green.
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile, mkdir, cp } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,30 +14,13 @@ import { backends } from "./helpers/backends.ts";
 import { repoRoot, runCli, spawnCli, type RunningCli } from "./helpers/cli.ts";
 import { eventually } from "./helpers/free-port.ts";
 import { splitModeEnv } from "./helpers/platform.ts";
+import { packRelease } from "./helpers/release.ts";
 import { waitUntil } from "./helpers/wait.ts";
 
 const exec = promisify(execFile);
 const postgres = backends().find((backend) => backend.name === "postgres+redis");
 const SLOW = 600_000;
 const quick = ["--analysis-seconds", "3", "--keep-warm-seconds", "0"];
-
-/** Packs this tree as a release tarball (npm pack's layout: package/…), with its version and an optional change to one file. */
-async function packRelease(dir: string, version: string, patch?: { file: string; from: string; to: string }): Promise<string> {
-  const staging = await mkdtemp(join(tmpdir(), "azora-release-"));
-  const root = join(staging, "package");
-  await mkdir(root);
-  for (const entry of ["bin", "src", "migrations", "deployment", "package.json", "package-lock.json", "tsconfig.json"]) await cp(join(repoRoot, entry), join(root, entry), { recursive: true });
-  const manifest = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
-  await writeFile(join(root, "package.json"), JSON.stringify({ ...manifest, version }, null, 2));
-  if (patch) {
-    const text = await readFile(join(root, patch.file), "utf8");
-    if (!text.includes(patch.from)) throw new Error(`the release patch no longer applies to ${patch.file}`);
-    await writeFile(join(root, patch.file), text.replace(patch.from, patch.to));
-  }
-  const tarball = join(dir, `azora-os-${version}.tgz`);
-  await exec("tar", ["-czf", tarball, "-C", staging, "package"]);
-  return tarball;
-}
 
 describe.runIf(postgres)("azora deploy on the local target: process sets behind the gateway's traffic switch", () => {
   const processes: RunningCli[] = [];

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { packageVersion } from "../src/platform/config.ts";
 import { repoRoot, runCli } from "./helpers/cli.ts";
 import { azora } from "./helpers/in-process-cli.ts";
+import { npmAuditAnswer } from "./helpers/npm-audit.ts";
 
 // Editing overlays and asking npm: no database involved, one backend.
 describe("azora images update VERSION", () => {
@@ -93,6 +94,22 @@ describe("azora images update VERSION", () => {
     expect(unaudited.stderr).toContain("The audit row images.update could not be written (No Azora OS data in");
     expect(await readFile(file("staging"), "utf8")).toContain(`newTag: ${packageVersion()}`);
   });
+
+  it("summarises what the real registry answers npm audit --omit=dev for this installation's dependencies", async () => {
+    const answer = await npmAuditAnswer(repoRoot);
+    const result = await azora(["images", "update", packageVersion(), "--overlays-dir", overlays, "--dry-run", "--json"], { DATA_DIR: dir });
+    expect(result.code, result.stderr).toBe(0);
+    const { audit } = JSON.parse(result.stdout) as { audit: { ok: boolean; reason?: string } };
+    if (answer.kind === "findings") expect(audit).toEqual({ ok: true, vulnerabilities: answer.vulnerabilities, total: answer.total });
+    else {
+      // A registry that serves packages but not npm's advisory endpoint (405 here): reached, and it refused.
+      expect(answer.kind, JSON.stringify(answer)).toBe("refused");
+      expect(audit.ok).toBe(false);
+      expect(audit.reason).toContain(`the registry refused npm audit's request: ${answer.kind === "refused" ? answer.status : "?"}`);
+      expect(audit.reason).not.toContain("could not reach");
+      expect(audit.reason).not.toContain("://");
+    }
+  }, 180_000);
 
   it("summarises npm audit --omit=dev, and says so when the registry cannot be reached", async () => {
     // The wrapper, as the guide runs it, with npm pointed at a registry that refuses connections.

@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { basename } from "node:path";
 import type { CommandIO } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
 import { LogEvent } from "../platform/log-events.ts";
@@ -62,7 +63,8 @@ async function follow(options: AnomaliesOptions, io: CommandIO, events: AuthEven
     await Promise.race([new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 1000)), options.stopped]);
     if (stop) break;
     for (const file of await logFiles(options.logDir, ["auth", "api"])) {
-      if (file.endsWith(".gz") || /\.log\.\d+$/.test(file)) continue;
+      // Only the live files grow; a rotated one holds lines already read from the live file before it moved.
+      if (basename(file) !== "auth.log" && basename(file) !== "api.log") continue;
       const size = (await stat(file).catch(() => undefined))?.size ?? 0;
       // A file smaller than what was read has been rotated away: the new one is read from its start.
       const from = (offsets.get(file) ?? 0) > size ? 0 : (offsets.get(file) ?? 0);

@@ -148,6 +148,25 @@ describe("azora security anomalies", () => {
     expect(JSON.parse(result.out)).toMatchObject({ findings: [{ kind: "impossible_travel", userIds: [user!.id], ips: ["175.45.176.3", "81.2.69.160"] }] });
   });
 
+  it("reads the files deployment/logrotate/azora and azora logs rotate leave, and a rotation caught while it compresses once", async () => {
+    const dir = await tempDir();
+    const [user] = makeUsers(1, 6);
+    const line = (at: number, ip: string) => JSON.stringify({ level: "info", time: new Date(at).toISOString(), log: "auth", event: "LOGIN_SUCCEEDED", userId: user!.id, account: user!.account, ip });
+    // Debian logrotate's name (dateext, dateformat -%Y%m%d-%s), then `azora logs rotate`'s.
+    await writeFile(join(dir, "auth.log-20261120-1763600400.gz"), gzipSync(`${line(start + 1000, "81.2.69.160")}\n`));
+    await writeFile(join(dir, "auth.log.20261120T001000Z.gz"), gzipSync(`${line(start + 120_000, "175.45.176.3")}\n`));
+    // logrotate compressing the next rotation: the plain file and its gzip side by side, the same line in both.
+    const later = `${line(start + 7_200_000, "175.45.176.3")}\n`;
+    await writeFile(join(dir, "auth.log-20261120-1763607600"), later);
+    await writeFile(join(dir, "auth.log-20261120-1763607600.gz"), gzipSync(later));
+    await writeFile(join(dir, "auth.log"), "");
+    const result = await run(["security", "anomalies", "--log-dir", dir, ...window, "--json", "--no-events"]);
+    const report = JSON.parse(result.out) as { files: string[]; eventsConsidered: number; findings: Finding[] };
+    expect(report.findings).toMatchObject([{ kind: "impossible_travel", userIds: [user!.id], ips: ["175.45.176.3", "81.2.69.160"] }]);
+    expect(report.eventsConsidered).toBe(3);
+    expect(report.files.map((file) => file.slice(dir.length + 1)).sort()).toEqual(["auth.log", "auth.log-20261120-1763600400.gz", "auth.log-20261120-1763607600", "auth.log.20261120T001000Z.gz"]);
+  });
+
   it("answers bad input with a clear message and exit 2", async () => {
     const dir = await tempDir();
     await writeFile(join(dir, "bad-policy.yaml"), "version: 1\nanomalies: { failedLoginBurst: { perIp: -3 } }\n");

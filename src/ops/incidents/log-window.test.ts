@@ -30,6 +30,21 @@ describe("reading a stream's live and rotated files", () => {
     expect(cuts.find((cut) => cut.stream === "auth")!.lines).toHaveLength(1);
   });
 
+  it("reads a rotation caught while it compresses once: the plain copy, not the gzip beside it", async () => {
+    // logrotate writes X.gz beside X and unlinks X when done; `azora logs rotate` renames its gzip into place, then removes X.
+    await writeFile(join(dir, "api.log-20260101-1767268800"), line(45, "logrotate compressing"));
+    await writeFile(join(dir, "api.log-20260101-1767268800.gz"), gzipSync(line(45, "logrotate compressing")).subarray(0, 20));
+    await writeFile(join(dir, "api.log.20260101T105000Z"), line(50, "ours compressing"));
+    await writeFile(join(dir, "api.log.20260101T105000Z.gz"), gzipSync(line(50, "ours compressing")));
+    const cuts = await cutLogs(dir, { since: new Date("2026-01-01T10:00:00Z"), until: new Date("2026-01-01T11:00:00Z") });
+    const api = cuts.find((cut) => cut.stream === "api")!;
+    expect(api.lines.map((text) => JSON.parse(text).msg)).toEqual(["logrotate's default", "logrotate's dateext", "ours", "live", "logrotate compressing", "ours compressing"]);
+    expect(api.files).not.toContain("api.log.20260101T105000Z.gz");
+    const seen: string[] = [];
+    await forEachLogLine(dir, "api", (text) => text && seen.push(JSON.parse(text).msg));
+    expect(seen.filter((msg) => msg.endsWith("compressing")).sort()).toEqual(["logrotate compressing", "ours compressing"]);
+  });
+
   it("forEachLogLine reads the same files", async () => {
     const seen: string[] = [];
     await forEachLogLine(dir, "api", (text) => text && seen.push(JSON.parse(text).msg));

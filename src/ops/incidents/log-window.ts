@@ -1,8 +1,9 @@
 import { createReadStream } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip, gunzipSync } from "node:zlib";
+import { currentLogPath, streamLogFiles } from "../../platform/log-file-names.ts";
 import { LOG_STREAMS } from "../logs/rotate.ts";
 
 /** A window of time, both ends included. */
@@ -18,12 +19,6 @@ export interface StreamCut {
   lines: string[];
 }
 
-// A stream's files: the live one, `azora logs rotate`'s (api.log.20261129T043100Z.gz) and Debian logrotate's
-// with deployment/logrotate/azora (api.log-20261129-1764390000.gz; api.log.1 with its defaults). A `.partial`
-// file is a rotation's gzip being written: its lines are still in the uncompressed file.
-const streamOf = (file: string) =>
-  file.endsWith(".partial") ? undefined : LOG_STREAMS.find((stream) => file === `${stream}.log` || file.startsWith(`${stream}.log.`) || file.startsWith(`${stream}.log-`));
-
 /** The time of one JSON log line, or undefined for a line that is not one (a torn last line, a stack trace). */
 export function lineTime(line: string): number | undefined {
   const match = /"time":"([^"]+)"/.exec(line);
@@ -37,16 +32,17 @@ export function lineTime(line: string): number | undefined {
  * live file and the rotated ones (`api.log.20261129T043100Z.gz`), because an incident often spans a rotation.
  */
 export async function cutLogs(logDir: string, window: TimeWindow): Promise<StreamCut[]> {
-  const entries = await readdir(logDir).catch(() => [] as string[]);
   const cuts: StreamCut[] = [];
   for (const stream of LOG_STREAMS) {
-    const files = entries.filter((file) => streamOf(file) === stream).sort();
+    const files = await streamLogFiles(logDir, stream);
     const lines: { time: number; line: string }[] = [];
     for (const file of files) {
       let text: string;
       try {
-        const raw = await readFile(join(logDir, file));
-        text = (file.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
+        const path = await currentLogPath(join(logDir, file));
+        if (path === undefined) continue;
+        const raw = await readFile(path);
+        text = (path.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
       } catch {
         // Pruned while listed, or a gzip logrotate is still writing (its lines are in the uncompressed file): skipped.
         continue;
@@ -68,10 +64,12 @@ export async function cutLogs(logDir: string, window: TimeWindow): Promise<Strea
  * read (rotation pruned it) is skipped.
  */
 export async function forEachLogLine(logDir: string, stream: string, onLine: (line: string) => void): Promise<string[]> {
-  const files = (await readdir(logDir).catch(() => [] as string[])).filter((file) => streamOf(file) === stream).sort();
+  const files = await streamLogFiles(logDir, stream);
   for (const file of files) {
-    const source = createReadStream(join(logDir, file));
-    const lines = createInterface({ input: file.endsWith(".gz") ? source.pipe(createGunzip()) : source, crlfDelay: Infinity });
+    const path = await currentLogPath(join(logDir, file));
+    if (path === undefined) continue;
+    const source = createReadStream(path);
+    const lines = createInterface({ input: path.endsWith(".gz") ? source.pipe(createGunzip()) : source, crlfDelay: Infinity });
     try {
       for await (const line of lines) onLine(line);
     } catch {

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import { LogEvent } from "../../platform/log-events.ts";
+import { currentLogPath } from "../../platform/log-file-names.ts";
 import { logFiles } from "./log-reader.ts";
 
 /** What one line of the incident window was, for the timeline. */
@@ -104,7 +105,10 @@ export async function readWindow(logDir: string, since: number, until: number, o
   let lines = 0;
   const files: string[] = [];
   for (const stream of streams) {
-    for (const path of await logFiles(logDir, [stream])) {
+    for (const listed of await logFiles(logDir, [stream])) {
+      // A rotated file compressed since it was listed is read from its .gz; one pruned since is gone.
+      const path = await currentLogPath(listed);
+      if (path === undefined) continue;
       files.push(path);
       const raw = createReadStream(path);
       const input = path.endsWith(".gz") ? raw.pipe(createGunzip()) : raw;

@@ -1,20 +1,22 @@
 import { createReadStream } from "node:fs";
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
+import { currentLogPath, streamLogFiles } from "../../platform/log-file-names.ts";
 
 /** One parsed log line, as pino wrote it (`time` is ISO-8601, `event` the name from log-events.ts). */
 export type LogLine = Record<string, unknown> & { time: string; event?: string };
 
-/** The log files under `dir`, current and rotated (`auth.log`, `auth.log.1`, `auth.log.2.gz`), oldest first. */
+/**
+ * The log files of `streams` under `dir`, live and rotated by any rotation this project ships (`auth.log.1`,
+ * `auth.log.20261129T043100Z.gz`, logrotate's `auth.log-20261129-1764390000.gz`), found by the one discovery
+ * the incident and compliance readers use: a rotation caught while it compresses is read once. Detectors
+ * order events by their time, so the files come stream by stream, sorted by name.
+ */
 export async function logFiles(dir: string, streams: readonly string[]): Promise<string[]> {
-  const names = await readdir(dir);
-  const rotation = (name: string) => Number(/\.log\.(\d+)/.exec(name)?.[1] ?? 0);
-  return names
-    .filter((name) => streams.some((stream) => new RegExp(`^${stream}\\.log(\\.\\d+)?(\\.gz)?$`).test(name)))
-    .sort((a, b) => rotation(b) - rotation(a) || a.localeCompare(b))
-    .map((name) => join(dir, name));
+  const files: string[] = [];
+  for (const stream of streams) for (const name of await streamLogFiles(dir, stream)) files.push(join(dir, name));
+  return files;
 }
 
 export interface ReadOptions {
@@ -30,7 +32,10 @@ export interface ReadOptions {
  * so a file of any size costs only the lines kept. A line that is not JSON (a torn last line) is skipped.
  * Returns the number of bytes read from a plain file, so --follow can continue from there.
  */
-export async function readLogFile(path: string, options: ReadOptions, onLine: (line: LogLine) => void, start = 0): Promise<{ lines: number; bytes: number }> {
+export async function readLogFile(listed: string, options: ReadOptions, onLine: (line: LogLine) => void, start = 0): Promise<{ lines: number; bytes: number }> {
+  // From the start, a rotated file compressed since it was listed is read from its .gz; one pruned has nothing.
+  const path = start === 0 ? await currentLogPath(listed) : listed;
+  if (path === undefined) return { lines: 0, bytes: 0 };
   const gzip = path.endsWith(".gz");
   const raw = createReadStream(path, gzip ? {} : { start });
   let bytes = start;
