@@ -55,15 +55,18 @@ export async function streamTool<T>(command: string, args: string[], env: NodeJS
       else reject(new ToolError(`${command} failed (${signal ?? `exit ${code}`}): ${err.trim().split("\n").slice(-5).join(" | ")}`));
     });
   });
+  let consumerFailed = false;
   // A consumer that fails (disk full) must not leave the tool writing into a pipe nobody reads.
   const consumed = consume(child.stdout).catch((error: unknown) => {
+    consumerFailed = true;
     child.kill("SIGTERM");
     throw error;
   });
-  // The tool's own failure explains a broken stream better than the stream's error does.
   const [exit, result] = await Promise.allSettled([exited, consumed]);
-  if (exit.status === "rejected") throw exit.reason;
+  // The tool's own failure explains a cut stream better than the stream does; a tool we stopped does not.
+  if (exit.status === "rejected" && !consumerFailed) throw exit.reason;
   if (result.status === "rejected") throw result.reason;
+  if (exit.status === "rejected") throw exit.reason;
   return result.value;
 }
 
