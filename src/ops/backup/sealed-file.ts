@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
-import { Transform, type Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 
@@ -101,7 +101,9 @@ export async function unsealFile(path: string, target: string, sealing: Sealing)
     }
     const decipher = createDecipheriv("aes-256-gcm", sealing.key, iv);
     decipher.setAuthTag(tag);
-    input = createReadStream(path, { start: MAGIC.length + IV_BYTES, end: size - TAG_BYTES - 1 });
+    const start = MAGIC.length + IV_BYTES;
+    // An empty plain text seals to magic, nonce and tag only: there is no ciphertext range to read.
+    input = size - TAG_BYTES > start ? createReadStream(path, { start, end: size - TAG_BYTES - 1 }) : Readable.from([]);
     stages.push(decipher);
   } else {
     input = createReadStream(path);
