@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -153,6 +153,7 @@ describe.each(runs)("config and content backups ($name)", ({ backend, s3: useS3 
     }
     const tenDaysAgo = new Date(Date.now() - 10 * 24 * 3_600_000);
     const oldId = `${tenDaysAgo.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-content-0a0b0c`;
+    await mkdir(join(config.paths.backups, "content"), { recursive: true });
     const oldManifest = join(config.paths.backups, "content", `${oldId}.json`);
     await writeFile(oldManifest, JSON.stringify({ id: oldId, createdAt: tenDaysAgo.toISOString(), destination: useS3 ? "s3" : "local", blobs: [{ key: old, bytes: 10 }], copied: 1 }));
     const inPool = async (key: string) => {
