@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -117,7 +117,7 @@ describe.each(runs)("config and content backups ($name)", ({ backend, s3: useS3 
 
     const dry = await runCli(["backup", "prune-content", "--dry-run", "--json"], env);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(JSON.parse(dry.stdout)).toEqual({ dryRun: true, unreferenced: [orphan], kept: named });
+    expect(JSON.parse(dry.stdout)).toEqual({ dryRun: true, expired: [], unreferenced: [orphan], kept: named });
     expect(await inPool(orphan)).toBe(true);
 
     // A manifest that cannot be read: which files it names is unknown, so nothing is removed.
@@ -131,12 +131,60 @@ describe.each(runs)("config and content backups ($name)", ({ backend, s3: useS3 
 
     const pruned = await runCli(["backup", "prune-content", "--json"], env);
     expect(pruned.code, pruned.stderr).toBe(0);
-    expect(JSON.parse(pruned.stdout)).toEqual({ dryRun: false, unreferenced: [orphan], kept: named });
+    expect(JSON.parse(pruned.stdout)).toEqual({ dryRun: false, expired: [], unreferenced: [orphan], kept: named });
     expect(await inPool(orphan)).toBe(false);
-    const audit = await running.context.db.query<{ actor: string; details: { removed: number; kept: number } }>("SELECT actor, details FROM audit_log WHERE action = 'backup.content.prune'");
-    expect(audit.map((row) => row.details)).toEqual([{ removed: 1, kept: named }]);
+    // The second content backup of the first test expired the first (same hour): that retention is audited too.
+    const audit = await running.context.db.query<{ actor: string; details: { expired: string[]; removed: number; kept: number } }>("SELECT actor, details FROM audit_log WHERE action = 'backup.content.prune' ORDER BY seq");
+    expect(audit.map((row) => row.details).at(-1)).toEqual({ expired: [], removed: 1, kept: named });
     const again = await runCli(["backup", "prune-content", "--json"], env);
-    expect(JSON.parse(again.stdout)).toEqual({ dryRun: false, unreferenced: [], kept: named });
+    expect(JSON.parse(again.stdout)).toEqual({ dryRun: false, expired: [], unreferenced: [], kept: named });
+  }, slow);
+
+  it("retention expires content manifests past BACKUP_KEEP_DAILY, and the files only they named leave the pool", async () => {
+    // A content backup from ten days ago (past the default 7 days) naming a file no later backup names.
+    const pool = await openContentPool({ config });
+    let old: string;
+    try {
+      const staged = await stageBlob(Readable.from([Buffer.from(`an attachment deleted long ago ${randomUUID()}`)]), pool.stagingDir);
+      old = staged.key;
+      await pool.put(staged.key, staged.path);
+    } finally {
+      await pool.close();
+    }
+    const tenDaysAgo = new Date(Date.now() - 10 * 24 * 3_600_000);
+    const oldId = `${tenDaysAgo.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-content-0a0b0c`;
+    await mkdir(join(config.paths.backups, "content"), { recursive: true });
+    const oldManifest = join(config.paths.backups, "content", `${oldId}.json`);
+    await writeFile(oldManifest, JSON.stringify({ id: oldId, createdAt: tenDaysAgo.toISOString(), destination: useS3 ? "s3" : "local", blobs: [{ key: old, bytes: 10 }], copied: 1 }));
+    const inPool = async (key: string) => {
+      const store = await openContentPool({ config });
+      try {
+        return await store.has(key);
+      } finally {
+        await store.close();
+      }
+    };
+    const newest = (await listContentBackups({ config }))[0];
+
+    const dry = await runCli(["backup", "prune-content", "--dry-run", "--json"], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, expired: [oldId], unreferenced: [old] });
+    expect(await inPool(old)).toBe(true);
+    const text = await runCli(["backup", "prune-content", "--dry-run"], env);
+    expect(text.stdout).toContain(`Dry run: retention would remove 1 content backup(s) past BACKUP_KEEP_DAILY / BACKUP_KEEP_HOURLY:\n  ${oldId}`);
+
+    // The next content backup applies retention itself: the old manifest and its file go, the newest stays.
+    const taken = await runScript("backup/content-backup.sh", ["--json"], env);
+    expect(taken.code, taken.stderr).toBe(0);
+    const result = JSON.parse(taken.stdout) as { id: string; expired: string[]; removed: number };
+    expect(result.expired).toEqual(expect.arrayContaining([oldId, newest?.id]));
+    expect(result.removed).toBe(1);
+    expect(await inPool(old)).toBe(false);
+    expect((await listContentBackups({ config })).map((manifest) => manifest.id)).toEqual([result.id]);
+    // Every file the remaining backup names is still in the pool: a restore brings them all back.
+    for (const blob of (await listContentBackups({ config }))[0]?.blobs ?? []) expect(await inPool(blob.key)).toBe(true);
+    const audit = await running.context.db.query<{ details: { expired: string[]; removed: number } }>("SELECT details FROM audit_log WHERE action = 'backup.content.prune' ORDER BY seq");
+    expect(audit.at(-1)?.details).toMatchObject({ expired: expect.arrayContaining([oldId]), removed: 1 });
   }, slow);
 
   it("config backup refuses without a key; config restore brings the secrets back and a token signed before still verifies", async () => {

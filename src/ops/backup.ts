@@ -42,11 +42,10 @@ export const backupFullCommand: PlatformCommand<z.input<typeof kindArgs>> = {
       if (physical) await pgbackrestBackup(context.config, "full", io);
       // With a bucket configured the backup leaves the machine: a lost disk must not take the backups with it.
       const remote = context.config.s3 ? await uploadBackup(context.config.s3, backup) : undefined;
-      // The bucket keeps what the local store keeps: the same policy, emergency backups exempt.
-      const { keepDaily, keepHourly } = context.config.backup;
+      // The bucket has its own retention (BACKUP_S3_KEEP_*, by default the local one); emergency backups exempt.
       // The backup is taken and copied by then: a retention failure is a warning, not a failed backup.
       const expiredRemote = context.config.s3
-        ? await applyRemoteRetention(context.config.s3, { keepDaily, keepHourly }, new Date(context.clock.now())).catch((error: unknown) => {
+        ? await applyRemoteRetention(context.config.s3, context.config.backup.bucket, new Date(context.clock.now())).catch((error: unknown) => {
             io.err(`Retention in the bucket failed (${error instanceof Error ? error.message : String(error)}); older backups there were kept.`);
             return [] as string[];
           })

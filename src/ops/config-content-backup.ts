@@ -45,14 +45,26 @@ export async function restoreConfigCommand(config: Config, options: { reference:
 
 const contentBackupArgs = z.object({ json: z.boolean().default(false) });
 
-/** `azora backup content`: attachment files into the content pool, copying only what the previous backup lacks. */
+/**
+ * `azora backup content`: attachment files into the content pool, copying only what the previous backup lacks;
+ * then retention expires older content manifests and the pool files only they named (audited when it removes any).
+ */
 export const backupContentCommand: PlatformCommand<z.input<typeof contentBackupArgs>> = {
   name: "backup content",
   async run(context, rawArgs, io) {
     const { json } = contentBackupArgs.parse(rawArgs);
-    const manifest = await takeContentBackup(context, io);
-    if (json) io.out(JSON.stringify({ id: manifest.id, createdAt: manifest.createdAt, destination: manifest.destination, blobs: manifest.blobs.length, copied: manifest.copied }));
-    else io.out(`Content backup ${manifest.id} written: ${manifest.blobs.length} files, ${manifest.copied} new since the previous content backup (${manifest.destination === "s3" ? "S3 bucket" : "DATA_DIR/backups/content"}).`);
+    const { manifest, retention } = await takeContentBackup(context, io);
+    const pruned = "failed" in retention ? undefined : retention;
+    if (pruned && (pruned.expired.length > 0 || pruned.unreferenced.length > 0)) {
+      await recordAudit(context, { actor: io.actor ?? cliActor(), action: "backup.content.prune", target: "content-pool", details: { expired: pruned.expired, removed: pruned.unreferenced.length, kept: pruned.kept } });
+    }
+    if ("failed" in retention) io.err(`Retention of content backups did not run: ${retention.failed}`);
+    if (json) {
+      io.out(JSON.stringify({ id: manifest.id, createdAt: manifest.createdAt, destination: manifest.destination, blobs: manifest.blobs.length, copied: manifest.copied, expired: pruned?.expired ?? [], removed: pruned?.unreferenced.length ?? 0 }));
+      return 0;
+    }
+    io.out(`Content backup ${manifest.id} written: ${manifest.blobs.length} files, ${manifest.copied} new since the previous content backup (${manifest.destination === "s3" ? "S3 bucket" : "DATA_DIR/backups/content"}).`);
+    if (pruned && pruned.expired.length > 0) io.out(`Retention removed ${pruned.expired.length} older content backup(s) (${pruned.expired.join(", ")}) and ${pruned.unreferenced.length} file(s) only they named.`);
     return 0;
   },
 };
@@ -93,16 +105,22 @@ export const pruneContentCommand: PlatformCommand<z.input<typeof pruneArgs>> = {
   async run(context, rawArgs, io) {
     const { dryRun, json } = pruneArgs.parse(rawArgs);
     try {
-      const { unreferenced, kept } = await pruneContentPool(context, { dryRun });
+      const { expired, unreferenced, kept } = await pruneContentPool(context, { dryRun });
       if (!dryRun) {
-        await recordAudit(context, { actor: io.actor ?? cliActor(), action: "backup.content.prune", target: "content-pool", details: { removed: unreferenced.length, kept } });
+        await recordAudit(context, { actor: io.actor ?? cliActor(), action: "backup.content.prune", target: "content-pool", details: { expired, removed: unreferenced.length, kept } });
       }
-      if (json) io.out(JSON.stringify({ dryRun, unreferenced, kept }));
-      else if (unreferenced.length === 0) io.out(`The content pool holds ${kept} files, each named by a content backup: nothing to prune.`);
+      if (json) io.out(JSON.stringify({ dryRun, expired, unreferenced, kept }));
       else {
-        io.out(`${dryRun ? "Dry run: would remove" : "Removed"} ${unreferenced.length} file(s) no content backup names (${kept} kept):`);
-        for (const key of unreferenced) io.out(`  ${key}`);
-        if (dryRun) io.out("Nothing was changed.");
+        if (expired.length > 0) {
+          io.out(`${dryRun ? "Dry run: retention would remove" : "Retention removed"} ${expired.length} content backup(s) past BACKUP_KEEP_DAILY / BACKUP_KEEP_HOURLY:`);
+          for (const id of expired) io.out(`  ${id}`);
+        }
+        if (unreferenced.length === 0) io.out(`The content pool holds ${kept} files, each named by a content backup: nothing to prune.`);
+        else {
+          io.out(`${dryRun ? "Dry run: would remove" : "Removed"} ${unreferenced.length} file(s) no ${expired.length > 0 ? "remaining " : ""}content backup names (${kept} kept):`);
+          for (const key of unreferenced) io.out(`  ${key}`);
+        }
+        if (dryRun && (expired.length > 0 || unreferenced.length > 0)) io.out("Nothing was changed.");
       }
       return 0;
     } catch (error) {

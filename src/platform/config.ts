@@ -13,6 +13,8 @@ const port = (fallback: number) => integer(0, 65535, fallback);
 /** A whole number with no default here: unset means "the security policy in force decides" (docs/security-operations.md). */
 const policyOverride = (min: number, max: number) =>
   z.preprocess((value) => (value === "" ? undefined : value), z.string().regex(/^\d{1,15}$/, "must be a whole number written in decimal digits").transform(Number).pipe(z.number().int().min(min).max(max)).optional());
+/** A whole number that, unset, falls back to another setting (resolved where the config is built). */
+const optionalInteger = (min: number, max: number) => policyOverride(min, max);
 /** A time of day, HH:MM in UTC. */
 const dailyTime = (fallback: string) =>
   z
@@ -107,6 +109,9 @@ const envSchema = z.object({
   /** Retention: the newest backup of each of the last N days, and of each of the last M hours, is kept. */
   BACKUP_KEEP_DAILY: integer(1, 3650, 7),
   BACKUP_KEEP_HOURLY: integer(0, 24 * 365, 24),
+  /** Retention of the copies in the S3 bucket (S3_BUCKET); unset → the same as the local BACKUP_KEEP_DAILY / BACKUP_KEEP_HOURLY. */
+  BACKUP_S3_KEEP_DAILY: optionalInteger(1, 3650),
+  BACKUP_S3_KEEP_HOURLY: optionalInteger(0, 24 * 365),
   /** The backup plan inside `azora up`: auto = on for the embedded default, off with DATABASE_URL (CronJobs run it there). */
   BACKUP_SCHEDULE: z.enum(["auto", "on", "off"]).default("auto"),
   /** Daily times (HH:MM, UTC) of the scheduled full, config and content backups. */
@@ -265,6 +270,8 @@ function shapeConfig(env: z.infer<typeof envSchema>) {
       key: env.BACKUP_KEY,
       keepDaily: env.BACKUP_KEEP_DAILY,
       keepHourly: env.BACKUP_KEEP_HOURLY,
+      // The bucket may keep more (it outlives the disk) or fewer (it costs by the byte) than the local store.
+      bucket: { keepDaily: env.BACKUP_S3_KEEP_DAILY ?? env.BACKUP_KEEP_DAILY, keepHourly: env.BACKUP_S3_KEEP_HOURLY ?? env.BACKUP_KEEP_HOURLY },
       schedule: {
         enabled: env.BACKUP_SCHEDULE === "on" || (env.BACKUP_SCHEDULE === "auto" && !env.DATABASE_URL),
         full: env.BACKUP_SCHEDULE_FULL,

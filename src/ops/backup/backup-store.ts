@@ -90,7 +90,7 @@ export interface RetentionPolicy {
  * Which backups retention removes: it keeps the newest backup of each of the last keepHourly hours and of
  * each of the last keepDaily days (UTC), always the newest one, and every emergency backup.
  */
-export function expiredBackups(backups: Manifest[], policy: RetentionPolicy, now: Date): Manifest[] {
+export function expiredBackups<Dated extends { id: string; createdAt: string; keep?: boolean }>(backups: Dated[], policy: RetentionPolicy, now: Date): Dated[] {
   const keep = new Set<string>();
   // Emergency backups are kept and do not take the hour's or the day's slot from a scheduled one.
   const newestFirst = [...backups].filter((manifest) => !manifest.keep).sort((a, b) => b.createdAt.localeCompare(a.createdAt));

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import lockfile from "proper-lockfile";
 import { z } from "zod";
@@ -10,6 +10,7 @@ import { createLocalBlobStore } from "../../platform/blobs/local.ts";
 import { stageBlob } from "../../platform/blobs/staging.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
 import { applyPendingErasures } from "./content-erasure.ts";
+import { expiredBackups, type RetentionPolicy } from "./backup-store.ts";
 
 /** Where content backups live in the bucket when S3_BUCKET is set (attachments themselves are under blobs/). */
 export const S3_CONTENT_BACKUP_PREFIX = "backups/content/blobs/";
@@ -82,30 +83,59 @@ export async function withContentLock<T>(context: Pick<PlatformContext, "config"
 /** Refused prune: a manifest cannot be read, so which files it names is unknown; nothing was removed. */
 export class ContentPoolRefused extends Error {}
 
+/** What a prune (or the retention after a content backup) removed, or would remove with dryRun. */
+export interface ContentPrune {
+  /** Content manifests past the retention policy (BACKUP_KEEP_DAILY / BACKUP_KEEP_HOURLY), newest first. */
+  expired: string[];
+  /** Pool files that no remaining manifest names. */
+  unreferenced: string[];
+  /** Pool files still named by a manifest. */
+  kept: number;
+}
+
 /**
- * Removes the files of the content pool that no content backup names (left by an interrupted backup, or
- * by manifests an operator deleted). A damaged manifest refuses the prune: its files cannot be told apart.
+ * Applies the retention policy to the content manifests (the newest of each of the last days and hours, and
+ * always the newest, as for database backups), then removes the pool files no remaining manifest names: those
+ * of expired manifests, and those an interrupted backup left. A damaged manifest refuses the prune: its files
+ * cannot be told apart. Call under the content lock.
  */
-export async function pruneContentPool(context: PlatformContext, options: { dryRun: boolean }): Promise<{ unreferenced: string[]; kept: number }> {
+async function expireAndPrune(context: Pick<PlatformContext, "config">, policy: RetentionPolicy, now: Date, dryRun: boolean): Promise<ContentPrune> {
+  const { manifests, unreadable } = await readContentManifests(context);
+  if (unreadable.length > 0) throw new ContentPoolRefused(`content backup manifest(s) ${unreadable.join(", ")} cannot be read, so the files they name are unknown: repair or remove them, then prune again; nothing was removed`);
+  const expired = new Set(expiredBackups(manifests, policy, now).map((manifest) => manifest.id));
+  const remaining = manifests.filter((manifest) => !expired.has(manifest.id));
+  const named = new Set(remaining.flatMap((manifest) => manifest.blobs.map((blob) => blob.key)));
+  const pool = await openContentPool(context);
+  try {
+    const unreferenced: string[] = [];
+    let kept = 0;
+    for await (const key of pool.list()) {
+      if (named.has(key)) kept++;
+      else unreferenced.push(key);
+    }
+    if (!dryRun) {
+      // Manifests first: an interruption then leaves only unnamed files, which the next prune removes.
+      for (const id of expired) await rm(join(contentRoot(context), `${id}.json`), { force: true });
+      for (const key of unreferenced) await pool.delete(key);
+    }
+    return { expired: manifests.filter((manifest) => expired.has(manifest.id)).map((manifest) => manifest.id), unreferenced, kept };
+  } finally {
+    await pool.close();
+  }
+}
+
+const retentionOf = (context: Pick<PlatformContext, "config">): RetentionPolicy => ({ keepDaily: context.config.backup.keepDaily, keepHourly: context.config.backup.keepHourly });
+
+/**
+ * `azora backup prune-content`: expires content manifests past the retention policy and removes the pool
+ * files no remaining content backup names (those only expired manifests named, and those an interrupted
+ * backup left).
+ */
+export async function pruneContentPool(context: PlatformContext, options: { dryRun: boolean }): Promise<ContentPrune> {
   return withContentLock(context, async () => {
-    const { manifests, unreadable } = await readContentManifests(context);
     // Erasures that met a running backup are finished first (ADR 0332).
     if (!options.dryRun) await applyPendingErasures(context);
-    if (unreadable.length > 0) throw new ContentPoolRefused(`content backup manifest(s) ${unreadable.join(", ")} cannot be read, so the files they name are unknown: repair or remove them, then prune again; nothing was removed`);
-    const named = new Set(manifests.flatMap((manifest) => manifest.blobs.map((blob) => blob.key)));
-    const pool = await openContentPool(context);
-    try {
-      const unreferenced: string[] = [];
-      let kept = 0;
-      for await (const key of pool.list()) {
-        if (named.has(key)) kept++;
-        else unreferenced.push(key);
-      }
-      if (!options.dryRun) for (const key of unreferenced) await pool.delete(key);
-      return { unreferenced, kept };
-    } finally {
-      await pool.close();
-    }
+    return expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), options.dryRun);
   });
 }
 
@@ -126,8 +156,16 @@ export async function copyBlob(from: BlobStore, to: BlobStore, key: string): Pro
  * `azora backup content`: every attachment blob into the content pool, incremental by content hash — a
  * blob the previous content backup already holds is not copied again. The manifest lists the whole set.
  */
-export async function takeContentBackup(context: PlatformContext, io: CommandIO): Promise<ContentManifest> {
-  return withContentLock(context, () => copyIntoPool(context, io));
+export async function takeContentBackup(context: PlatformContext, io: CommandIO): Promise<{ manifest: ContentManifest; retention: ContentPrune | { failed: string } }> {
+  return withContentLock(context, async () => {
+    const manifest = await copyIntoPool(context, io);
+    // The backup is complete by now: retention that cannot run (a damaged manifest) is reported, not a failed backup.
+    const retention = await expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), false).catch((error: unknown) => {
+      if (error instanceof ContentPoolRefused) return { failed: error.message };
+      throw error;
+    });
+    return { manifest, retention };
+  });
 }
 
 async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<ContentManifest> {

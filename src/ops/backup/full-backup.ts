@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
@@ -9,13 +9,14 @@ import { applyRetention, newBackupId, type StoredBackup } from "./backup-store.t
 import { writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
 import { dumpEmbedded } from "./pglite-engine.ts";
 import { dumpPostgres } from "./postgres-engine.ts";
-import { sealFile, sha256File } from "./sealed-file.ts";
+import { sealFile, type WrittenFile } from "./sealed-file.ts";
 
-const STEPS = 5;
+const STEPS = 3;
 
 /**
  * A logical full backup: dump (pg_dump custom format, or PGlite's own SQL dump), statistics of the same
  * snapshot, compression, encryption when a key is configured, and a manifest with every file's SHA-256.
+ * The dump is streamed once through compression, encryption and hashing into its file (ADR 0320).
  * It is written under a hidden name and renamed when complete, so a crash never leaves a backup that lists.
  */
 export async function takeFullBackup(context: PlatformContext, kind: Exclude<BackupKind, "incremental">, io: CommandIO): Promise<{ backup: StoredBackup; expired: string[] }> {
@@ -28,18 +29,27 @@ export async function takeFullBackup(context: PlatformContext, kind: Exclude<Bac
   try {
     const key = backupKey(config);
     const embedded = isEmbedded(db);
-    const rawDump = join(partial, embedded ? "dump.sql.raw" : "dump.pgdump.raw");
-    reportProgress(io, { done: 1, total: STEPS, label: `dumping the ${embedded ? "embedded" : "PostgreSQL"} database` });
-    const dumped = embedded ? await dumpEmbedded(db, rawDump) : await dumpPostgres(db, config.database.url ?? "", rawDump);
-
-    reportProgress(io, { done: 2, total: STEPS, label: key ? "compressing and encrypting" : "compressing" });
     // pg_dump's custom format is compressed already; the SQL text is gzipped.
     const dumpFile = `${embedded ? "database.sql.gz" : "database.pgdump"}${key ? ".enc" : ""}`;
-    await sealFile(createReadStream(rawDump), join(partial, dumpFile), { gzip: embedded, key: key?.key });
-    await rm(rawDump);
+    const sealing = { gzip: embedded, key: key?.key };
+    const sealed = key ? (embedded ? "compressed and encrypted" : "encrypted") : embedded ? "compressed" : "stored";
+    reportProgress(io, { done: 1, total: STEPS, label: `dumping the ${embedded ? "embedded" : "PostgreSQL"} database (${sealed} and checksummed as it is written)` });
+    let dumped: { tables: Manifest["tables"]; schemaVersion: string };
+    let written: WrittenFile;
+    if (embedded) {
+      // PGlite's dump is written whole by its tool; it is then sealed in one pass, outside the exclusive section.
+      const rawDump = join(partial, "dump.sql.raw");
+      dumped = await dumpEmbedded(db, rawDump);
+      written = await sealFile(createReadStream(rawDump), join(partial, dumpFile), sealing);
+      await rm(rawDump);
+    } else {
+      // pg_dump's output goes straight through encryption and SHA-256 into the file: one write, no re-read.
+      const fromPgDump = await dumpPostgres(db, config.database.url ?? "", (dump) => sealFile(dump, join(partial, dumpFile), sealing));
+      dumped = fromPgDump;
+      written = fromPgDump.stored;
+    }
 
-    reportProgress(io, { done: 3, total: STEPS, label: "checksumming" });
-    const bytes = (await stat(join(partial, dumpFile))).size;
+    const bytes = written.bytes;
     const manifest: Manifest = {
       format: 1,
       id,
@@ -50,7 +60,7 @@ export async function takeFullBackup(context: PlatformContext, kind: Exclude<Bac
       dump: { file: dumpFile, format: embedded ? "sql" : "pg_dump-custom", gzip: embedded },
       schemaVersion: dumped.schemaVersion,
       tables: dumped.tables,
-      files: [{ name: dumpFile, bytes, sha256: await sha256File(join(partial, dumpFile)) }],
+      files: [{ name: dumpFile, bytes, sha256: written.sha256 }],
       encryption: key ? { algorithm: "aes-256-gcm", keySource: key.source, keyId: key.id } : null,
       sizeBytes: bytes,
       durationSeconds: (clock.now() - started) / 1000,
@@ -58,11 +68,11 @@ export async function takeFullBackup(context: PlatformContext, kind: Exclude<Bac
     };
     await writeManifest(partial, manifest);
 
-    reportProgress(io, { done: 4, total: STEPS, label: "storing" });
+    reportProgress(io, { done: 2, total: STEPS, label: "storing" });
     const dir = join(root, id);
     await rename(partial, dir);
 
-    reportProgress(io, { done: 5, total: STEPS, label: "applying retention" });
+    reportProgress(io, { done: 3, total: STEPS, label: "applying retention" });
     const expired = await applyRetention(root, { keepDaily: config.backup.keepDaily, keepHourly: config.backup.keepHourly }, new Date(clock.now()));
     return { backup: { dir, manifest }, expired };
   } catch (error) {

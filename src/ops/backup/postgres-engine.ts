@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, rm } from "node:fs/promises";
-import { Transform } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import type { Db, Queryable } from "../../platform/db/db.ts";
 import { migrate } from "../../platform/db/migrator.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
 import type { TableStats } from "./manifest.ts";
-import { libpqEnv, quoteIdent, requireClientNotOlder, runTool } from "./postgres-tools.ts";
+import { libpqEnv, quoteIdent, requireClientNotOlder, runTool, streamTool } from "./postgres-tools.ts";
 import { readSchemaVersion, readTableStats } from "./table-stats.repository.ts";
 
 /** The database a URL names. */
@@ -38,18 +38,18 @@ const asQueryable = (client: pg.Client): Queryable => ({ query: async <Row>(sql:
  * pg_dump in custom format from a snapshot that this transaction exports; the statistics are read in
  * the same snapshot, so the manifest describes exactly what was dumped while the platform keeps writing.
  * Both read every table, so they run side by side (two server backends) rather than one after the other.
+ * pg_dump writes to its standard output, which `store` consumes as it comes (hashed, sealed, written once).
  */
-export async function dumpPostgres(db: Db, url: string, target: string): Promise<{ tables: TableStats[]; schemaVersion: string }> {
+export async function dumpPostgres<Stored>(db: Db, url: string, store: (dump: Readable) => Promise<Stored>): Promise<{ tables: TableStats[]; schemaVersion: string; stored: Stored }> {
   const [server] = await db.query<{ version: string }>("SELECT current_setting('server_version_num') AS version");
   await requireClientNotOlder("pg_dump", Number(server?.version));
   return db.transaction(async (tx) => {
     await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const [snapshot] = await tx.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
-    const dumped = runTool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", `--snapshot=${snapshot?.id}`, `--file=${target}`], libpqEnv(url));
+    const dumped = streamTool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", `--snapshot=${snapshot?.id}`], libpqEnv(url), store);
     // Settled either way before the transaction (and its exported snapshot) ends.
     const [tables, schemaVersion] = await Promise.all([readTableStats(tx), readSchemaVersion(tx)]).finally(() => dumped.catch(() => undefined));
-    await dumped;
-    return { tables, schemaVersion };
+    return { tables, schemaVersion, stored: await dumped };
   });
 }
 

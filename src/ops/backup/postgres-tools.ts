@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
 
 /** A failure of a PostgreSQL client tool, with the part of its output an operator needs. */
 export class ToolError extends Error {}
@@ -35,6 +36,38 @@ export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv)
       else reject(new ToolError(`${command} failed (${signal ?? `exit ${code}`}): ${err.trim().split("\n").slice(-5).join(" | ")}`));
     });
   });
+}
+
+/**
+ * Runs a client tool whose standard output is the product (pg_dump to stdout): the caller consumes the stream
+ * while the tool writes it, and done settles when both are over; a non-zero exit is a ToolError as in runTool.
+ */
+export async function streamTool<T>(command: string, args: string[], env: NodeJS.ProcessEnv, consume: (stdout: Readable) => Promise<T>): Promise<T> {
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (chunk: Buffer) => (err = (err + chunk.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on("error", (error: NodeJS.ErrnoException) =>
+      reject(new ToolError(error.code === "ENOENT" ? `${command} is not installed: install the PostgreSQL client tools (apt-get install postgresql-client)` : error.message)),
+    );
+    child.on("close", (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new ToolError(`${command} failed (${signal ?? `exit ${code}`}): ${err.trim().split("\n").slice(-5).join(" | ")}`));
+    });
+  });
+  let consumerFailed = false;
+  // A consumer that fails (disk full) must not leave the tool writing into a pipe nobody reads.
+  const consumed = consume(child.stdout).catch((error: unknown) => {
+    consumerFailed = true;
+    child.kill("SIGTERM");
+    throw error;
+  });
+  const [exit, result] = await Promise.allSettled([exited, consumed]);
+  // The tool's own failure explains a cut stream better than the stream does; a tool we stopped does not.
+  if (exit.status === "rejected" && !consumerFailed) throw exit.reason;
+  if (result.status === "rejected") throw result.reason;
+  if (exit.status === "rejected") throw exit.reason;
+  return result.value;
 }
 
 /** The major version of a client tool (pg_dump 15.4 → 15). */

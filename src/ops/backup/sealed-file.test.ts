@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { BackupKeyError, isSealed, sealFile, unsealFile } from "./sealed-file.ts";
+import { BackupKeyError, isSealed, sealFile, sha256File, unsealFile } from "./sealed-file.ts";
 
 describe("sealed backup files", () => {
   let dir = "";
@@ -19,6 +19,24 @@ describe("sealed backup files", () => {
     expect((await readFile(join(dir, "sealed"))).includes(Buffer.from("CREATE TABLE"))).toBe(false);
     await unsealFile(join(dir, "sealed"), join(dir, "out"), { gzip: true, key });
     expect((await readFile(join(dir, "out"))).equals(plain)).toBe(true);
+  });
+
+  it("reports the size and SHA-256 of the stored bytes from the one pass that writes them, sealed or not, even when empty", async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-sealed-"));
+    for (const [name, source, sealing] of [
+      ["sealed", plain, { gzip: true, key: randomBytes(32) }],
+      ["plain", plain, { gzip: false, key: undefined }],
+      ["empty-sealed", Buffer.alloc(0), { gzip: false, key: randomBytes(32) }],
+    ] as const) {
+      const path = join(dir, name);
+      const written = await sealFile(Readable.from(source.length > 0 ? [source] : []), path, sealing);
+      const stored = await readFile(path);
+      expect(written, name).toEqual({ bytes: stored.length, sha256: await sha256File(path) });
+      if (sealing.key) {
+        await unsealFile(path, join(dir, `${name}.out`), sealing);
+        expect((await readFile(join(dir, `${name}.out`))).equals(source), name).toBe(true);
+      }
+    }
   });
 
   it("refuses a wrong key and a flipped byte with BackupKeyError", async () => {

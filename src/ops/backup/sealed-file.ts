@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
-import { Transform, type Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
 
@@ -18,28 +18,54 @@ export interface Sealing {
   key: Buffer | undefined;
 }
 
-/** Writes source to path: gzip if asked, then AES-256-GCM (magic, nonce, ciphertext, tag) when a key is given. */
-export async function sealFile(source: Readable, path: string, sealing: Sealing): Promise<void> {
+/** The size and SHA-256 of the bytes a file holds, known once it is written. */
+export interface WrittenFile {
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Writes source to path: gzip if asked, then AES-256-GCM (magic, nonce, ciphertext, tag) when a key is given.
+ * One pass: the stored bytes are counted and hashed on their way to the file, so the manifest's size and
+ * SHA-256 need no second read of a file that may be many gigabytes.
+ */
+export async function sealFile(source: Readable, path: string, sealing: Sealing): Promise<WrittenFile> {
   const stages: NodeJS.ReadWriteStream[] = [];
   if (sealing.gzip) stages.push(createGzip({ level: 6 }));
-  const out = createWriteStream(path, { mode: 0o600 });
   if (sealing.key) {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv("aes-256-gcm", sealing.key, iv);
-    out.write(Buffer.concat([MAGIC, iv]));
+    let headed = false;
     stages.push(cipher);
-    // The tag is known only after the last byte: append it when the cipher finishes.
+    // Magic and nonce go first, and the tag, known only after the last byte, last.
     stages.push(
       new Transform({
-        transform: (chunk, _encoding, done) => done(null, chunk),
+        transform(chunk: Buffer, _encoding, done) {
+          if (!headed) this.push(Buffer.concat([MAGIC, iv]));
+          headed = true;
+          done(null, chunk);
+        },
         flush(done) {
+          if (!headed) this.push(Buffer.concat([MAGIC, iv]));
           this.push(cipher.getAuthTag());
           done();
         },
       }),
     );
   }
-  await pipeline([source, ...stages, out] as NodeJS.ReadWriteStream[]);
+  const hash = createHash("sha256");
+  let bytes = 0;
+  stages.push(
+    new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    }),
+  );
+  await pipeline([source, ...stages, createWriteStream(path, { mode: 0o600 })] as NodeJS.ReadWriteStream[]);
+  return { bytes, sha256: hash.digest("hex") };
 }
 
 /** Whether a stored file starts with the encryption magic. */
@@ -75,7 +101,9 @@ export async function unsealFile(path: string, target: string, sealing: Sealing)
     }
     const decipher = createDecipheriv("aes-256-gcm", sealing.key, iv);
     decipher.setAuthTag(tag);
-    input = createReadStream(path, { start: MAGIC.length + IV_BYTES, end: size - TAG_BYTES - 1 });
+    const start = MAGIC.length + IV_BYTES;
+    // An empty plain text seals to magic, nonce and tag only: there is no ciphertext range to read.
+    input = size - TAG_BYTES > start ? createReadStream(path, { start, end: size - TAG_BYTES - 1 }) : Readable.from([]);
     stages.push(decipher);
   } else {
     input = createReadStream(path);
