@@ -115,6 +115,23 @@ describe.each(backends())("password guard ($name)", (backend) => {
       expect((await login(email, password, "198.51.100.80")).status).toBe(200);
     });
 
+    it("counts wrong current passwords given to a password change in the same budget as logins", async () => {
+      const { email, password } = await register();
+      const api = apiClient(platform.baseUrl);
+      const tokens = (await login(email, password, "198.51.100.81")).body as { accessToken: string };
+      for (let i = 0; i < 5; i++) {
+        const answer = await api.call("POST", "/api/auth/password/change", {
+          token: tokens.accessToken,
+          json: { currentPassword: `wrong-${i}-password`, password: strongPassword() },
+          headers: { "x-forwarded-for": "203.0.113.91" },
+        });
+        expect(answer.status).toBe(403);
+      }
+      // A stolen access token bought no free guesses: the account is in back-off for strangers, not for its owner's IP.
+      expect((await login(email, password, "192.0.2.92")).status).toBe(401);
+      expect((await login(email, password, "198.51.100.81")).status).toBe(200);
+    });
+
     it("throttles unknown emails like known ones (no enumeration through the back-off)", async () => {
       const email = freshEmail("nobody");
       for (let i = 0; i < 6; i++) expect((await login(email, "whatever-password", "203.0.113.60")).status).toBe(401);

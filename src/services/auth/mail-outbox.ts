@@ -16,7 +16,12 @@ export const MAIL_RETRY_DELAYS_MS = [30_000, 60_000, 120_000, 300_000, 600_000, 
 const CLAIM_LEASE_MS = 60_000;
 /** How often waiting mails are looked for (real time): retries, and mails a stopped process left behind. */
 const POLL_MS = 5_000;
-const CLAIM_BATCH = 20;
+/**
+ * Mails claimed per statement: one. The lease covers one send; a batch is sent one mail after another, so against
+ * a slow SMTP server the later mails' leases ran out while this process still held them, and another replica
+ * claimed and sent them too (two reset links, the first voided). One UPDATE per mail is cheap.
+ */
+const CLAIM_BATCH = 1;
 
 /**
  * The class of a send failure, for the log and the outbox row: an SMTP reply code or a connection error code, never

@@ -1,6 +1,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { hashPassword, needsRehash, verifyPassword } from "./passwords.ts";
+import { argon2Queue } from "./argon2-queue.ts";
+import { dummyPasswordHash, hashPassword, needsRehash, verifyPassword } from "./passwords.ts";
 
 describe("passwords", () => {
   it("hashes with argon2id at OWASP's parameters into a salted PHC string", async () => {
@@ -28,5 +29,15 @@ describe("passwords", () => {
     const values = await Promise.all((await readdir("/proc/self/task")).map(niceness));
     expect(await niceness(String(process.pid))).toBe(0);
     expect(values.filter((value) => value === 10)).toHaveLength(1);
+  });
+
+  // The first unknown-email login of a burst may find the queue full (503): that refusal must not be kept as the
+  // dummy hash, or every later unknown-email login would answer 503 while known emails answer 401.
+  it("does not keep a dummy hash that failed: the next call makes one", async () => {
+    const flood: Promise<boolean>[] = [];
+    while (argon2Queue.depth().waiting < 1_000) flood.push(verifyPassword("not a hash", "x"));
+    await expect(dummyPasswordHash()).rejects.toMatchObject({ status: 503 });
+    await Promise.all(flood);
+    expect(await dummyPasswordHash()).toMatch(/^\$argon2id\$/);
   });
 });

@@ -24,9 +24,16 @@ export function needsRehash(phc: string): boolean {
 }
 
 let dummyHash: Promise<string> | undefined;
-/** A hash to verify against when the account does not exist, so both answers take as long. */
+/**
+ * A hash to verify against when the account does not exist, so both answers take as long. Made once; a failed
+ * attempt (the queue full during a burst, a thread that died) is not kept, or every later login for an unknown
+ * email would fail the same way while known ones answer 401.
+ */
 export function dummyPasswordHash(): Promise<string> {
-  dummyHash ??= hashPassword("azora-timing-equaliser");
+  dummyHash ??= hashPassword("azora-timing-equaliser").catch((error: unknown) => {
+    dummyHash = undefined;
+    throw error;
+  });
   return dummyHash;
 }
 
