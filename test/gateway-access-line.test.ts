@@ -100,6 +100,15 @@ describe("gateway access line", () => {
     }
   });
 
+  it("leaves out the credentials of an absolute-form target, which the edge refuses as not a path", async () => {
+    for (const [index, target] of ["http://jane:userinfo-secret-5@gateway.test/api/user/me", "HTTP://userinfo-secret-6@localhost/x?y=1"].entries()) {
+      const { line, parsed, answer } = await accessLineOf(`access-line-userinfo-000${index}`, Buffer.from(target));
+      expect(answer.status).toBe(400);
+      expect(line).not.toContain("userinfo-secret");
+      expect(parsed.path).toBe(index === 0 ? "http://[redacted]@gateway.test/api/user/me" : "HTTP://[redacted]@localhost/x");
+    }
+  });
+
   it("masks an email in the path, encoded or not", async () => {
     const plainAt = await accessLineOf("access-line-email-0001", Buffer.from("/api/user/jane.doe@example.com?x=1"));
     const encoded = await accessLineOf("access-line-email-0002", Buffer.from("/api/user/jane.doe%40example.com"));
