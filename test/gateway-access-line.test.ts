@@ -101,11 +101,17 @@ describe("gateway access line", () => {
   });
 
   it("leaves out the credentials of an absolute-form target, which the edge refuses as not a path", async () => {
-    for (const [index, target] of ["http://jane:userinfo-secret-5@gateway.test/api/user/me", "HTTP://userinfo-secret-6@localhost/x?y=1"].entries()) {
+    const targets = [
+      ["http://jane:userinfo-secret-5@gateway.test/api/user/me", "http://[redacted]@gateway.test/api/user/me"],
+      ["HTTP://userinfo-secret-6@localhost/x?y=1", "HTTP://[redacted]@localhost/x"],
+      ["http://jane:pass?userinfo-secret-7#@localhost/x", "http://[redacted]@localhost/x"],
+    ];
+    for (const [index, [target = "", logged]] of targets.entries()) {
       const { line, parsed, answer } = await accessLineOf(`access-line-userinfo-000${index}`, Buffer.from(target));
       expect(answer.status).toBe(400);
       expect(line).not.toContain("userinfo-secret");
-      expect(parsed.path).toBe(index === 0 ? "http://[redacted]@gateway.test/api/user/me" : "HTTP://[redacted]@localhost/x");
+      expect(line).not.toContain("pass");
+      expect(parsed.path).toBe(logged);
     }
   });
 

@@ -52,9 +52,11 @@ const withoutQuery = (url: string) => {
 };
 /**
  * The credentials of an absolute-form target (`GET http://user:password@host/…`, which Node's parser lets
- * through and the edge refuses as not a path): the userinfo, up to the authority's last `@`.
+ * through and the edge refuses as not a path): everything up to the last `@` before the first slash, taken
+ * before the query is cut off, so a `?` or `#` inside a password hides nothing (an `@` in the query of a
+ * target without userinfo is redacted with it: more than needed, never less).
  */
-const userinfo = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/;
+const userinfo = /^([A-Za-z][A-Za-z0-9+.-]*:[/\\]*)[^/\\]*@/;
 const withoutUserinfo = (url: string) => url.replace(userinfo, "$1[redacted]@");
 
 const invalidPath = () => new AppError("invalid_request", "The request path is not valid: no dot segments, encoded slashes, backslashes or control characters.");
@@ -153,7 +155,7 @@ export function applyEdgeRules(request: IncomingMessage, limits: ListenerLimits,
     request.url = url as string;
     return;
   }
-  askedPaths.set(request, typeof url === "string" ? { path: withoutQuery(url), canonical: true } : { path: withoutUserinfo(withoutQuery(request.url ?? "/")).slice(0, 1024), canonical: false });
+  askedPaths.set(request, typeof url === "string" ? { path: withoutQuery(url), canonical: true } : { path: withoutQuery(withoutUserinfo(request.url ?? "/")).slice(0, 1024), canonical: false });
   if (verdict === "preflight") {
     request.url = PREFLIGHT_PATH;
   } else {
