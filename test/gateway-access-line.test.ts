@@ -100,6 +100,21 @@ describe("gateway access line", () => {
     }
   });
 
+  it("leaves out the credentials of an absolute-form target, which the edge refuses as not a path", async () => {
+    const targets = [
+      ["http://jane:userinfo-secret-5@gateway.test/api/user/me", "http://[redacted]@gateway.test/api/user/me"],
+      ["HTTP://userinfo-secret-6@localhost/x?y=1", "HTTP://[redacted]@localhost/x"],
+      ["http://jane:pass?userinfo-secret-7#@localhost/x", "http://[redacted]@localhost/x"],
+    ];
+    for (const [index, [target = "", logged]] of targets.entries()) {
+      const { line, parsed, answer } = await accessLineOf(`access-line-userinfo-000${index}`, Buffer.from(target));
+      expect(answer.status).toBe(400);
+      expect(line).not.toContain("userinfo-secret");
+      expect(line).not.toContain("pass");
+      expect(parsed.path).toBe(logged);
+    }
+  });
+
   it("masks an email in the path, encoded or not", async () => {
     const plainAt = await accessLineOf("access-line-email-0001", Buffer.from("/api/user/jane.doe@example.com?x=1"));
     const encoded = await accessLineOf("access-line-email-0002", Buffer.from("/api/user/jane.doe%40example.com"));

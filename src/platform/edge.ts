@@ -41,7 +41,7 @@ export const rejectionOf = (request: IncomingMessage): AppError | undefined => r
 
 /**
  * The path a request sent to an internal route asked for (query left out): canonical when it has one, as
- * sent otherwise (cut at 1,024 characters). Its access line and metrics name the route this path would have
+ * sent otherwise (credentials of an absolute-form target left out, cut at 1,024 characters). Its access line and metrics name the route this path would have
  * reached, not the internal route (http.ts).
  */
 const askedPaths = new WeakMap<IncomingMessage, { path: string; canonical: boolean }>();
@@ -50,6 +50,14 @@ const withoutQuery = (url: string) => {
   const query = url.indexOf("?");
   return query === -1 ? url : url.slice(0, query);
 };
+/**
+ * The credentials of an absolute-form target (`GET http://user:password@host/…`, which Node's parser lets
+ * through and the edge refuses as not a path): everything up to the last `@` before the first slash, taken
+ * before the query is cut off, so a `?` or `#` inside a password hides nothing (an `@` in the query of a
+ * target without userinfo is redacted with it: more than needed, never less).
+ */
+const userinfo = /^([A-Za-z][A-Za-z0-9+.-]*:[/\\]*)[^/\\]*@/;
+const withoutUserinfo = (url: string) => url.replace(userinfo, "$1[redacted]@");
 
 const invalidPath = () => new AppError("invalid_request", "The request path is not valid: no dot segments, encoded slashes, backslashes or control characters.");
 
@@ -147,7 +155,7 @@ export function applyEdgeRules(request: IncomingMessage, limits: ListenerLimits,
     request.url = url as string;
     return;
   }
-  askedPaths.set(request, typeof url === "string" ? { path: withoutQuery(url), canonical: true } : { path: withoutQuery(request.url ?? "/").slice(0, 1024), canonical: false });
+  askedPaths.set(request, typeof url === "string" ? { path: withoutQuery(url), canonical: true } : { path: withoutQuery(withoutUserinfo(request.url ?? "/")).slice(0, 1024), canonical: false });
   if (verdict === "preflight") {
     request.url = PREFLIGHT_PATH;
   } else {

@@ -22,6 +22,39 @@ describe("logs", () => {
     expect(scrubLogObject({ path: "/api/user/jane@example.com", status: 404 })).toEqual({ path: "/api/user/j***@example.com", status: 404 });
   });
 
+  it("masks exactly what a global search for an address finds, over many mixed strings", () => {
+    // The search maskEmailsIn replaces: the same pattern, retried from every position.
+    const everywhere = /[^\s/?#&=;,:"'<>()[\]{}@]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/gi;
+    const reference = (text: string) => text.replace(everywhere, (address) => maskEmail(address.replace(/%40/i, "@")));
+    const pieces = ["a", "Bo", ".", "-", "_", "@", "%40", "%4", "0", "%", "/", " ", "?", "x.y", "ex.com", "é", "\n"];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let round = 0; round < 5000; round++) {
+      let text = "";
+      const length = Math.floor(next() * 30);
+      for (let index = 0; index < length; index++) text += pieces[Math.floor(next() * pieces.length)];
+      expect(maskEmailsIn(text), JSON.stringify(text)).toBe(reference(text));
+    }
+    // An address straight after another, in the same run of characters; one that ends a string.
+    for (const text of ["a@b.c_x@d.e", "jane@ex.comjoe@ex.org", "x%40y.z%40w.v", "me@example.com"]) expect(maskEmailsIn(text)).toBe(reference(text));
+    expect(maskEmailsIn("a@b.c_x@d.e")).toBe("a***@b.c_***@d.e");
+  });
+
+  it("masks a long string without an address in time linear in its length (a hostile request path)", () => {
+    // Each case is hours of work for a search that retries every start of a 1 MiB run; the timeout only
+    // stops such a search (it is no measurement: the linear scan takes a small fraction of it).
+    const script = [
+      `import { maskEmailsIn } from ${JSON.stringify(join(import.meta.dirname, "logger.ts"))};`,
+      `const run = "a".repeat(1 << 20);`,
+      `for (const text of ["/" + run + "@", "/" + run + "%40", "/" + run + "@" + run]) if (maskEmailsIn(text) !== text) process.exit(2);`,
+      `process.stdout.write("done");`,
+    ].join("\n");
+    const result = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe("done");
+  }, 90_000);
+
   it("scrubs credentials in nested objects and arrays, whatever the case of the key", () => {
     const scrubbed = scrubLogObject({
       Authorization: "Bearer top",

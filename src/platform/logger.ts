@@ -49,14 +49,40 @@ export function maskEmail(email: string): string {
   return `${email[0]}***${email.slice(at)}`;
 }
 
-/** An address inside a longer string (a request path, a message), `@` written as it is or percent-encoded. */
-const emailInText = /[^\s/?#&=;,:"'<>()[\]{}@]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/gi;
+/** What may make up the part of an address before its `@`. */
+const localPartChar = /[^\s/?#&=;,:"'<>()[\]{}@]/;
+/**
+ * An address inside a longer string (a request path, a message), `@` written as it is or percent-encoded,
+ * tried at one position only (sticky): maskEmailsIn chooses the positions.
+ */
+const emailAt = /[^\s/?#&=;,:"'<>()[\]{}@]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/iy;
 
-/** Masks every email address in a string: "/api/user/jane@example.com" → "/api/user/j***@example.com". */
+/**
+ * Masks every email address in a string: "/api/user/jane@example.com" → "/api/user/j***@example.com".
+ * The addresses are those a global search with emailAt finds, but each run of local-part characters is tried
+ * once, from its start: a search that retries from every position of the run costs its length squared when
+ * nothing matches (a 16 KiB request path ending in `@` held the event loop for seconds, on every access line).
+ * A later start in the same run cannot match where its start did not, since it can only end at the same `@`.
+ */
 export function maskEmailsIn(text: string): string {
   // "%40" has no letters, so a plain search is the case-insensitive test; this runs on every access line.
   if (!text.includes("@") && !text.includes("%40")) return text;
-  return text.replace(emailInText, (address) => maskEmail(address.replace(/%40/i, "@")));
+  let masked = "";
+  let copiedUpTo = 0;
+  let index = 0;
+  while (index < text.length) {
+    emailAt.lastIndex = index;
+    const found = emailAt.exec(text);
+    if (found !== null) {
+      masked += text.slice(copiedUpTo, index) + maskEmail(found[0].replace(/%40/i, "@"));
+      index = copiedUpTo = emailAt.lastIndex;
+      continue;
+    }
+    // No address starts here, so none starts later in this run: go past the run and the character ending it.
+    while (index < text.length && localPartChar.test(text[index] as string)) index++;
+    index++;
+  }
+  return copiedUpTo === 0 ? text : masked + text.slice(copiedUpTo);
 }
 
 /**
