@@ -20,6 +20,11 @@ export interface PlatformCommand<Args = Record<string, unknown>> {
    * create a new embedded database. Every other command refuses to run where there is no data yet.
    */
   migrates?: boolean;
+  /**
+   * The command reads and writes only the database (the traffic routes, an audit row): it runs without
+   * connecting to Redis, which would only delay it (a rollback's switch among them).
+   */
+  cacheless?: boolean;
   run(context: PlatformContext, args: Args, io: CommandIO): Promise<number>;
 }
 
