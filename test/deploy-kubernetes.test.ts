@@ -233,6 +233,34 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     expect(stub.object("ConfigMap", "azora-deploy-lock")).toBeUndefined();
   }, SLOW);
 
+  it("rollback during a canary's steps: the deploy aborts the canary at once, every Service back on stable, nothing promoted", async () => {
+    freshStub();
+    keepTraffic();
+    // An hour per step: only the rollback ends the canary within the test.
+    const deploying = run("canary-deploy.sh", ["staging", "v2.0.0", "--analysis-seconds", "3600", "--keep-warm-seconds", "0"]);
+    const state = () => JSON.parse(stub.object("ConfigMap", "azora-deploy-state")?.data?.state ?? "{}");
+    // At 10 %, in the step's analysis window: the preview scaled, and the deploy looking for a rollback request since.
+    await waitUntil(async () => {
+      const calls = stub.calls();
+      const scaled = calls.findIndex(({ args }) => args[0] === "scale");
+      return (state().phase === "canary" && scaled >= 0 && calls.slice(scaled).some(({ args }) => args[0] === "get" && args.includes("azora-deploy-rollback"))) || undefined;
+    }, "the canary's first analysis window", 180_000);
+    const before = stub.calls().length;
+    const back = await run("rollback.sh", ["staging", "Canary latency regression"]);
+    expect(back.stderr).toMatch(/The canary of v2\.0\.0 \(.*\) is at "canary 10 %": asked it to abort and put all traffic back on 0\.1\.0/);
+    expect(back.stdout).toMatch(/Rolled back azora-staging to 0\.1\.0 \(was v2\.0\.0; canary aborted at canary 10 %, all traffic back on the stable version\): Canary latency regression/);
+    expect(back.code).toBe(0);
+    const deployed = await deploying;
+    expect(deployed.code).toBe(1);
+    expect(deployed.stderr).toMatch(/Rollback requested by .* at "canary 10 %": Canary latency regression\. Aborting the canary/);
+    expect(await traffic!.stop()).toBe(0);
+    const afterRequest = changes({ ...stub, calls: () => stub.calls().slice(before) } as KubectlStub);
+    expect(afterRequest).toEqual([...lock, "create configmap azora-deploy-rollback kind=rollback", ...route("stable"), ...removePreview, ...deployUnlock]);
+    expect(changes(stub).some((line) => line.startsWith("set image") || line.includes("--replicas=3"))).toBe(false);
+    expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
+    expect(state()).toMatchObject({ strategy: "canary", phase: "rolled_back", version: "v2.0.0", step: "canary 10 %", reason: "Canary latency regression" });
+  }, SLOW);
+
   it("a rollback while a deploy is before its switch, or promoting, is refused with what to do", async () => {
     freshStub();
     stub.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "azora-deploy-lock" }, data: { holder: "ops@bastion pid 42", since: "2026-11-29T04:00:00Z" } });

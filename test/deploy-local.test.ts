@@ -2,7 +2,7 @@
 // tarballs of this tree), real process sets of `azora serve`, a real split-mode gateway whose traffic routes
 // move, real PostgreSQL and Redis, and a request loop that must not see a failure during blue-green.
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile, mkdir } from "node:fs/promises";
+import { cp, mkdtemp, readFile, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,6 +22,29 @@ const postgres = backends().find((backend) => backend.name === "postgres+redis")
 const SLOW = 600_000;
 const quick = ["--analysis-seconds", "3", "--keep-warm-seconds", "0"];
 
+/**
+ * A git repository holding this tree, as an operator's checkout holds the project: every commit is a whole
+ * release whose users service marks its answers (header x-release-marker), so a request through the gateway
+ * tells which commit served it. `commit(marker)` adds a commit on the current branch and returns its hash.
+ */
+async function gitReleaseRepo(): Promise<{ dir: string; git: (...args: string[]) => Promise<string>; commit: (marker: string) => Promise<string> }> {
+  const dir = await mkdtemp(join(tmpdir(), "azora-git-releases-"));
+  const git = async (...args: string[]) => (await exec("git", ["-c", "user.name=Release", "-c", "user.email=release@example.com", ...args], { cwd: dir })).stdout.trim();
+  for (const entry of ["bin", "src", "migrations", "deployment", "package.json", "package-lock.json", "tsconfig.json"]) await cp(join(repoRoot, entry), join(dir, entry), { recursive: true });
+  const usersApp = join(dir, "src/services/users/users.app.ts");
+  const pristine = await readFile(usersApp, "utf8");
+  const hook = "    register: (app) => {\n";
+  if (!pristine.includes(hook)) throw new Error("the release marker no longer applies to users.app.ts");
+  await git("init", "-q", "-b", "main");
+  const commit = async (marker: string) => {
+    await writeFile(usersApp, pristine.replace(hook, `${hook}      app.addHook("onRequest", async (_request, reply) => void reply.header("x-release-marker", ${JSON.stringify(marker)}));\n`));
+    await git("add", "-A");
+    await git("commit", "-q", "-m", `release ${marker}`);
+    return git("rev-parse", "HEAD");
+  };
+  return { dir, git, commit };
+}
+
 describe.runIf(postgres)("azora deploy on the local target: process sets behind the gateway's traffic switch", () => {
   const processes: RunningCli[] = [];
   let env: Record<string, string>;
@@ -38,8 +61,8 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
     const [, url = ""] = await run.waitFor(/(?:API|Auth|Users):\s+(http:\/\/\S+)/);
     return url;
   };
-  const script = async (name: string, args: string[]) => {
-    const result = await exec(join(repoRoot, "deployment", name), args, { cwd: repoRoot, env: { ...env, PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" }, timeout: 400_000 }).then(
+  const script = async (name: string, args: string[], cwd = repoRoot) => {
+    const result = await exec(join(repoRoot, "deployment", name), args, { cwd, env: { ...env, PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" }, timeout: 400_000 }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code?: number; stdout: string; stderr: string }) => ({ code: Number(error.code ?? 1), stdout: error.stdout, stderr: error.stderr }),
     );
@@ -88,17 +111,54 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
     }
   };
 
-  /** Milliseconds from now until the users route is live on `colour` (read from the database, as the gateways read it). */
-  const switchedWithin = async (colour: string): Promise<number> => {
+  /** Milliseconds from now until the users route sends everything to `colour` (read from the database, as the gateways read it). */
+  const switchedWithin = async (colour: string, command: Promise<unknown>): Promise<number> => {
     const started = performance.now();
+    let ended = false;
+    void command.finally(() => (ended = true));
     const client = new pg.Client({ connectionString: env.DATABASE_URL });
     await client.connect();
     try {
       for (;;) {
-        const { rows } = await client.query("SELECT active FROM traffic_routes WHERE upstream = 'users'");
-        if (rows[0]?.active === colour) return Math.round(performance.now() - started);
+        // A command that ended without moving the route fails the test on its own result, not by a hang here.
+        if (ended) await new Promise((resolve) => setTimeout(resolve, 500));
+        const last = ended;
+        const { rows } = await client.query("SELECT active, canary_weight FROM traffic_routes WHERE upstream = 'users'");
+        if (rows[0]?.active === colour && rows[0]?.canary_weight === 0) return Math.round(performance.now() - started);
+        if (last) return -1;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+    } finally {
+      await client.end();
+    }
+  };
+  /** A blue-green of the good release under traffic (its analysis windows need requests), for tests run alone. */
+  const deployFirst = async () => {
+    const traffic = loop();
+    const result = await script("blue-green-deploy.sh", ["staging", releases.good!, ...quick]);
+    await traffic.stop();
+    expect(result.stderr).not.toMatch(/failed at/);
+    expect(result.code).toBe(0);
+  };
+  /** The x-release-marker of an answer through the operator's gateway: which release's users service served it. */
+  const marker = async () => {
+    const response = await request(new URL(path, gatewayUrl), { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+    await response.body.dump();
+    expect(response.statusCode).toBe(200);
+    return String(response.headers["x-release-marker"] ?? "(none)");
+  };
+  /** Waits (a gateway follows a route change within one TRAFFIC_POLL_MS) until `expected` serves; the marker last seen otherwise. */
+  const servedBy = async (expected: string) => {
+    let seen = "";
+    await waitUntil(async () => ((seen = await marker()) === expected ? true : undefined), `${expected} to serve`, 10_000).catch(() => undefined);
+    return seen;
+  };
+  /** The users route as the gateways read it, straight from the database (cheaper than a CLI run in a polling loop). */
+  const usersRoute = async () => {
+    const client = new pg.Client({ connectionString: env.DATABASE_URL });
+    await client.connect();
+    try {
+      return (await client.query("SELECT active, canary_weight FROM traffic_routes WHERE upstream = 'users'")).rows[0] as { active: string; canary_weight: number } | undefined;
     } finally {
       await client.end();
     }
@@ -176,10 +236,12 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
   }, SLOW);
 
   it("rollback.sh ENV REASON switches back at once (the old services are still warm), 0 failed requests", async () => {
+    // Run alone (-t rollback.sh), the release to roll back from is deployed here.
+    if ((await route())?.active !== "green") await deployFirst();
     const traffic = loop();
     const started = performance.now();
     const rolling = script("rollback.sh", ["staging", "High error rates detected"]);
-    const switchMs = await switchedWithin("blue");
+    const switchMs = await switchedWithin("blue", rolling);
     const result = await rolling;
     // Reported, not asserted (wall-clock times vary with the machine): the guide's "back within 5 s".
     console.log(`rollback.sh after the deploy: routes switched ${switchMs} ms after the start, command done after ${Math.round(performance.now() - started)} ms`);
@@ -203,7 +265,7 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
     expect((await route()).active).toBe("green");
     const started = performance.now();
     const rolling = script("rollback.sh", ["staging", "High error rates detected"]);
-    const switchMs = await switchedWithin("blue");
+    const switchMs = await switchedWithin("blue", rolling);
     const back = await rolling;
     console.log(`rollback.sh during keep-warm: routes switched ${switchMs} ms after the start, command done after ${Math.round(performance.now() - started)} ms`);
     const deployed = await deploying;
@@ -271,6 +333,84 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
     expect(await route()).toMatchObject({ active: live, canaryWeight: 0 });
     expect((await auditRows()).at(-1)).toMatchObject({ action: "deploy.rolled_back", details: { failedStep: "canary 10 %", reason: expect.stringMatching(/error rate too high/) } });
     expect((await status()).sets[canary]).toMatchObject({ version: "azora-os-2.0.2", running: false });
+  }, SLOW);
+
+  it("rollback.sh during a canary's steps aborts the canary: all traffic back on the stable version at once, 0 failed requests", async () => {
+    // Run alone (-t rollback.sh), the first deploy is made here: a canary needs a live colour to start beside.
+    if (!(await route())) await deployFirst();
+    const live = (await route()).active as "blue" | "green";
+    const canary = live === "blue" ? "green" : "blue";
+    const traffic = loop();
+    // An hour per step: without the rollback the canary would stay at 10 % for the whole test.
+    const deploying = script("canary-deploy.sh", ["staging", releases.good!, "--analysis-seconds", "3600", "--keep-warm-seconds", "0"]);
+    await waitUntil(async () => {
+      const { deploy } = await localState();
+      return (deploy?.phase === "canary" && deploy.step === "canary 10 %" && (await usersRoute())?.canary_weight === 10) || undefined;
+    }, "the canary to take 10 % of the traffic", 400_000);
+    const started = performance.now();
+    const rolling = script("rollback.sh", ["staging", "Canary latency regression"]);
+    const switchMs = await switchedWithin(live, rolling);
+    const back = await rolling;
+    console.log(`rollback.sh during a canary step: routes back on ${live} ${switchMs} ms after the start, command done after ${Math.round(performance.now() - started)} ms`);
+    const deployed = await deploying;
+    const { total, failures } = await traffic.stop();
+    expect(back.stderr).toMatch(/The canary of .*azora-os-2\.0\.0\.tgz \(.*\) is at "canary 10 %": asked it to abort and put all traffic back on /);
+    expect(back.stdout).toMatch(/Rolled back local staging .* \(was .*azora-os-2\.0\.0\.tgz; canary aborted at canary 10 %, all traffic back on the stable version\): Canary latency regression/);
+    expect(back.code).toBe(0);
+    expect(deployed.stderr).toMatch(/Rollback requested by .* at "canary 10 %": Canary latency regression\. Aborting the canary/);
+    expect(deployed.stderr).not.toMatch(/canary 25 %|switch traffic to the preview/);
+    expect(deployed.code).toBe(1);
+    expect(failures).toEqual([]);
+    expect(total).toBeGreaterThan(0);
+    expect(await route()).toMatchObject({ active: live, canaryWeight: 0 });
+    const state = await status();
+    expect(state).toMatchObject({ live, lock: null, sets: { [canary]: { version: "azora-os-2.0.0", running: false } }, lastDeploy: { phase: "rolled_back", strategy: "canary", reason: "Canary latency regression" } });
+    expect((await auditRows()).slice(-2)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ action: "deploy.rolled_back", details: expect.objectContaining({ automatic: false, failedStep: "canary 10 %", abortedCanary: true, reason: "Canary latency regression" }) }),
+        expect.objectContaining({ action: "deploy.rollback", details: expect.objectContaining({ duringDeploy: true, abortedCanary: true, step: "canary 10 %", reason: "Canary latency regression" }) }),
+      ]),
+    );
+  }, SLOW);
+
+  it("a git ref from the repository the command runs in: each deploy runs the commit the ref names then, and traffic reaches it", async () => {
+    const repo = await gitReleaseRepo();
+    const first = await repo.commit("release/2.1 first");
+    await repo.git("tag", "-a", "v2.1.0", "-m", "2.1.0");
+    await repo.git("branch", "release/2.1");
+    // A tag is a version as the guide writes it; checked without deploying it (the branch below is the same commit).
+    const planned = await script("blue-green-deploy.sh", ["staging", "v2.1.0", "--dry-run"], repo.dir);
+    expect(planned.stdout).toMatch(/Would deploy v2\.1\.0 to local staging/);
+    const deployRef = async (ref: string) => {
+      const traffic = loop();
+      const result = await script("blue-green-deploy.sh", ["staging", ref, ...quick], repo.dir);
+      const outcome = await traffic.stop();
+      expect(result.stderr).not.toMatch(/failed at/);
+      expect(result.code).toBe(0);
+      expect(outcome.failures).toEqual([]);
+      return result;
+    };
+
+    expect((await deployRef("release/2.1")).stdout).toMatch(/Deployed release\/2\.1 to local staging/);
+    expect(await servedBy("release/2.1 first")).toBe("release/2.1 first");
+    const firstColour = (await route()).active as "blue" | "green";
+    expect((await status()).sets[firstColour]).toMatchObject({ version: `release/2.1@${first.slice(0, 12)}`, commit: first, running: true });
+
+    // The branch moves on; deployed again, it is the new commit that serves, not the directory the first one left.
+    await repo.git("checkout", "-q", "release/2.1");
+    const second = await repo.commit("release/2.1 second");
+    await deployRef("release/2.1");
+    expect(await servedBy("release/2.1 second")).toBe("release/2.1 second");
+    const secondColour = (await route()).active as "blue" | "green";
+    expect(secondColour).not.toBe(firstColour);
+    expect((await status()).sets[secondColour]).toMatchObject({ version: `release/2.1@${second.slice(0, 12)}`, commit: second, running: true });
+
+    // Rolled back once its processes are gone, the first release starts again from its own commit.
+    const back = await script("rollback.sh", ["staging", "Second build misbehaves"]);
+    expect(back.stderr).toMatch(/release\/2\.1@\w{12} is no longer warm: starting it again/);
+    expect(back.code).toBe(0);
+    expect(await servedBy("release/2.1 first")).toBe("release/2.1 first");
+    expect((await auditRows()).at(-1)).toMatchObject({ action: "deploy.rollback", details: { to: `release/2.1@${first.slice(0, 12)}`, reason: "Second build misbehaves" } });
   }, SLOW);
 
   it("refuses bad input and a second deploy while one holds the lock, with nothing switched", async () => {

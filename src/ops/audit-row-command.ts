@@ -18,6 +18,7 @@ export function auditRowCommand<const Action extends string>(name: string, actio
   const args = z.object({ action: z.enum(actions), target: z.string().min(1).max(200), details: z.record(z.string(), z.unknown()) });
   return {
     name,
+    cacheless: true,
     async run(context, rawArgs, io) {
       const parsed = args.safeParse(rawArgs);
       if (!parsed.success) {

@@ -1,4 +1,3 @@
-import { request } from "undici";
 import { reportProgress, type CommandFrame, type CommandIO, type PlatformCommand } from "../platform/command.ts";
 import type { Config } from "../platform/config.ts";
 import { acquireDataLock, liveHolder, type LockHolder } from "../platform/data-lock.ts";
@@ -42,8 +41,9 @@ export async function runPlatformCommand<Args extends Record<string, unknown>>(
   try {
     // Imported here, not at load: a command relayed to a running `azora up` never opens the database in this process.
     const { closePlatform, openPlatform } = await import("../platform/context.ts");
-    // A command's stdout is its output (one JSON document with --json): its logs go to the files only.
-    const quiet = { ...config, log: { ...config.log, stdout: false } };
+    // A command's stdout is its output (one JSON document with --json): its logs go to the files only. A command
+    // that never touches the cache is not made to connect to Redis first (the in-process store stands in, unused).
+    const quiet = { ...config, log: { ...config.log, stdout: false }, ...(command.cacheless ? { redis: { ...config.redis, url: undefined } } : {}) };
     const context = await openPlatform(quiet, { migrate: embedded && !command.migrates, warn: (message) => io.err(message) });
     try {
       return await command.run(context, args, io);
@@ -77,6 +77,8 @@ async function waitForAnnouncedHolder(stateDir: string): Promise<LockHolder | un
 /** Runs the command in the holder; "unreachable" when nothing answers on its ops port (the holder is gone). */
 async function runRemotely(config: Config, holder: LockHolder, name: string, args: Record<string, unknown>, io: CommandIO): Promise<number | "unreachable"> {
   const token = await loadOrCreateSecret(config.paths.secrets, "ops-token", config.ops.token);
+  // Loaded only for a relayed command: a command on PostgreSQL never needs it, and it is a large module.
+  const { request } = await import("undici");
   let response: Awaited<ReturnType<typeof request>>;
   try {
     response = await request(`http://${holder.opsHost}:${holder.opsPort}/ops/commands`, {

@@ -106,6 +106,7 @@ async function change(context: PlatformContext, request: ChangeRequest, io: Comm
  */
 export const trafficCommand: PlatformCommand<TrafficArgs> = {
   name: "traffic",
+  cacheless: true,
   async run(context, rawArgs, io) {
     const parsed = args.safeParse(rawArgs);
     if (!parsed.success) {

@@ -25,6 +25,11 @@ export interface PlatformCommand<Args = Record<string, unknown>> {
    * to the embedded default on a new machine). The new database is migrated first, like any other.
    */
   createsInstallation?: boolean;
+  /**
+   * The command reads and writes only the database (the traffic routes, an audit row): it runs without
+   * connecting to Redis, which would only delay it (a rollback's switch among them).
+   */
+  cacheless?: boolean;
   run(context: PlatformContext, args: Args, io: CommandIO): Promise<number>;
 }
 

@@ -2,7 +2,7 @@ import { hostname, userInfo } from "node:os";
 import type { CommandIO } from "../../platform/command.ts";
 import { errorRateGate, type GateResult, type RequestCounts } from "./analysis.ts";
 import type { DeployState } from "./kubernetes-target.ts";
-import { runPromqlAnalysis, type PromqlGate } from "./promql-gates.ts";
+import type { PromqlGate } from "./promql-gates.ts";
 
 export interface DeployOptions {
   /** Seconds each analysis window lasts (after the switch, and at each canary step). */
@@ -131,7 +131,7 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
     io.err(`${strategy} ${version} in ${target.where}: ${name}`);
     await target.writeState(state);
   };
-  /** Throws when an operator asked for a rollback (only after the switch: before it, nothing was asked of them). */
+  /** Throws when an operator asked for a rollback (accepted only once traffic reaches the new version: canary steps or switched). */
   const checkRollbackRequest = async () => {
     const request = await target.readRollbackRequest();
     if (request?.kind === "rollback") throw new RollbackRequested(request);
@@ -158,8 +158,10 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
     const gate = async (name: string, work: () => Promise<void>) => {
       const before = options.promql ? undefined : await counts();
       await work();
+      // The PromQL measurements are spread over one more window: a rollback request is answered within it too.
+      // Their module (and its YAML parser) loads only for PromQL gates: `azora rollback` imports this file too.
       const result: GateResult = options.promql
-        ? await runPromqlAnalysis({ ...options.promql, track: "preview", windowSeconds: options.analysisSeconds })
+        ? await (await import("./promql-gates.ts")).runPromqlAnalysis({ ...options.promql, track: "preview", windowSeconds: options.analysisSeconds, sleep: watchfulSleep })
         : errorRateGate(before!, await counts(), options.maxErrorPercent);
       if (!result.ok) throw new StepFailed(`${name}: ${result.reason}`);
       io.err(`  ${name}: ${result.summary}`);
@@ -170,12 +172,17 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
       if (!(await options.smoke(baseUrl))) throw new StepFailed(`smoke tests failed against ${version}`);
     });
     if (strategy === "canary") {
-      await target.beginCanary();
+      // From the first step part of the traffic is on the new version: an operator's rollback is handed to this
+      // process from here on (phase canary), and aborts the canary at once (ADR 0340).
+      state.phase = "canary";
       for (const percent of canarySteps.filter((value) => value < 100)) {
         await step(`canary ${percent} %`);
+        if (percent === canarySteps[0]) await target.beginCanary();
         await target.canaryStep(percent);
-        await gate(`canary ${percent} % analysis`, () => sleep(options.analysisSeconds * 1000));
+        await gate(`canary ${percent} % analysis`, () => watchfulSleep(options.analysisSeconds * 1000));
       }
+      // A request that came during the last analysis is not followed by a switch to 100 %.
+      await checkRollbackRequest();
     }
     await step("switch traffic to the preview track");
     await target.switchToPreview();
@@ -201,8 +208,11 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
     const requested = error instanceof RollbackRequested ? error.request : undefined;
     const reason = messageOf(error);
     const failedStep = state.step;
-    if (requested) io.err(`Rollback requested by ${requested.holder} at "${failedStep}": ${requested.reason}. Switching back to ${previousVersion}, which is still warm.`);
-    else io.err(`Deploy of ${version} failed at "${failedStep}": ${reason}`);
+    const duringCanary = state.phase === "canary";
+    if (requested) {
+      const what = duringCanary ? `Aborting the canary: all traffic back to ${previousVersion}` : `Switching back to ${previousVersion}, which is still warm`;
+      io.err(`Rollback requested by ${requested.holder} at "${failedStep}": ${requested.reason}. ${what}.`);
+    } else io.err(`Deploy of ${version} failed at "${failedStep}": ${reason}`);
     io.err(`Rolling back: traffic to ${previousVersion} (stable track), preview removed.`);
     let switchedBack = false;
     try {
@@ -229,7 +239,7 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
       action: "deploy.rolled_back",
       target: `deploy:${target.where}`,
       details: requested
-        ? { strategy, version, previousVersion, failedStep, reason: requested.reason.slice(0, 500), automatic: false, requestedBy: requested.holder }
+        ? { strategy, version, previousVersion, failedStep, reason: requested.reason.slice(0, 500), automatic: false, requestedBy: requested.holder, abortedCanary: duringCanary }
         : { strategy, version, previousVersion, failedStep, reason: reason.slice(0, 500), automatic: true },
     });
     return 1;
@@ -271,10 +281,13 @@ export async function rollback(target: DeployTarget, reason: string, io: Command
   }
 }
 
-/** The lock is held: when its deploy has switched and keeps the old version warm, ask it to switch back and wait for it. */
+/**
+ * The lock is held: when its deploy has traffic on the new version (canary steps, or switched with the old
+ * version warm), ask it to put all traffic back on the old version and wait for it.
+ */
 async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockHolder: string, io: CommandIO, options: Pick<DeployOptions, "audit"> & { waitSeconds?: number }): Promise<number> {
   const state = await target.readState();
-  if (state?.phase !== "switched") {
+  if (state?.phase !== "switched" && state?.phase !== "canary") {
     const where = state?.phase === "deploying" ? ` It is at "${state.step}", before its switch: traffic is still on ${state.previousVersion}, and a failing deploy rolls itself back.` : "";
     io.err(`Another deploy or rollback is running in ${target.where} (${lockHolder}); nothing was changed.${where} If its process died, ${target.staleLockHint}`);
     return 1;
@@ -288,14 +301,24 @@ async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockH
     );
     return 1;
   }
-  io.err(`The deploy of ${state.version} (${lockHolder}) keeps ${state.previousVersion} warm: asked it to switch back.`);
+  const canary = state.phase === "canary";
+  io.err(
+    canary
+      ? `The canary of ${state.version} (${lockHolder}) is at "${state.step}": asked it to abort and put all traffic back on ${state.previousVersion}.`
+      : `The deploy of ${state.version} (${lockHolder}) keeps ${state.previousVersion} warm: asked it to switch back.`,
+  );
   const deadline = Date.now() + (options.waitSeconds ?? 120) * 1000;
   while (Date.now() < deadline) {
     const now = await target.readState();
     if (now?.startedAt !== state.startedAt) break;
     if (now.phase === "rolled_back") {
-      await audit(options, io, { action: "deploy.rollback", target: `deploy:${target.where}`, details: { from: state.version, to: state.previousVersion, reason: reason.slice(0, 500), duringDeploy: true } });
-      io.out(`Rolled back ${target.where} to ${state.previousVersion} (was ${state.version}; switched back to the warm version): ${reason}`);
+      await audit(options, io, {
+        action: "deploy.rollback",
+        target: `deploy:${target.where}`,
+        details: { from: state.version, to: state.previousVersion, reason: reason.slice(0, 500), duringDeploy: true, step: state.step, abortedCanary: canary },
+      });
+      const how = canary ? `canary aborted at ${state.step}, all traffic back on the stable version` : "switched back to the warm version";
+      io.out(`Rolled back ${target.where} to ${state.previousVersion} (was ${state.version}; ${how}): ${reason}`);
       return 0;
     }
     if (now.phase === "rollback_failed" || now.phase === "succeeded") {

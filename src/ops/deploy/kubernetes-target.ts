@@ -17,8 +17,11 @@ export interface DeployState {
   strategy: "blue-green" | "canary" | "rollback";
   version: string;
   previousVersion: string;
-  /** `switched`: traffic is on the new version and the old one is warm (an operator's rollback is a switch back). */
-  phase: "deploying" | "switched" | "succeeded" | "rolled_back" | "rollback_failed";
+  /**
+   * `canary`: the canary steps, part of the traffic on the new version; `switched`: all of it there and the old
+   * version warm. In both an operator's rollback is handed to the deploy, which puts all traffic back on the old one.
+   */
+  phase: "deploying" | "canary" | "switched" | "succeeded" | "rolled_back" | "rollback_failed";
   step: string;
   startedAt: string;
   finishedAt?: string;

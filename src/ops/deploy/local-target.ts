@@ -27,8 +27,17 @@ interface ServiceProcess {
 interface ProcessSet {
   version: string;
   dir: string;
+  /** The commit a git ref named when it was deployed (a branch moves on; the release does not). */
+  commit?: string;
   processes: ServiceProcess[];
   running: boolean;
+}
+
+/** A release as unpacked: what messages and the status call it, where it is, and the commit of a git ref. */
+interface Release {
+  name: string;
+  dir: string;
+  commit?: string;
 }
 
 interface LocalState {
@@ -45,24 +54,39 @@ const isAlive = (pid: number) => {
   }
 };
 
-/** The release's directory name: the tag or ref as given, or the tarball's name without its extension. */
+const isTarball = (version: string) => /\.(tar\.gz|tgz)$/.test(version);
+
+/** A tarball release's name: the file's name without its extension (npm pack's azora-os-1.2.3). */
 export function releaseName(version: string): string {
-  return /\.(tar\.gz|tgz)$/.test(version) ? basename(version).replace(/\.(tar\.gz|tgz)$/, "") : version;
+  return isTarball(version) ? basename(version).replace(/\.(tar\.gz|tgz)$/, "") : version;
+}
+
+/**
+ * A git ref's release: named by the ref and the commit it names now (`v1.2.3@0123456789ab`), so a branch
+ * deployed again after new commits is a new release, not the directory its earlier commit left.
+ */
+export function gitReleaseName(ref: string, commit: string): string {
+  return `${ref}@${commit.slice(0, 12)}`;
+}
+
+/** The commit a git ref of the repository in the working directory names, or undefined. */
+async function commitOf(ref: string): Promise<string | undefined> {
+  try {
+    return (await run("git", ["rev-parse", "-q", "--verify", `${ref}^{commit}`])).stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why VERSION cannot be deployed locally (exit 2: malformed, 1: unknown), or undefined. */
 export async function localReleaseProblem(version: string): Promise<{ code: number; message: string } | undefined> {
-  if (/\.(tar\.gz|tgz)$/.test(version)) {
+  if (isTarball(version)) {
     if (existsSync(version)) return undefined;
     return { code: 1, message: `unknown version ${version}: no such tarball (give a packed release, e.g. npm pack's output, or a git ref)` };
   }
   if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/.test(version) || version.includes("..")) return { code: 2, message: `"${version}" is not a git ref or a tarball path (e.g. v1.2.3 or ./azora-os-1.2.3.tgz)` };
-  try {
-    await run("git", ["rev-parse", "-q", "--verify", `${version}^{commit}`]);
-    return undefined;
-  } catch {
-    return { code: 1, message: `unknown version ${version}: no git ref ${version} in ${process.cwd()} (tag the release or git fetch --tags)` };
-  }
+  if (await commitOf(version)) return undefined;
+  return { code: 1, message: `unknown version ${version}: no git ref ${version} in ${process.cwd()} (tag the release or git fetch --tags)` };
 }
 
 /**
@@ -108,6 +132,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     let result: T | undefined;
     const session: PlatformCommand<Record<string, never>> = {
       name: "traffic",
+      cacheless: true,
       async run(context, _args, commandIo) {
         result = await work(async (args) => {
           let output = "";
@@ -127,18 +152,59 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
   /** The colour live now: the routes' (both upstreams move together), blue when none exists yet. */
   const liveColour = async (): Promise<Colour> => (await routes()).users?.active ?? "blue";
 
-  const unpack = async (version: string): Promise<string> => {
-    const dir = join(releases, releaseName(version));
-    if (existsSync(join(dir, "bin", "azora.js"))) return dir;
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    if (/\.(tar\.gz|tgz)$/.test(version)) {
-      // npm pack puts everything under package/.
-      await run("tar", ["-xzf", resolve(version), "-C", dir, "--strip-components=1"]);
-    } else {
-      await run("sh", ["-c", 'git archive --format=tar "$1" | tar -x -C "$2"', "sh", version, dir]);
+  // A version is resolved once per command: migrate and the process set run the same commit even if the ref moves meanwhile.
+  const resolved = new Map<string, Release>();
+  const resolveRelease = async (version: string): Promise<Release> => {
+    const known = resolved.get(version);
+    if (known) return known;
+    let release: Release;
+    if (isTarball(version)) release = { name: releaseName(version), dir: join(releases, releaseName(version)) };
+    else {
+      const commit = await commitOf(version);
+      if (!commit) throw new Error(`unknown version ${version}: no git ref ${version} in ${process.cwd()}`);
+      const name = gitReleaseName(version, commit);
+      // A ref's slashes (release/1.2) would nest directories: one directory per release.
+      release = { name, dir: join(releases, name.replaceAll("/", "-")), commit };
     }
-    if (!existsSync(join(dir, "bin", "azora.js"))) throw new Error(`${version} does not contain bin/azora.js: not an Azora OS release`);
+    resolved.set(version, release);
+    return release;
+  };
+
+  /** Extracts a release (tarball or git commit) into its directory, once: an unpacked directory is complete or absent. */
+  const extract = async (release: Release, source: string) => {
+    if (existsSync(join(release.dir, "bin", "azora.js"))) return;
+    await mkdir(releases, { recursive: true });
+    // Into a scratch directory first, renamed into place at the end: a failed or interrupted unpack leaves no
+    // half release that a later deploy would take for a whole one.
+    const scratch = `${release.dir}.unpacking-${process.pid}`;
+    await rm(scratch, { recursive: true, force: true });
+    await mkdir(scratch, { recursive: true });
+    try {
+      if (release.commit) {
+        // Through a file, not a pipe: a failing `git archive` must fail the unpack, not hand tar an empty stream.
+        const archive = `${scratch}.tar`;
+        try {
+          await run("git", ["archive", "--format=tar", `--output=${archive}`, release.commit]);
+          await run("tar", ["-xf", archive, "-C", scratch]);
+        } finally {
+          await rm(archive, { force: true });
+        }
+      } else {
+        // npm pack puts everything under package/.
+        await run("tar", ["-xzf", resolve(source), "-C", scratch, "--strip-components=1"]);
+      }
+      if (!existsSync(join(scratch, "bin", "azora.js"))) throw new Error(`${source} does not contain bin/azora.js: not an Azora OS release`);
+      await rm(release.dir, { recursive: true, force: true });
+      await rename(scratch, release.dir);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  };
+
+  const unpack = async (version: string): Promise<Release> => {
+    const release = await resolveRelease(version);
+    const { dir } = release;
+    await extract(release, version);
     // A release runs on the installed dependencies unless it brings its own (npm ci in its directory).
     const [own, installed] = await Promise.all([readFile(join(dir, "package-lock.json"), "utf8").catch(() => ""), readFile(join(packageRoot, "package-lock.json"), "utf8").catch(() => "")]);
     if (!existsSync(join(dir, "node_modules"))) {
@@ -147,7 +213,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       }
       await symlink(join(packageRoot, "node_modules"), join(dir, "node_modules"), "dir");
     }
-    return dir;
+    return release;
   };
 
   /** Starts one `azora serve ROLE` of a release, detached (it outlives this command), and waits for its URLs. */
@@ -188,9 +254,9 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     throw new Error(`${service.role} at ${service.url} is not ready after 60 s`);
   };
 
-  const startSet = async (version: string, colour: Colour): Promise<ProcessSet> => {
-    const dir = await unpack(version);
-    const set: ProcessSet = { version: releaseName(version), dir, processes: [], running: true };
+  const startSet = async (release: Release, colour: Colour): Promise<ProcessSet> => {
+    const { dir } = release;
+    const set: ProcessSet = { version: release.name, dir, ...(release.commit ? { commit: release.commit } : {}), processes: [], running: true };
     // Recorded as it grows, so a failed start still leaves its processes known (and stopped by the rollback).
     const record = () => update((state) => void (state.sets[colour] = set));
     try {
@@ -274,7 +340,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     readState: async () => (await readLocal()).deploy,
     writeState: (deploy) => update((state) => void (state.deploy = deploy)),
     async migrate(version) {
-      const dir = await unpack(version);
+      const { dir } = await unpack(version);
       const { stdout } = await run(process.execPath, [join(dir, "bin", "azora.js"), "migrate"], { cwd: dir, env: { ...env, LOG_STDOUT: "false" } });
       for (const line of stdout.trim().split("\n").filter(Boolean)) io.err(`  ${line}`);
     },
@@ -284,7 +350,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const state = await readLocal();
       // The colour being replaced held an older release that is no longer warm-needed: its processes go first.
       await stopSet(state.sets[colour]);
-      const set = await startSet(version, colour);
+      const set = await startSet(await unpack(version), colour);
       // The gateways learn the new targets now; they take traffic only with a canary weight or a switch.
       for (const upstream of trafficUpstreams) await traffic({ action: "targets", upstream, [colour]: targetsOf(set, upstream) });
     },
@@ -377,7 +443,9 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       if (previous && !warm) {
         io.err(`  ${previous.version} is no longer warm: starting it again`);
         await stopSet(previous);
-        const set = await startSet(previous.version, back);
+        // Its own directory, as deployed: the ref it came from may name another commit by now.
+        if (!existsSync(join(previous.dir, "bin", "azora.js"))) throw new Error(`${previous.version} cannot be started again: ${previous.dir} is gone (deploy it again instead)`);
+        const set = await startSet({ name: previous.version, dir: previous.dir, ...(previous.commit ? { commit: previous.commit } : {}) }, back);
         await trafficSession(async (run) => {
           for (const upstream of trafficUpstreams) await run({ action: "targets", upstream, [back]: targetsOf(set, upstream) });
           for (const upstream of trafficUpstreams) await run({ action: "switch", upstream, to: back });
@@ -389,7 +457,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const state = await readLocal();
       const lock = existsSync(lockFile) ? (await readFile(lockFile, "utf8")).trim() : null;
       const sets = Object.fromEntries(
-        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), processes: set.processes }]),
+        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), processes: set.processes }]),
       );
       return { target: "local", live: await liveColour(), sets, lock, lastDeploy: state.deploy ?? null };
     },

@@ -1,6 +1,5 @@
 import type { Cache } from "./cache.ts";
 import { createMemoryCache } from "./memory.ts";
-import { createRedisCache } from "./redis.ts";
 
 export interface OpenCacheOptions {
   url: string | undefined;
@@ -10,8 +9,8 @@ export interface OpenCacheOptions {
   onUnreachable?: (reason: string) => void;
 }
 
-/** Redis when a URL is configured, the in-process store otherwise. */
-export function openCache(options: OpenCacheOptions): Promise<Cache> {
-  if (!options.url) return Promise.resolve(createMemoryCache());
-  return createRedisCache({ ...options, url: options.url });
+/** Redis when a URL is configured, the in-process store otherwise (ioredis is loaded only for Redis). */
+export async function openCache(options: OpenCacheOptions): Promise<Cache> {
+  if (!options.url) return createMemoryCache();
+  return (await import("./redis.ts")).createRedisCache({ ...options, url: options.url });
 }
