@@ -106,7 +106,7 @@ describe.each(runs)("GDPR on $name", ({ backend, s3: useS3 }) => {
 
     const dry = captureIO();
     expect(await gdprDeleteCommand.run(context(), { email: jane.email, dryRun: true }, dry)).toBe(0);
-    expect(dry.outText()).toMatch(/would remove 1 account, 2 content items, 1 attachments \(1 stored files\), \d+ sessions/);
+    expect(dry.outText()).toMatch(/would remove 1 account, 2 content items, 1 attachments \(1 stored files\), \d+ files in content backups, \d+ sessions/);
     expect(await tablesHolding(db, jane.id)).not.toEqual([]);
     expect((await api.call("POST", "/api/auth/login", { json: { email: jane.email, password: jane.password } })).status).toBe(200);
 

@@ -98,7 +98,7 @@ export const gdprDeleteCommand: PlatformCommand<GdprDeleteArgs> = {
 
 function describeErasure(address: string, report: ErasureReport): string[] {
   const { rows } = report;
-  const what = `${rows.users} account, ${rows.content} content items, ${rows.attachments} attachments (${report.blobs} stored files, ${report.backupBlobs} of them in content backups), ${rows.sessions} sessions, ${report.logLines} log lines in ${report.logFiles} files, ${report.mailFiles} mail files`;
+  const what = `${rows.users} account, ${rows.content} content items, ${rows.attachments} attachments (${report.blobs} stored files), ${report.backupBlobs} files in content backups, ${rows.sessions} sessions, ${report.logLines} log lines in ${report.logFiles} files, ${report.mailFiles} mail files`;
   if (report.dryRun) return [`Dry run: erasing ${address} would remove ${what}. Nothing was changed; run again with --yes to erase.`];
   return [
     `Erased ${address}: removed ${what}.`,
