@@ -150,6 +150,12 @@ describe("azora db analyze-queries and optimize on the embedded database", () =>
     const report = JSON.parse(result.stdout);
     expect(report).toMatchObject({ backend: "pglite", dryRun: false, actions: [{ action: "VACUUM (ANALYZE)", status: "done" }] });
     expect(report.findings.missingForeignKeyIndexes).toEqual([]);
+    // A run that changes the database is in the audit log with what it did; a dry run writes no row.
+    const dry = await azora(["db", "optimize", "--dry-run"], { DATA_DIR: dataDir });
+    expect(dry.code, dry.stderr).toBe(0);
+    const rows = (JSON.parse((await azora(["audit", "tail", "-n", "20", "--json"], { DATA_DIR: dataDir })).stdout) as { action: string; target: string; details: { actions: unknown[] } }[]).filter((row) => row.action === "db.optimize");
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ target: "database", details: { actions: [{ action: "VACUUM (ANALYZE)", status: "done" }] } });
   });
 
   it("bad input exits 2 with a message; the wrappers answer --help", async () => {

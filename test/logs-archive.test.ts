@@ -64,6 +64,20 @@ describe("azora logs archive --to s3://…", () => {
     client.destroy();
   });
 
+  it("leaves a rotation logrotate is still compressing alone: its .gz beside the plain copy is neither uploaded nor deleted", async () => {
+    // logrotate writes X.gz beside X and unlinks X when done: until then the .gz is half-written. Uploading it
+    // would store a torn copy, and deleting it would lose the rotation's lines once logrotate unlinks X.
+    const plain = "auth.log-20261129-1764410400";
+    await writeFile(join(logDir, plain), "auth line\n".repeat(200));
+    await writeFile(join(logDir, `${plain}.gz`), gzipSync("auth line\n".repeat(200)).subarray(0, 20));
+    const run = await azora(["logs", "archive", "--to", `s3://${s3.bucket}/archive`, "--json"], { DATA_DIR: dataDir, ...s3.env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).files).toEqual([]);
+    expect(await readdir(logDir)).toEqual(expect.arrayContaining([plain, `${plain}.gz`]));
+    await rm(join(logDir, plain));
+    await rm(join(logDir, `${plain}.gz`));
+  });
+
   it("keeps the local copies when the upload cannot be verified (a bucket that does not exist), exit 1", async () => {
     await writeFile(join(logDir, "security.log.20261128T000000Z.gz"), gzipSync("security line\n"));
     const run = await azora(["logs", "archive", "--to", "s3://no-such-bucket/x"], { DATA_DIR: dataDir, ...s3.env });

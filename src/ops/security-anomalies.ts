@@ -30,14 +30,16 @@ export async function runAnomalies(options: AnomaliesOptions, io: CommandIO): Pr
   const files = await logFiles(options.logDir, ["auth", "api"]);
   const events: AuthEvent[] = [];
   let lines = 0;
-  const offsets = new Map<string, number>();
+  const offsets = new Map<string, ReadTo>();
   for (const file of files) {
+    // Stat just before the read: which file (inode) the offset belongs to, for --follow.
+    const ino = file.endsWith(".gz") ? undefined : (await stat(file).catch(() => undefined))?.ino;
     const read = await readLogFile(file, { since: options.since, until: options.until, wanted: isAnomalyLine }, (line) => {
       const event = toAuthEvent(line);
       if (event) events.push(event);
     });
     lines += read.lines;
-    if (!file.endsWith(".gz")) offsets.set(file, read.bytes);
+    if (ino !== undefined) offsets.set(file, { ino, bytes: read.bytes });
   }
   const findings = detectAnomalies(events, options.policy.anomalies);
   const seconds = (Date.now() - started) / 1000;
@@ -52,8 +54,14 @@ export async function runAnomalies(options: AnomaliesOptions, io: CommandIO): Pr
   return follow(options, io, events, offsets, findings);
 }
 
+/** How far a live file has been read, and which file that was (its inode): the live name moves on at each rotation. */
+interface ReadTo {
+  ino: number;
+  bytes: number;
+}
+
 /** Keeps reading what is appended to auth.log and api.log and reports each new finding once. */
-async function follow(options: AnomaliesOptions, io: CommandIO, events: AuthEvent[], offsets: Map<string, number>, known: Finding[]): Promise<number> {
+async function follow(options: AnomaliesOptions, io: CommandIO, events: AuthEvent[], offsets: Map<string, ReadTo>, known: Finding[]): Promise<number> {
   const reported = new Set(known.map(findingKey));
   const span = options.until - options.since;
   let stop = false;
@@ -65,15 +73,22 @@ async function follow(options: AnomaliesOptions, io: CommandIO, events: AuthEven
     for (const file of await logFiles(options.logDir, ["auth", "api"])) {
       // Only the live files grow; a rotated one holds lines already read from the live file before it moved.
       if (basename(file) !== "auth.log" && basename(file) !== "api.log") continue;
-      const size = (await stat(file).catch(() => undefined))?.size ?? 0;
-      // A file smaller than what was read has been rotated away: the new one is read from its start.
-      const from = (offsets.get(file) ?? 0) > size ? 0 : (offsets.get(file) ?? 0);
-      if (from === size) continue;
+      const info = await stat(file).catch(() => undefined);
+      if (!info) continue;
+      // Another file under the live name (another inode) has replaced the one read: a rotation moved it away,
+      // so the new one is read from its start, even when it has already grown past where the old one was read
+      // to. A file smaller than what was read has been replaced too (copytruncate).
+      const known = offsets.get(file);
+      const from = known && known.ino === info.ino && known.bytes <= info.size ? known.bytes : 0;
+      if (from === info.size) {
+        offsets.set(file, { ino: info.ino, bytes: from });
+        continue;
+      }
       const read = await readLogFile(file, { since: 0, until: Number.MAX_SAFE_INTEGER, wanted: isAnomalyLine }, (line) => {
         const event = toAuthEvent(line);
         if (event) events.push(event);
       }, from);
-      offsets.set(file, read.bytes);
+      offsets.set(file, { ino: info.ino, bytes: read.bytes });
     }
     const horizon = Date.now() - span;
     const recent = events.filter((event) => event.at >= horizon);

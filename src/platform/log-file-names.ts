@@ -1,4 +1,7 @@
+import { createReadStream } from "node:fs";
 import { access, readdir } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { createGunzip } from "node:zlib";
 
 /**
  * Whether `file` (a name in LOG_DIR) is one of `stream`'s files: the live one and the rotated ones of every
@@ -38,3 +41,24 @@ export async function currentLogPath(path: string): Promise<string | undefined> 
 }
 
 const exists = (path: string) => access(path).then(() => true, () => false);
+
+/**
+ * The lines of one log file, gunzipped when its name ends in .gz; a plain file from byte `start` (`onBytes` is
+ * told each chunk's size, for --follow). A failure of the file itself (unlinked between the check and the open,
+ * unreadable) reaches the iterator as an error, like a torn gzip's. Piped by hand into the gunzip, it would be
+ * an 'error' event nobody listens to, which stops the whole process instead of failing this one read.
+ */
+export function logFileLines(path: string, options: { start?: number; onBytes?: (bytes: number) => void } = {}): AsyncIterable<string> {
+  if (!path.endsWith(".gz")) {
+    const raw = createReadStream(path, { start: options.start ?? 0 });
+    if (options.onBytes) raw.on("data", (chunk) => options.onBytes!(chunk.length));
+    return createInterface({ input: raw, crlfDelay: Infinity });
+  }
+  const raw = createReadStream(path);
+  const gunzip = createGunzip();
+  raw.on("error", (error) => gunzip.destroy(error));
+  return createInterface({ input: raw.pipe(gunzip), crlfDelay: Infinity });
+}
+
+/** Whether a read failed because the file was gone by the time it was opened (pruned after its check). */
+export const vanished = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";

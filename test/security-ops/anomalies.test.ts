@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -210,6 +210,43 @@ describe("azora security anomalies --follow", () => {
       expect(await readFile(join(dir, "security.log"), "utf8")).toContain("family-followed");
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads a new auth.log from its start after a rotation, even once it has grown past where the old one was read to", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "azora-follow-"));
+    const staging = await mkdtemp(join(tmpdir(), "azora-follow-next-"));
+    try {
+      const quiet = (count: number) => `${JSON.stringify({ level: 30, time: new Date().toISOString(), log: "auth", service: "auth", msg: "nothing to see" })}\n`.repeat(count);
+      await writeFile(join(dir, "auth.log"), quiet(20));
+      const policy = await loadPolicyFile(defaultPolicyPath);
+      if (!policy.ok) throw new Error(policy.problems.join("; "));
+      const out: string[] = [];
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      const now = Date.now();
+      const running = runAnomalies(
+        { logDir: dir, since: now - 3_600_000, until: now, policy: policy.policy, json: true, events: false, follow: true, pollMs: 50, stopped },
+        { out: (text) => out.push(text), err: () => {} },
+      );
+      await waitUntil(async () => (out.length >= 1 ? true : undefined), "the first report");
+      // The next auth.log, complete before it takes the live name (as after a reopen and a burst of writes):
+      // the reuse first, then more lines than the old file had, so its size is past the old offset.
+      const [user] = makeUsers(1, 9);
+      const day = new LogDay(Date.now());
+      day.tokenReused(Date.now(), attackers.reuser, user!, "family-after-rotation");
+      await day.write(staging);
+      await appendFile(join(staging, "auth.log"), quiet(40));
+      expect((await stat(join(staging, "auth.log"))).size).toBeGreaterThan((await stat(join(dir, "auth.log"))).size);
+      await rename(join(dir, "auth.log"), join(dir, "auth.log.1"));
+      await rename(join(staging, "auth.log"), join(dir, "auth.log"));
+      await waitUntil(async () => (out.length >= 2 ? true : undefined), "the finding in the new auth.log");
+      expect(JSON.parse(out[1]!)).toMatchObject({ kind: "token_reuse", subject: "family-after-rotation" });
+      stop();
+      expect(await running).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await rm(staging, { recursive: true, force: true });
     }
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -46,6 +46,15 @@ describe("reading a stream's live and rotated files", () => {
   });
 
   it("forEachLogLine reads the same files", async () => {
+    const seen: string[] = [];
+    await forEachLogLine(dir, "api", (text) => text && seen.push(JSON.parse(text).msg));
+    expect(seen.sort()).toEqual(["live", "logrotate's dateext", "logrotate's default", "ours"]);
+  });
+
+  it("forEachLogLine skips a rotated gzip whose file cannot be read, and the process keeps running", async () => {
+    // A directory under a rotated name stands for a file that fails once opened (EACCES for another user,
+    // ENOENT when pruned between the check and the open): the file's own stream errors, not the gunzip.
+    await mkdir(join(dir, "api.log.20260101T100000Z.gz"));
     const seen: string[] = [];
     await forEachLogLine(dir, "api", (text) => text && seen.push(JSON.parse(text).msg));
     expect(seen.sort()).toEqual(["live", "logrotate's dateext", "logrotate's default", "ours"]);

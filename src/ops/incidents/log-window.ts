@@ -1,9 +1,7 @@
-import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { createGunzip, gunzipSync } from "node:zlib";
-import { currentLogPath, streamLogFiles } from "../../platform/log-file-names.ts";
+import { gunzipSync } from "node:zlib";
+import { currentLogPath, logFileLines, streamLogFiles } from "../../platform/log-file-names.ts";
 import { LOG_STREAMS } from "../logs/rotate.ts";
 
 /** A window of time, both ends included. */
@@ -68,12 +66,10 @@ export async function forEachLogLine(logDir: string, stream: string, onLine: (li
   for (const file of files) {
     const path = await currentLogPath(join(logDir, file));
     if (path === undefined) continue;
-    const source = createReadStream(path);
-    const lines = createInterface({ input: path.endsWith(".gz") ? source.pipe(createGunzip()) : source, crlfDelay: Infinity });
     try {
-      for await (const line of lines) onLine(line);
+      for await (const line of logFileLines(path)) onLine(line);
     } catch {
-      // Gone or torn mid-read: what was read counts.
+      // Gone, unreadable or torn mid-read: what was read counts.
     }
   }
   return files;

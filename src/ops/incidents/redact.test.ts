@@ -44,14 +44,17 @@ describe("incident bundle redactor", () => {
       "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
       JSON.stringify({ msg: "key loaded", key: "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPEMk3y\n-----END EC PRIVATE KEY-----" }),
       "Token rotation finished for 3 keys",
+      // Redis without ACL users: a password and no user name.
+      "redis connection lost: redis://:r3dis-pa55word@cache:6379/0",
     ];
     const clean = redact(lines.join("\n"));
-    for (const secret of ["acc3ss-t0ken-value", "cl1ent-s3cret", "dbpa55-value", "qu0ted-pa55", "qu0ted-k3y", "h3ader-api-k3y", "yaml-pa55word", "c00kie-session-id", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "MHcCAQEEIPEMk3y"]) {
+    for (const secret of ["acc3ss-t0ken-value", "cl1ent-s3cret", "dbpa55-value", "qu0ted-pa55", "qu0ted-k3y", "h3ader-api-k3y", "yaml-pa55word", "c00kie-session-id", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "MHcCAQEEIPEMk3y", "r3dis-pa55word"]) {
       expect(clean, secret).not.toContain(secret);
     }
     expect(clean).toContain("&page=3");
     expect(clean).toContain('\\"user\\":\\"u-2\\"');
     expect(clean).toContain("Token rotation finished for 3 keys");
+    expect(clean).toContain("redis://:[redacted]@cache:6379/0");
     // Each line is still valid JSON where it was.
     expect(() => JSON.parse(clean.split("\n")[1]!)).not.toThrow();
   });

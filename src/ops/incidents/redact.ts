@@ -19,8 +19,8 @@ const privateKeyBlock = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z
 /**
  * Removes every known secret from text bound for an incident archive: the values themselves (master key, ops
  * token, the secrets directory, every credential variable, URL passwords), then anything shaped like one
- * (a JSON field named password or token, `Bearer …`, `password=…`, `user:pass@` in a URL), because a log line
- * written by a bug carries no label.
+ * (a JSON field named password or token, `Bearer …`, `password=…`, `user:pass@` in a URL, or Redis's
+ * `redis://:pass@` with no user), because a log line written by a bug carries no label.
  */
 export async function secretRedactor(config: Config, env: NodeJS.ProcessEnv): Promise<(text: string) => string> {
   const values = new Set<string>();
@@ -54,6 +54,6 @@ export async function secretRedactor(config: Config, env: NodeJS.ProcessEnv): Pr
       .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, `$1 ${REDACTED}`)
       .replace(secretAssignment, `$1=${REDACTED}`)
       .replace(secretHeader, (_match, name: string) => `${name}: ${REDACTED}`)
-      .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"]+):[^\s@/"]+@/gi, `$1:${REDACTED}@`);
+      .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"]*):[^\s@/"]+@/gi, `$1:${REDACTED}@`);
   };
 }

@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readdir, rm, stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import type { Config } from "../../platform/config.ts";
+import { streamLogFiles } from "../../platform/log-file-names.ts";
+import { LOG_STREAMS } from "./rotate.ts";
 
 /** An s3://bucket/prefix destination. */
 export interface S3Target {
@@ -98,9 +100,15 @@ function describeS3Error(error: unknown): string {
   return `${named.name ?? "Error"}: ${named.message ?? String(error)}`;
 }
 
-/** Uploads every closed log file to the bucket; each is deleted locally only once its copy is verified. */
+/**
+ * Uploads every closed log file to the bucket; each is deleted locally only once its copy is verified. A
+ * rotation logrotate is still compressing (its X.gz beside X) is not closed yet: the shared discovery leaves
+ * that .gz out, as it does for the readers, and the next run archives it.
+ */
 export async function archiveLogs(config: Config, target: S3Target, options: { dryRun: boolean }): Promise<ArchivedFile[]> {
-  const files = (await readdir(config.paths.logs).catch(() => [] as string[])).filter((name) => closedLog.test(name)).sort();
+  const files: string[] = [];
+  for (const stream of LOG_STREAMS) files.push(...(await streamLogFiles(config.paths.logs, stream)).filter((name) => closedLog.test(name)));
+  files.sort();
   if (files.length === 0) return [];
   const client = s3Client(config);
   try {

@@ -1,8 +1,5 @@
-import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
-import { createGunzip } from "node:zlib";
 import { LogEvent } from "../../platform/log-events.ts";
-import { currentLogPath } from "../../platform/log-file-names.ts";
+import { currentLogPath, logFileLines, vanished } from "../../platform/log-file-names.ts";
 import { logFiles } from "./log-reader.ts";
 
 /** What one line of the incident window was, for the timeline. */
@@ -109,21 +106,25 @@ export async function readWindow(logDir: string, since: number, until: number, o
       // A rotated file compressed since it was listed is read from its .gz; one pruned since is gone.
       const path = await currentLogPath(listed);
       if (path === undefined) continue;
-      files.push(path);
-      const raw = createReadStream(path);
-      const input = path.endsWith(".gz") ? raw.pipe(createGunzip()) : raw;
-      for await (const textLine of createInterface({ input, crlfDelay: Infinity })) {
-        let line: Record<string, unknown>;
-        try {
-          line = JSON.parse(textLine) as Record<string, unknown>;
-        } catch {
-          continue;
+      try {
+        for await (const textLine of logFileLines(path)) {
+          let line: Record<string, unknown>;
+          try {
+            line = JSON.parse(textLine) as Record<string, unknown>;
+          } catch {
+            continue;
+          }
+          const at = Date.parse(String(line.time));
+          if (!(at >= since && at < until)) continue;
+          lines++;
+          onLine(stream, textLine, classify(line, stream));
         }
-        const at = Date.parse(String(line.time));
-        if (!(at >= since && at < until)) continue;
-        lines++;
-        onLine(stream, textLine, classify(line, stream));
+      } catch (error) {
+        // Pruned between the check and the open: as if it had been gone before the check.
+        if (vanished(error)) continue;
+        throw new Error(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
       }
+      files.push(path);
     }
   }
   return { files, lines };

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -28,5 +28,19 @@ describe("the security detectors' log files", () => {
     const ips: unknown[] = [];
     for (const file of files) await readLogFile(file, everything, (read) => ips.push(read.ip));
     expect(ips.sort()).toEqual(["203.0.113.10", "203.0.113.5"]);
+  });
+
+  it("a rotated gzip whose file cannot be read fails that read with the file's name instead of stopping the process", async () => {
+    // A directory under a rotated name stands for a file that fails once opened (EACCES for another user):
+    // the file's own stream errors, which a gunzip piped from it does not pass on.
+    const unreadable = join(dir, "auth.log.20261129T090000Z.gz");
+    await mkdir(unreadable);
+    await writeFile(join(dir, "auth.log"), line(10, "203.0.113.10"));
+    const [live, rotated] = await logFiles(dir, ["auth"]);
+    expect(rotated).toBe(unreadable);
+    await expect(readLogFile(rotated!, everything, () => undefined)).rejects.toThrow(`cannot read ${unreadable}: EISDIR`);
+    const ips: unknown[] = [];
+    await readLogFile(live!, everything, (read) => ips.push(read.ip));
+    expect(ips).toEqual(["203.0.113.10"]);
   });
 });

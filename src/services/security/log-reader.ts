@@ -1,8 +1,5 @@
-import { createReadStream } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { createGunzip } from "node:zlib";
-import { currentLogPath, streamLogFiles } from "../../platform/log-file-names.ts";
+import { currentLogPath, logFileLines, streamLogFiles, vanished } from "../../platform/log-file-names.ts";
 
 /** One parsed log line, as pino wrote it (`time` is ISO-8601, `event` the name from log-events.ts). */
 export type LogLine = Record<string, unknown> & { time: string; event?: string };
@@ -36,20 +33,21 @@ export async function readLogFile(listed: string, options: ReadOptions, onLine: 
   // From the start, a rotated file compressed since it was listed is read from its .gz; one pruned has nothing.
   const path = start === 0 ? await currentLogPath(listed) : listed;
   if (path === undefined) return { lines: 0, bytes: 0 };
-  const gzip = path.endsWith(".gz");
-  const raw = createReadStream(path, gzip ? {} : { start });
   let bytes = start;
-  if (!gzip) raw.on("data", (chunk) => (bytes += chunk.length));
-  const input = gzip ? raw.pipe(createGunzip()) : raw;
-  const reader = createInterface({ input, crlfDelay: Infinity });
   let lines = 0;
-  for await (const text of reader) {
-    lines++;
-    if (!options.wanted(text)) continue;
-    const line = parseLine(text);
-    if (!line) continue;
-    const at = Date.parse(line.time);
-    if (at >= options.since && at < options.until) onLine(line);
+  try {
+    for await (const text of logFileLines(path, { start, onBytes: (read) => (bytes += read) })) {
+      lines++;
+      if (!options.wanted(text)) continue;
+      const line = parseLine(text);
+      if (!line) continue;
+      const at = Date.parse(line.time);
+      if (at >= options.since && at < options.until) onLine(line);
+    }
+  } catch (error) {
+    // Pruned between the check and the open: nothing to read, as when it was gone before the check.
+    if (vanished(error)) return { lines, bytes };
+    throw new Error(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
   return { lines, bytes };
 }
