@@ -78,6 +78,21 @@ async function commitOf(ref: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Where `azora rollback` puts all traffic, read from the routes (users decides which colour is live). With a
+ * canary share on the live colour (a deploy that died in its canary steps, or an operator's `azora traffic
+ * weight`) the live colour is still the stable one and the other holds the canary: the rollback takes the share
+ * away (a switch to the live colour, weight 0). Otherwise it is the other colour, live before the last switch.
+ */
+export function rollbackColours(current: Partial<Record<string, TrafficRoute | null>>): { live: Colour; back: Colour; from: Colour; canary: boolean } {
+  const live: Colour = current.users?.active ?? "blue";
+  const canary = trafficUpstreams.some((upstream) => {
+    const route = current[upstream];
+    return !!route && route.active === live && route.canaryWeight > 0;
+  });
+  return canary ? { live, back: live, from: otherColour(live), canary } : { live, back: otherColour(live), from: live, canary };
+}
+
 /** Why VERSION cannot be deployed locally (exit 2: malformed, 1: unknown), or undefined. */
 export async function localReleaseProblem(version: string): Promise<{ code: number; message: string } | undefined> {
   if (isTarball(version)) {
@@ -426,8 +441,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const state = await readLocal();
       const outcome = await trafficSession(async (run) => {
         const current = (await run({ action: "status" })) as Record<string, TrafficRoute | null>;
-        const live: Colour = current.users?.active ?? "blue";
-        const back = otherColour(live);
+        const { back, from } = rollbackColours(current);
         const previous = state.sets[back];
         if (!current.users || current.users[back].length === 0) throw new Error(`nothing to roll back to: no ${back} targets (no deploy has run here yet)`);
         const warm = !previous || previous.processes.every((service) => isAlive(service.pid));
@@ -437,9 +451,9 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
             if (route && (route.active !== back || route.canaryWeight > 0)) await run({ action: "switch", upstream, to: back });
           }
         }
-        return { live, back, previous, warm };
+        return { from, back, previous, warm };
       });
-      const { live, back, previous, warm } = outcome;
+      const { from, back, previous, warm } = outcome;
       if (previous && !warm) {
         io.err(`  ${previous.version} is no longer warm: starting it again`);
         await stopSet(previous);
@@ -451,7 +465,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
           for (const upstream of trafficUpstreams) await run({ action: "switch", upstream, to: back });
         });
       }
-      return { before: state.sets[live]?.version ?? "the configured services", after: previous?.version ?? "the configured services (AUTH_URL, USERS_URL)" };
+      return { before: state.sets[from]?.version ?? "the configured services", after: previous?.version ?? "the configured services (AUTH_URL, USERS_URL)" };
     },
     async status() {
       const state = await readLocal();
@@ -459,7 +473,8 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const sets = Object.fromEntries(
         Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), processes: set.processes }]),
       );
-      return { target: "local", live: await liveColour(), sets, lock, lastDeploy: state.deploy ?? null };
+      const { live, back } = rollbackColours(await routes());
+      return { target: "local", live, rollbackTo: back, sets, lock, lastDeploy: state.deploy ?? null };
     },
   };
 }
