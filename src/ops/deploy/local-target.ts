@@ -31,6 +31,8 @@ interface ProcessSet {
   commit?: string;
   processes: ServiceProcess[];
   running: boolean;
+  /** Set when its own deploy failed (smoke tests, a gate) and removed it: a rollback never starts it again. */
+  failed?: { step: string; reason: string };
 }
 
 /** A release as unpacked: what messages and the status call it, where it is, and the commit of a git ref. */
@@ -415,7 +417,11 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       if (!colour) return;
       await drain();
       const state = await readLocal();
-      await stopSet(state.sets[colour]);
+      const set = state.sets[colour];
+      await stopSet(set);
+      // The engine wrote the outcome before this call: a release that failed by itself is marked, so that a
+      // later `azora rollback` (the other colour) does not start it again and send it every request untested.
+      if (set && state.deploy?.phase === "rolled_back" && !state.deploy.requestedBy) set.failed = { step: state.deploy.step, reason: state.deploy.reason ?? "unknown" };
       await writeLocal(state);
     },
     async requestRollback(request) {
@@ -444,6 +450,11 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
         const { back, from } = rollbackColours(current);
         const previous = state.sets[back];
         if (!current.users || current.users[back].length === 0) throw new Error(`nothing to roll back to: no ${back} targets (no deploy has run here yet)`);
+        if (previous?.failed) {
+          throw new Error(
+            `nothing to roll back to: ${back} holds ${previous.version}, which failed its own deploy at "${previous.failed.step}" (${previous.failed.reason}) and was removed; the release before it is no longer kept. Nothing was changed: deploy the version you want instead.`,
+          );
+        }
         const warm = !previous || previous.processes.every((service) => isAlive(service.pid));
         if (warm) {
           for (const upstream of trafficUpstreams) {
