@@ -324,7 +324,7 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
     expect(back.code).toBe(1);
     expect(back.stderr).toMatch(/nothing to roll back to: .* holds azora-os-unreleased, which failed its own deploy at "smoke tests and analysis on the preview" \(smoke tests failed .*\) and was removed/);
     expect(await route()).toMatchObject({ active: live, canaryWeight: 0 });
-    expect((await status()).sets[other]).toMatchObject({ version: "azora-os-unreleased", running: false });
+    expect((await status()).sets[other]).toMatchObject({ version: "azora-os-unreleased", running: false, failed: { step: "smoke tests and analysis on the preview" } });
   }, SLOW);
 
   it("a canary returning 5 % errors is aborted at the first analysis step, traffic back on the old version, the reason in the audit log", async () => {

@@ -482,7 +482,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const state = await readLocal();
       const lock = existsSync(lockFile) ? (await readFile(lockFile, "utf8")).trim() : null;
       const sets = Object.fromEntries(
-        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), processes: set.processes }]),
+        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), ...(set.failed ? { failed: set.failed } : {}), processes: set.processes }]),
       );
       const { live, back } = rollbackColours(await routes());
       return { target: "local", live, rollbackTo: back, sets, lock, lastDeploy: state.deploy ?? null };
