@@ -303,6 +303,8 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
   }, SLOW);
 
   it("a release whose smoke tests fail is rolled back by itself; the old version keeps serving, 0 failed requests", async () => {
+    // Run alone (-t "smoke tests fail"), the release it fails over is deployed here.
+    if (!(await route())) await deployFirst();
     const live = (await route()).active as "blue" | "green";
     const other = live === "blue" ? "green" : "blue";
     const traffic = loop();
@@ -316,6 +318,13 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
     const state = await status();
     expect(state.sets[other]).toMatchObject({ version: "azora-os-unreleased", running: false });
     expect((await auditRows()).at(-1)).toMatchObject({ action: "deploy.rolled_back", details: { automatic: true, failedStep: "smoke tests and analysis on the preview" } });
+
+    // The other colour now holds the release that failed: a rollback must not start it again and send it every request.
+    const back = await script("rollback.sh", ["staging", "Back to the previous release"]);
+    expect(back.code).toBe(1);
+    expect(back.stderr).toMatch(/nothing to roll back to: .* holds azora-os-unreleased, which failed its own deploy at "smoke tests and analysis on the preview" \(smoke tests failed .*\) and was removed/);
+    expect(await route()).toMatchObject({ active: live, canaryWeight: 0 });
+    expect((await status()).sets[other]).toMatchObject({ version: "azora-os-unreleased", running: false, failed: { step: "smoke tests and analysis on the preview" } });
   }, SLOW);
 
   it("a canary returning 5 % errors is aborted at the first analysis step, traffic back on the old version, the reason in the audit log", async () => {

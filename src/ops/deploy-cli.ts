@@ -217,8 +217,9 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
         const opened = await localOf(name);
         if (!opened) return setExitCode(1);
         if (options.dryRun) {
-          const status = (await opened.target.status()) as { live: string };
-          io.out(`Would roll back ${opened.target.where}: traffic from ${status.live} to the other colour (its release restarted first if it is no longer warm). Reason: ${reason}`);
+          const status = (await opened.target.status()) as { live: string; rollbackTo: string };
+          const how = status.rollbackTo === status.live ? `the canary share taken off ${status.live}'s routes, all traffic on ${status.live}` : `traffic from ${status.live} to ${status.rollbackTo}`;
+          io.out(`Would roll back ${opened.target.where}: ${how} (its release restarted first if it is no longer warm). Reason: ${reason}`);
           return setExitCode(0);
         }
         return setExitCode(await (await import("./deploy/engine.ts")).rollback(opened.target, reason, io, { audit }));

@@ -219,7 +219,7 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
       await target.switchBack();
       switchedBack = true;
       // Written as soon as traffic is back: a waiting `azora rollback` reports from this state.
-      Object.assign(state, { phase: "rolled_back", reason: (requested?.reason ?? reason).slice(0, 500), finishedAt: new Date().toISOString() });
+      Object.assign(state, { phase: "rolled_back", reason: (requested?.reason ?? reason).slice(0, 500), finishedAt: new Date().toISOString(), ...(requested ? { requestedBy: requested.holder } : {}) });
       await target.writeState(state);
       await target.removePreview();
     } catch (rollbackError) {

@@ -28,6 +28,8 @@ export interface DeployState {
   reason?: string;
   /** Why the automatic rollback itself failed (phase rollback_failed). */
   rollbackError?: string;
+  /** Who asked for the rollback (phase rolled_back by an operator's request); absent when the deploy failed by itself. */
+  requestedBy?: string;
 }
 
 /** The release tag of a pinned image reference (azora/api-gateway:v1.2.3 → v1.2.3). */

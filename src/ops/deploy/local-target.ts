@@ -31,6 +31,8 @@ interface ProcessSet {
   commit?: string;
   processes: ServiceProcess[];
   running: boolean;
+  /** Set when its own deploy failed (smoke tests, a gate) and removed it: a rollback never starts it again. */
+  failed?: { step: string; reason: string };
 }
 
 /** A release as unpacked: what messages and the status call it, where it is, and the commit of a git ref. */
@@ -76,6 +78,21 @@ async function commitOf(ref: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Where `azora rollback` puts all traffic, read from the routes (users decides which colour is live). With a
+ * canary share on the live colour (a deploy that died in its canary steps, or an operator's `azora traffic
+ * weight`) the live colour is still the stable one and the other holds the canary: the rollback takes the share
+ * away (a switch to the live colour, weight 0). Otherwise it is the other colour, live before the last switch.
+ */
+export function rollbackColours(current: Partial<Record<string, TrafficRoute | null>>): { live: Colour; back: Colour; from: Colour; canary: boolean } {
+  const live: Colour = current.users?.active ?? "blue";
+  const canary = trafficUpstreams.some((upstream) => {
+    const route = current[upstream];
+    return !!route && route.active === live && route.canaryWeight > 0;
+  });
+  return canary ? { live, back: live, from: otherColour(live), canary } : { live, back: otherColour(live), from: live, canary };
 }
 
 /** Why VERSION cannot be deployed locally (exit 2: malformed, 1: unknown), or undefined. */
@@ -400,7 +417,11 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       if (!colour) return;
       await drain();
       const state = await readLocal();
-      await stopSet(state.sets[colour]);
+      const set = state.sets[colour];
+      await stopSet(set);
+      // The engine wrote the outcome before this call: a release that failed by itself is marked, so that a
+      // later `azora rollback` (the other colour) does not start it again and send it every request untested.
+      if (set && state.deploy?.phase === "rolled_back" && !state.deploy.requestedBy) set.failed = { step: state.deploy.step, reason: state.deploy.reason ?? "unknown" };
       await writeLocal(state);
     },
     async requestRollback(request) {
@@ -426,10 +447,14 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const state = await readLocal();
       const outcome = await trafficSession(async (run) => {
         const current = (await run({ action: "status" })) as Record<string, TrafficRoute | null>;
-        const live: Colour = current.users?.active ?? "blue";
-        const back = otherColour(live);
+        const { back, from } = rollbackColours(current);
         const previous = state.sets[back];
         if (!current.users || current.users[back].length === 0) throw new Error(`nothing to roll back to: no ${back} targets (no deploy has run here yet)`);
+        if (previous?.failed) {
+          throw new Error(
+            `nothing to roll back to: ${back} holds ${previous.version}, which failed its own deploy at "${previous.failed.step}" (${previous.failed.reason}) and was removed; the release before it is no longer kept. Nothing was changed: deploy the version you want instead.`,
+          );
+        }
         const warm = !previous || previous.processes.every((service) => isAlive(service.pid));
         if (warm) {
           for (const upstream of trafficUpstreams) {
@@ -437,9 +462,9 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
             if (route && (route.active !== back || route.canaryWeight > 0)) await run({ action: "switch", upstream, to: back });
           }
         }
-        return { live, back, previous, warm };
+        return { from, back, previous, warm };
       });
-      const { live, back, previous, warm } = outcome;
+      const { from, back, previous, warm } = outcome;
       if (previous && !warm) {
         io.err(`  ${previous.version} is no longer warm: starting it again`);
         await stopSet(previous);
@@ -451,15 +476,16 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
           for (const upstream of trafficUpstreams) await run({ action: "switch", upstream, to: back });
         });
       }
-      return { before: state.sets[live]?.version ?? "the configured services", after: previous?.version ?? "the configured services (AUTH_URL, USERS_URL)" };
+      return { before: state.sets[from]?.version ?? "the configured services", after: previous?.version ?? "the configured services (AUTH_URL, USERS_URL)" };
     },
     async status() {
       const state = await readLocal();
       const lock = existsSync(lockFile) ? (await readFile(lockFile, "utf8")).trim() : null;
       const sets = Object.fromEntries(
-        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), processes: set.processes }]),
+        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), ...(set.failed ? { failed: set.failed } : {}), processes: set.processes }]),
       );
-      return { target: "local", live: await liveColour(), sets, lock, lastDeploy: state.deploy ?? null };
+      const { live, back } = rollbackColours(await routes());
+      return { target: "local", live, rollbackTo: back, sets, lock, lastDeploy: state.deploy ?? null };
     },
   };
 }
