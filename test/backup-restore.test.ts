@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFile, readdir } from "node:fs/promises";
+import { readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, metricValue } from "./helpers/api.ts";
@@ -97,6 +97,29 @@ describe.each(backends())("backup and restore ($name)", (backend) => {
     const restore = await runScript("backup/database-restore.sh", [sqlFile, "--yes"], env);
     expect(restore.code, restore.stderr).toBe(0);
     expect(restore.stdout).toContain(`Restored SQL file ${sqlFile}`);
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
+    expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
+  }, slow);
+
+  it("refuses a pg_dump .sql file cut off before its closing line, and changes nothing", async () => {
+    const user = await api.newUser("cutoff");
+    const sqlFile = join(platform.dataDir, "cut-off.sql");
+    if (platform.config.database.url) {
+      execFileSync("pg_dump", ["--no-owner", "--no-privileges", "-f", sqlFile, platform.config.database.url]);
+    } else {
+      await dumpEmbedded(platform.running.context.db as EmbeddedDb, sqlFile);
+    }
+    // Cut where the rows, keys and indexes are written and the foreign keys (pg_dump's last part) not yet:
+    // valid SQL that loads and migrates, and a database that no longer ties content to its owner.
+    const whole = await readFile(sqlFile, "utf8");
+    const cut = whole.lastIndexOf("\nALTER TABLE ONLY ", whole.indexOf(" FOREIGN KEY "));
+    expect(cut).toBeGreaterThan(0);
+    await writeFile(sqlFile, whole.slice(0, cut + 1));
+    const before = await statsOf(platform.running.context.db);
+
+    const restore = await runScript("backup/database-restore.sh", [sqlFile, "--yes"], env);
+    expect(restore.code).not.toBe(0);
+    expect(restore.stderr).toContain(`${sqlFile} is incomplete: it starts as a pg_dump file but stops before pg_dump's closing line`);
     expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
   }, slow);

@@ -31,6 +31,8 @@ export async function explicitBlobSource(place: string, context: Pick<PlatformCo
     if (!(await stat(dir).then((info) => info.isDirectory()).catch(() => false))) throw new BlobSourceRefused(`--blobs-from ${place}: no such directory`);
     return { label: dir, store: createLocalBlobStore(dir) };
   }
+  // Written in a URL, a secret would sit in shell history and in the process list: refused without echoing it.
+  if (url.username || url.password) throw new BlobSourceRefused(`--blobs-from ${url.protocol}//…: leave the credentials out of the address and set S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY; nothing was changed`);
   const path = url.pathname.replace(/^\//, "");
   const [bucket, ...rest] = url.protocol === "s3:" ? [url.hostname, ...path.split("/")] : path.split("/");
   if (!bucket) throw new BlobSourceRefused(`--blobs-from ${url.protocol}//…: name the bucket (s3://BUCKET/PREFIX or http(s)://ENDPOINT/BUCKET/PREFIX)`);
@@ -47,7 +49,17 @@ export async function explicitBlobSource(place: string, context: Pick<PlatformCo
     prefix,
     stagingDir: join(context.config.paths.blobs, ".staging"),
   });
-  return { label: `s3://${bucket}/${prefix}`, store };
+  const label = `s3://${bucket}/${prefix}`;
+  // Read once now: wrong credentials, a missing bucket or an endpoint that does not answer refuse the restore
+  // here, before maintenance mode, instead of every file looking absent and the restore going live without them.
+  try {
+    await store.list()[Symbol.asyncIterator]().next();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new BlobSourceRefused(`--blobs-from ${label} cannot be read (${why}): check the address, the bucket and S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY; nothing was changed`);
+  }
+  return { label, store };
 }
 
 /**
@@ -113,8 +125,10 @@ export async function bringReferencedBlobs(restored: Queryable, target: BlobStor
       continue;
     }
     let source: BlobSource | undefined;
+    // A source that fails to answer fails the restore (before the swap, so nothing changes): taken for
+    // "not there", it would let the restored database go live without the files it names.
     for (const candidate of sources) {
-      if (await candidate.store.has(key).catch(() => false)) {
+      if (await candidate.store.has(key)) {
         source = candidate;
         break;
       }

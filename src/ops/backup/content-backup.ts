@@ -139,11 +139,18 @@ export async function pruneContentPool(context: PlatformContext, options: { dryR
   });
 }
 
+/** The source store no longer holds a blob that was listed or named a moment ago. */
+export class BlobVanished extends Error {}
+
 /** Copies one blob between stores, checking that the bytes still hash to their name. */
 export async function copyBlob(from: BlobStore, to: BlobStore, key: string): Promise<number> {
   const stream = await from.get(key);
-  if (!stream) throw new Error(`blob ${key} vanished while it was copied`);
-  const staged = await stageBlob(stream, to.stagingDir);
+  if (!stream) throw new BlobVanished(`blob ${key} vanished while it was copied`);
+  const staged = await stageBlob(stream, to.stagingDir).catch(async (error: unknown) => {
+    // Removed between the lookup and the read (a local file unlinked as its stream opened).
+    if ((error as NodeJS.ErrnoException).code === "ENOENT" && !(await from.has(key))) throw new BlobVanished(`blob ${key} vanished while it was copied`);
+    throw error;
+  });
   if (staged.key !== key) {
     await staged.discard();
     throw new Error(`blob ${key} does not hash to its name (its bytes are damaged): not copied`);
@@ -185,7 +192,14 @@ async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<Co
         blobs.push({ key, bytes: known });
         continue;
       }
-      blobs.push({ key, bytes: await copyBlob(context.blobs, pool, key) });
+      const bytes = await copyBlob(context.blobs, pool, key).catch((error: unknown) => {
+        // Deleted since the listing (its attachment removed, or its owner erased): the backup is a snapshot
+        // of the live store, which no longer holds it. Failing the whole backup for it would leave none.
+        if (error instanceof BlobVanished) return undefined;
+        throw error;
+      });
+      if (bytes === undefined) continue;
+      blobs.push({ key, bytes });
       copied++;
     }
     reportProgress(io, { done: keys.length, total: keys.length, label: "copying new attachment files" });

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, open, rename, rm } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
@@ -6,7 +6,7 @@ import type { PlatformContext } from "../../platform/context.ts";
 import { isEmbedded } from "../../platform/db/pglite.ts";
 import { backupKey } from "./backup-key.ts";
 import { applyRetention, newBackupId, type StoredBackup } from "./backup-store.ts";
-import { writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
+import { MANIFEST_FILE, writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
 import { dumpEmbedded } from "./pglite-engine.ts";
 import { dumpPostgres } from "./postgres-engine.ts";
 import { sealFile, type WrittenFile } from "./sealed-file.ts";
@@ -69,8 +69,12 @@ export async function takeFullBackup(context: PlatformContext, kind: Exclude<Bac
     await writeManifest(partial, manifest);
 
     reportProgress(io, { done: 2, total: STEPS, label: "storing" });
+    // On disk before it lists, and before retention deletes older backups because of it: after a power
+    // cut, a renamed directory whose dump was still in the page cache would be the newest backup, and empty.
+    for (const path of [join(partial, dumpFile), join(partial, MANIFEST_FILE), partial]) await syncToDisk(path);
     const dir = join(root, id);
     await rename(partial, dir);
+    await syncToDisk(root);
 
     reportProgress(io, { done: 3, total: STEPS, label: "applying retention" });
     const expired = await applyRetention(root, { keepDaily: config.backup.keepDaily, keepHourly: config.backup.keepHourly }, new Date(clock.now()));
@@ -78,5 +82,15 @@ export async function takeFullBackup(context: PlatformContext, kind: Exclude<Bac
   } catch (error) {
     await rm(partial, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** fsync of a file or a directory (a directory's entries: a rename is durable once its parent is synced). */
+async function syncToDisk(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -12,24 +12,27 @@ const fileEntry = z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), bytes:
 export type FileEntry = z.infer<typeof fileEntry>;
 
 /** What a backup holds and how to check it; written last, so a backup without one is incomplete. */
-export const manifestSchema = z.object({
-  format: z.literal(1),
-  id: z.string().regex(/^[0-9TZ]+-[a-z]+-[0-9a-f]+$/),
-  kind: z.enum(backupKinds),
-  createdAt: z.iso.datetime(),
-  appVersion: z.string(),
-  /** The engine the backup was taken on: its dump format follows from it. */
-  engine: z.enum(["pglite", "postgres"]),
-  dump: z.object({ file: z.string(), format: z.enum(["sql", "pg_dump-custom"]), gzip: z.boolean() }),
-  schemaVersion: z.string(),
-  tables: z.array(tableStats),
-  files: z.array(fileEntry),
-  encryption: z.object({ algorithm: z.literal("aes-256-gcm"), keySource: z.enum(["BACKUP_KEY", "AZORA_MASTER_KEY"]), keyId: z.string() }).nullable(),
-  sizeBytes: z.number().int().nonnegative(),
-  durationSeconds: z.number().nonnegative(),
-  /** Emergency backups are exempt from retention. */
-  keep: z.boolean(),
-});
+export const manifestSchema = z
+  .object({
+    format: z.literal(1),
+    id: z.string().regex(/^[0-9TZ]+-[a-z]+-[0-9a-f]+$/),
+    kind: z.enum(backupKinds),
+    createdAt: z.iso.datetime(),
+    appVersion: z.string(),
+    /** The engine the backup was taken on: its dump format follows from it. */
+    engine: z.enum(["pglite", "postgres"]),
+    dump: z.object({ file: z.string(), format: z.enum(["sql", "pg_dump-custom"]), gzip: z.boolean() }),
+    schemaVersion: z.string(),
+    tables: z.array(tableStats),
+    files: z.array(fileEntry),
+    encryption: z.object({ algorithm: z.literal("aes-256-gcm"), keySource: z.enum(["BACKUP_KEY", "AZORA_MASTER_KEY"]), keyId: z.string() }).nullable(),
+    sizeBytes: z.number().int().nonnegative(),
+    durationSeconds: z.number().nonnegative(),
+    /** Emergency backups are exempt from retention. */
+    keep: z.boolean(),
+  })
+  // The dump a restore loads must be one of the files whose checksum it checks first.
+  .refine((manifest) => manifest.files.some((file) => file.name === manifest.dump.file), { path: ["dump", "file"], message: "is not one of the files the manifest lists with a checksum" });
 export type Manifest = z.infer<typeof manifestSchema>;
 
 export const MANIFEST_FILE = "manifest.json";

@@ -96,6 +96,10 @@ export async function recoverInterruptedRestore(context: PlatformContext, option
   // Still running elsewhere (the same process, not a later one that got its PID after a restart).
   const stillRunning = marker !== undefined && marker !== "unreadable" && marker.pid !== process.pid && isRunning(marker);
   const leftovers = await removeLeftoverCopies(context, options.atStart);
+  const unfinished = options.atStart && !context.config.database.url ? await removeUnfinishedBackupDirs(context.config.paths.backups) : [];
+  if (unfinished.length > 0) {
+    context.logs.api.warn({ event: LogEvent.RESTORE_INTERRUPTED, unfinishedRemoved: unfinished.length }, `${unfinished.length} working directory(ies) left by an interrupted backup, restore or drill removed: ${unfinished.join(", ")}`);
+  }
   if (marker === undefined || stillRunning) {
     if (leftovers.length === 0) return undefined;
     const summary = `${leftovers.length} scratch copy(ies) left by an interrupted restore or drill removed: ${leftovers.join(", ")}`;
@@ -130,6 +134,20 @@ async function removeLeftoverCopies(context: PlatformContext, atStart: boolean):
   const copies = (await readdir(parent).catch(() => [] as string[])).filter((name) => name.startsWith(live) && stale.test(name.slice(live.length)));
   for (const copy of copies) await rm(join(parent, copy), { recursive: true, force: true });
   return copies;
+}
+
+/**
+ * The working directories a killed backup, restore or drill leaves in DATA_DIR/backups: `.partial-ID` (a
+ * dump being written), `.fetch-ID` (a download from the bucket) and `.work-…` (the decrypted dump a restore
+ * loads: personal data in clear, out of reach of the encryption and of a later erasure). None is listed as
+ * a backup, so nothing else ever removes them. Called at the start of the embedded default only: the data
+ * lock it holds then means no command of this DATA_DIR is running.
+ */
+async function removeUnfinishedBackupDirs(backups: string): Promise<string[]> {
+  const entries = await readdir(backups, { withFileTypes: true }).catch(() => []);
+  const unfinished = entries.filter((entry) => entry.isDirectory() && /^\.(partial|fetch|work)-/.test(entry.name)).map((entry) => join(backups, entry.name));
+  for (const dir of unfinished) await rm(dir, { recursive: true, force: true });
+  return unfinished;
 }
 
 async function readMarker(context: PlatformContext): Promise<RestoreMarker | "unreadable" | undefined> {

@@ -98,6 +98,11 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     } else {
       reportProgress(io, { done: 2, total: 4, label: `reading ${source.file}` });
       dumpFile = source.file;
+      // No manifest to check it against, but a file pg_dump wrote says where it ends: one cut at a statement
+      // boundary would load every row and go live without the indexes and constraints that come last.
+      if ((await startsAsPgDump(source.file)) && !(await endsWithDumpComplete(source.file))) {
+        throw new RestoreRefused(`${source.file} is incomplete: it starts as a pg_dump file but stops before pg_dump's closing line (cut off or still being written); nothing was changed`);
+      }
       if (embedded && /\bFROM stdin;/.test(await readFile(source.file, "utf8"))) {
         throw new RestoreRefused(`${source.file} loads rows with COPY … FROM stdin, which the embedded database cannot read: make it with pg_dump --inserts`);
       }
@@ -151,6 +156,18 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     return { location, stats, problems, checked, open, discard, settle };
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Whether a plain SQL file was written by pg_dump (its header, in the file's first 4 KiB). */
+async function startsAsPgDump(file: string): Promise<boolean> {
+  const handle = await open(file, "r");
+  try {
+    const head = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return /^-- PostgreSQL database dump$/m.test(head.subarray(0, bytesRead).toString("utf8"));
+  } finally {
+    await handle.close();
   }
 }
 
