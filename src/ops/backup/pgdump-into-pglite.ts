@@ -3,6 +3,7 @@ import { rm } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
 import { openPglite, type EmbeddedDb } from "../../platform/db/pglite.ts";
 import type { TableStats } from "./manifest.ts";
+import { simpleQuery } from "./pglite-engine.ts";
 import { runTool } from "./postgres-tools.ts";
 import { readTableStats } from "./table-stats.repository.ts";
 
@@ -86,16 +87,6 @@ async function loadSqlWithCopyBlocks(db: EmbeddedDb, sqlFile: string): Promise<v
   }
   if (copyTarget !== undefined) throw new Error(`the converted dump ends inside the rows of ${copyTarget} (cut off)`);
   await flushStatements();
-}
-
-/** A simple-protocol Query message: runs inside the exclusive section without PGlite's own locks. */
-function simpleQuery(sql: string): Uint8Array {
-  const body = Buffer.from(`${sql}\0`);
-  const message = Buffer.alloc(5 + body.length);
-  message.write("Q", 0);
-  message.writeInt32BE(4 + body.length, 1);
-  body.copy(message, 5);
-  return message;
 }
 
 type BlobHandling = { _handleBlob(blob: Blob): Promise<void>; _cleanupBlob(): Promise<void> };

@@ -6,7 +6,7 @@ import type { TableStats } from "./manifest.ts";
 import { LIST_TABLES_SQL, readTableStats, STABLE_OUTPUT_SETTINGS, tableStatsSql, toStats } from "./table-stats.repository.ts";
 
 /** A simple-protocol Query message: runs inside the exclusive section without PGlite's own locks. */
-function simpleQuery(sql: string): Uint8Array {
+export function simpleQuery(sql: string): Uint8Array {
   const body = Buffer.from(`${sql}\0`);
   const message = Buffer.alloc(5 + body.length);
   message.write("Q", 0);
