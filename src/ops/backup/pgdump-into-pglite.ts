@@ -1,11 +1,10 @@
 import { createReadStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
-import { openPglite, type EmbeddedDb } from "../../platform/db/pglite.ts";
+import type { EmbeddedDb } from "../../platform/db/pglite.ts";
 import type { TableStats } from "./manifest.ts";
-import { simpleQuery } from "./pglite-engine.ts";
+import { loadNewPgliteDir, simpleQuery } from "./pglite-engine.ts";
 import { runTool } from "./postgres-tools.ts";
-import { readTableStats } from "./table-stats.repository.ts";
 
 /** Rows are handed to PGlite's COPY in pieces of about this size, so a large table never sits in memory whole. */
 const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -19,18 +18,10 @@ const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
 export async function loadPgDumpIntoNewPgliteDir(dumpFile: string, sqlFile: string, dir: string): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
   // PATH only: pg_restore writing a file needs no connection settings, and gets none.
   await runTool("pg_restore", ["--no-owner", "--no-privileges", `--file=${sqlFile}`, dumpFile], { PATH: process.env.PATH, LANG: "C.UTF-8" });
-  const db = await openPglite(dir, { sync: "off" });
-  try {
+  return loadNewPgliteDir(dir, async (db) => {
     await loadSqlWithCopyBlocks(db, sqlFile);
     await rm(sqlFile, { force: true });
-    // The dump empties search_path for its own session; give the copy the default back.
-    await db.exec("RESET search_path");
-    return { db, stats: await db.transaction(readTableStats) };
-  } catch (error) {
-    await db.close().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
+  });
 }
 
 /** The lines of a file, split on "\n" only (a COPY row never holds a raw newline; "\r" stays data). */

@@ -63,11 +63,19 @@ async function statsOf(pg: PGlite): Promise<TableStats[]> {
  * Loads a plain SQL dump into a new PGlite directory (never the live one) and returns it open, with its
  * statistics. A failed load removes the directory, so nothing half-restored is left behind.
  */
-export async function loadIntoNewPgliteDir(sqlFile: string, dir: string): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
-  // Loaded without syncing: the directory is synced as a whole when it is opened as the live database.
+export function loadIntoNewPgliteDir(sqlFile: string, dir: string): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
+  return loadNewPgliteDir(dir, async (db) => void (await db.exec(await readFile(sqlFile, "utf8"))));
+}
+
+/**
+ * Opens a new embedded database in `dir`, runs `load` on it and reads its table statistics; on failure the
+ * directory is removed. Loaded without syncing: the directory is synced as a whole when it is opened as the
+ * live database.
+ */
+export async function loadNewPgliteDir(dir: string, load: (db: EmbeddedDb) => Promise<void>): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
   const db = await openPglite(dir, { sync: "off" });
   try {
-    await db.exec(await readFile(sqlFile, "utf8"));
+    await load(db);
     // The dump empties search_path for its own session; give the copy the default back.
     await db.exec("RESET search_path");
     return { db, stats: await db.transaction(readTableStats) };
