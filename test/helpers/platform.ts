@@ -6,6 +6,7 @@ import { platformCommands } from "../../src/ops/commands.ts";
 import { startPlatform, type RunningPlatform } from "../../src/runtime.ts";
 import type { Clock } from "../../src/platform/clock.ts";
 import type { Backend } from "./backends.ts";
+import { seedEmbeddedCluster } from "./embedded-template.ts";
 
 export interface TestPlatform {
   config: Config;
@@ -84,6 +85,7 @@ export async function startTestPlatform(
   const dataDir = await makeDataDir();
   const provisioned = options.provisioned ?? (await backend.provision());
   const config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, ...extraEnv });
+  if (!config.database.url) await seedEmbeddedCluster(config.paths.pg);
   const running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.composition ? { composition: options.composition } : {}),
