@@ -18,16 +18,15 @@ function readDurations(): Durations {
 /**
  * Longest file first, from durations kept in the repository. Vitest orders by the durations of its last run on
  * this machine, and without them (a fresh clone: CI) by file size, which put multi-minute suites of a few
- * lines last, where they ran alone while the other worker sat idle. Files the list does not know yet go
- * first, as vitest itself does with unknown files, since a new suite may be a long one.
+ * lines last, where they ran alone while the other worker sat idle. Files the list does not name (new ones,
+ * or all but the slowest when the list was written by hand) follow the named ones in vitest's own order.
  */
 export default class DurationSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const durations = readDurations();
     const root = this.ctx.config.root;
-    const seconds = (file: TestSpecification) => durations[relative(root, file.moduleId)] ?? Number.POSITIVE_INFINITY;
-    // Vitest's own order first, so files the list does not know keep it among themselves (the sort is stable).
-    // Compared, not subtracted: two unknown files (Infinity - Infinity) would give NaN.
-    return (await super.sort(files)).sort((a, b) => (seconds(a) === seconds(b) ? 0 : seconds(a) > seconds(b) ? -1 : 1));
+    const seconds = (file: TestSpecification) => durations[relative(root, file.moduleId)] ?? 0;
+    // Vitest's order first: the sort is stable, so files with the same figure (unnamed ones) keep it.
+    return (await super.sort(files)).sort((a, b) => seconds(b) - seconds(a));
   }
 }

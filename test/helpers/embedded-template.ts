@@ -38,7 +38,8 @@ function template(): Promise<string> {
   return made;
 }
 
-/** Puts an empty embedded cluster at `pgDir` (a DATA_DIR's pg/), so the platform opening it skips initdb. */
+/** Puts an empty embedded cluster at `pgDir` (a DATA_DIR's pg/) unless one is there, so the platform opening it skips initdb. */
 export async function seedEmbeddedCluster(pgDir: string): Promise<void> {
+  if (existsSync(pgDir)) return;
   await cp(await template(), pgDir, { recursive: true });
 }
