@@ -75,7 +75,6 @@ export async function splitModeEnv(provisioned: Record<string, string>, label: s
  * the same answers, headers and metrics (docs/adr/0195); the others run the default.
  */
 export type Composition = "in-process" | "proxy";
-export const compositions: { composition: Composition }[] = [{ composition: "in-process" }, { composition: "proxy" }];
 
 /** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
 export async function startTestPlatform(
