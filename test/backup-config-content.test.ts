@@ -13,7 +13,7 @@ import { downloadFile, pngBytes, uploadFile } from "./helpers/attachments.ts";
 import { backends } from "./helpers/backends.ts";
 import { cliEnv, runScript } from "./helpers/backup.ts";
 import { runCli } from "./helpers/cli.ts";
-import { makeDataDir, testConfig } from "./helpers/platform.ts";
+import { makeDataDir, prepareDataDir, testConfig } from "./helpers/platform.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
 const slow = 400_000;
@@ -37,6 +37,7 @@ describe.each(runs)("config and content backups ($name)", ({ backend, s3: useS3 
     dispose = provisioned.dispose;
     // No AZORA_MASTER_KEY: the master key is generated into DATA_DIR/secrets, as on a fresh embedded install.
     config = testConfig({ DATA_DIR: await makeDataDir(), ...provisioned.env, ...s3?.env, BACKUP_KEY: key });
+    await prepareDataDir(config);
     running = await start();
     env = cliEnv({ config, dataDir: config.dataDir } as Parameters<typeof cliEnv>[0], { BACKUP_KEY: key, ...s3?.env });
   }, slow);

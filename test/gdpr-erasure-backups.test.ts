@@ -11,7 +11,7 @@ import { downloadFile, uploadFile } from "./helpers/attachments.ts";
 import { backends } from "./helpers/backends.ts";
 import { cliEnv, dropRestoreLeftovers, runScript } from "./helpers/backup.ts";
 import { runCli } from "./helpers/cli.ts";
-import { makeDataDir, testConfig, type TestPlatform } from "./helpers/platform.ts";
+import { makeDataDir, prepareDataDir, testConfig, type TestPlatform } from "./helpers/platform.ts";
 import { startS3, type TestS3 } from "./helpers/s3.ts";
 
 const slow = 600_000;
@@ -44,6 +44,7 @@ describe.each(runs)("GDPR erasure and the content backups ($name)", ({ backend, 
     const provisioned = await backend.provision();
     dispose = provisioned.dispose;
     config = testConfig({ DATA_DIR: await makeDataDir(), ...provisioned.env, ...s3?.env, BACKUP_KEY: key });
+    await prepareDataDir(config);
     running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands });
     env = cliEnv({ config, dataDir: config.dataDir } as Parameters<typeof cliEnv>[0], { BACKUP_KEY: key, ...s3?.env });
   }, slow);

@@ -4,7 +4,7 @@ import { platformCommands } from "../src/ops/commands.ts";
 import { startPlatform, type RunningPlatform } from "../src/runtime.ts";
 import { apiClient, metricValue } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
-import { makeDataDir, testConfig } from "./helpers/platform.ts";
+import { makeDataDir, prepareDataDir, testConfig } from "./helpers/platform.ts";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -24,6 +24,7 @@ describe.each(backends())("refresh token purge on $name", (backend) => {
     let offset = 0;
     const clock = { now: () => Date.now() + offset };
     const config = testConfig({ DATA_DIR: dataDir, TOKEN_PURGE_INTERVAL_MS: "200", ...provisioned.env });
+    await prepareDataDir(config);
     running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands, clock });
     const api = apiClient(running.urls.gateway ?? "");
     const db = running.context.db;

@@ -6,6 +6,7 @@ import { platformCommands } from "../../src/ops/commands.ts";
 import { startPlatform, type RunningPlatform } from "../../src/runtime.ts";
 import type { Clock } from "../../src/platform/clock.ts";
 import type { Backend } from "./backends.ts";
+import { seedEmbeddedCluster } from "./embedded-template.ts";
 
 export interface TestPlatform {
   config: Config;
@@ -43,6 +44,14 @@ export async function makeDataDir(): Promise<string> {
 }
 
 /**
+ * Before a platform starts in process on a new DATA_DIR: on the embedded default, an empty cluster copied from
+ * a template instead of initdb in every suite (embedded-template.ts). A data directory that has one is left alone.
+ */
+export async function prepareDataDir(config: Config): Promise<void> {
+  if (!config.database.url) await seedEmbeddedCluster(config.paths.pg);
+}
+
+/**
  * The environment of a split-mode test (`azora serve` processes on one database): a fresh data directory,
  * loopback listeners on free ports, and the master key and ops token every process shares, as a
  * Kubernetes Secret would provide them. `label` makes the secrets the test's own; `extra` adds settings.
@@ -66,7 +75,6 @@ export async function splitModeEnv(provisioned: Record<string, string>, label: s
  * the same answers, headers and metrics (docs/adr/0195); the others run the default.
  */
 export type Composition = "in-process" | "proxy";
-export const compositions: { composition: Composition }[] = [{ composition: "in-process" }, { composition: "proxy" }];
 
 /** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
 export async function startTestPlatform(
@@ -84,6 +92,7 @@ export async function startTestPlatform(
   const dataDir = await makeDataDir();
   const provisioned = options.provisioned ?? (await backend.provision());
   const config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, ...extraEnv });
+  await prepareDataDir(config);
   const running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.composition ? { composition: options.composition } : {}),

@@ -9,7 +9,7 @@ import type { Config } from "../../src/platform/config.ts";
 import { apiClient, expectErrorShape, metricValue } from "../helpers/api.ts";
 import { backends } from "../helpers/backends.ts";
 import { eventually } from "../helpers/free-port.ts";
-import { makeDataDir, testConfig } from "../helpers/platform.ts";
+import { makeDataDir, prepareDataDir, testConfig } from "../helpers/platform.ts";
 import { manualClock } from "../helpers/security-platform.ts";
 import { resetTokenIn, startSmtpServer } from "../helpers/smtp.ts";
 
@@ -44,6 +44,7 @@ describe.each(backends())("mail through a failing SMTP server on the $name backe
     const provisioned = await backend.provision();
     dispose = provisioned.dispose;
     config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, SMTP_URL: smtp.url, PUBLIC_BASE_URL: "https://accounts.azora.test" });
+    await prepareDataDir(config);
     api = await start();
   }, SLOW);
   afterAll(async () => {
