@@ -53,9 +53,14 @@ interface ProbeReport {
 /** A failed probe counts as its deadline (1 s): a kubelet counts it against the pod, so it must not vanish. */
 const PROBE_FAILURE_MS = 1_000;
 
-/** Starts bench/probe-live.js on `urls` (probed in turn); `stop()` closes its stdin and resolves with its report. */
-function startProbe(urls: string[]) {
-  const prober = track(spawn(process.execPath, [join(import.meta.dirname, "probe-live.js"), ...urls], { stdio: ["pipe", "pipe", "inherit"] }));
+/**
+ * Starts bench/probe-live.js on `urls` (probed in turn); `stop()` closes its stdin and resolves with its report once
+ * each URL has at least `minSamples` outcomes.
+ */
+function startProbe(urls: string[], minSamples = 0) {
+  const prober = track(
+    spawn(process.execPath, [join(import.meta.dirname, "probe-live.js"), ...urls], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, PROBE_MIN_SAMPLES: String(minSamples) } }),
+  );
   let output = "";
   prober.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => prober.once("exit", () => resolve()));
@@ -129,7 +134,7 @@ async function main() {
     for (let i = 0; i < 10; i++) await timed(`${base}/api/auth/login`, loginRequest(email, password));
 
     // Baseline in the same run: /health/live with nothing else going on (this machine's floor).
-    const idleProbe = startProbe([live, bareLive]);
+    const idleProbe = startProbe([live, bareLive], 200);
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     const idleLive = await idleProbe.stop();
     // The server's own event-loop delay (prom-client's monitorEventLoopDelay, reset at each scrape): read once

@@ -11,6 +11,10 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 
 const TIMEOUT_MS = Number(process.env.PROBE_TIMEOUT_MS ?? 1_000);
 const INTERVAL_MS = 5;
+// After stdin closes, probing goes on until every URL has this many outcomes (at most 30 s more): on a busy machine
+// the prober may start so late that a fixed window holds a handful of probes.
+const MIN_SAMPLES = Number(process.env.PROBE_MIN_SAMPLES ?? 0);
+const MIN_SAMPLES_GRACE_MS = 30_000;
 
 const urls = process.argv.slice(2);
 if (urls.length === 0) {
@@ -18,9 +22,13 @@ if (urls.length === 0) {
   process.exit(2);
 }
 const results = Object.fromEntries(urls.map((url) => [url, { times: [], timeouts: 0, errors: 0, badStatus: 0 }]));
-let running = true;
+let stoppedAt;
 process.stdin.resume();
-process.stdin.on("end", () => (running = false));
+process.stdin.on("end", () => (stoppedAt = performance.now()));
+const outcomes = (result) => result.times.length + result.timeouts + result.errors + result.badStatus;
+const running = () =>
+  stoppedAt === undefined ||
+  (performance.now() - stoppedAt < MIN_SAMPLES_GRACE_MS && Object.values(results).some((result) => outcomes(result) < MIN_SAMPLES));
 const ownDelay = monitorEventLoopDelay({ resolution: 1 });
 ownDelay.enable();
 
@@ -47,7 +55,7 @@ const probeOnce = (url) =>
     request.on("error", () => settle({ failure: "errors" }));
   });
 
-while (running) {
+while (running()) {
   for (const url of urls) {
     const outcome = await probeOnce(url);
     const result = results[url];
