@@ -80,7 +80,8 @@ export function createMailOutbox(deps: MailOutboxDeps) {
    * Mails the SMTP server accepted whose sent mark could not be written (the database failed at that moment), with
    * when they went out. They are never sent again by this process: the mark is written at the next run, and a row
    * this process claims again meanwhile (its lease ran out) is marked, not sent. Only another process claiming it
-   * after the lease (60 s), or this one stopping first, can send it a second time: one duplicate at most per lease.
+   * after the lease (60 s) while this one still cannot write, or this one stopping first, sends it again: each
+   * process sends a mail at most once.
    */
   const sentUnrecorded = new Map<string, Date>();
 
