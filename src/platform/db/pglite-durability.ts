@@ -61,7 +61,7 @@ export class SyncingNodeFS extends NodeFS {
   private walAsked = 0;
   private walSynced = 0;
   private flushing: Promise<void> | undefined;
-  /** A failed WAL sync: the WAL may have lost acknowledged-to-postgres writes, so nothing is answered any more. */
+  /** A failed WAL sync: the WAL may have lost writes postgres counts as synced, so no write is answered any more. */
   private failure: Error | undefined;
   /** WAL syncs done on the event loop because another file was written or synced while WAL was pending. */
   blockingWalSyncs = 0;
