@@ -61,7 +61,7 @@ export class SyncingNodeFS extends NodeFS {
   private walAsked = 0;
   private walSynced = 0;
   private flushing: Promise<void> | undefined;
-  /** A failed WAL sync: the WAL may have lost writes postgres counts as synced, so no write is answered any more. */
+  /** A failed WAL sync: the WAL may have lost writes postgres counts as synced, so no statement is answered any more. */
   private failure: Error | undefined;
   /** WAL syncs done on the event loop because another file was written or synced while WAL was pending. */
   blockingWalSyncs = 0;
@@ -133,8 +133,11 @@ export class SyncingNodeFS extends NodeFS {
   async walDurable(): Promise<void> {
     if (this.mode !== "always") return;
     const target = this.walAsked;
-    while (this.walSynced < target) {
+    for (;;) {
+      // Checked first, whatever is synced since: a later sync of the same file (one before a data write, on the
+      // event loop) can succeed without the pages the failed one lost, so it must not make answers durable again.
       if (this.failure) throw this.failure;
+      if (this.walSynced >= target) return;
       await (this.flushing ?? this.startFlush());
     }
   }

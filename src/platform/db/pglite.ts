@@ -64,9 +64,16 @@ export async function openPglite(dir: string, options: { sync?: DbSync } = {}): 
   };
   // A result is handed over only once the WAL it depends on is on disk (DB_SYNC=always; the sync runs off the
   // event loop, see SyncingNodeFS). Awaited outside the turn, so the next statement runs meanwhile and commits
-  // ending during one sync share the next.
+  // ending during one sync share the next. An error waits too: it can tell of a commit it saw (a unique
+  // violation names the row another statement just committed), or follow a commit of the same script.
   const durable = async <T>(result: Promise<T>): Promise<T> => {
-    const value = await result;
+    let value: T;
+    try {
+      value = await result;
+    } catch (error) {
+      await fs.walDurable();
+      throw error;
+    }
     await fs.walDurable();
     return value;
   };
