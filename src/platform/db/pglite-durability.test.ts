@@ -45,6 +45,29 @@ describe("embedded database, DB_SYNC=always", () => {
     await expect(db.query("INSERT INTO t VALUES (4)")).rejects.toThrow(/restart the process/);
     await db.close().catch(() => undefined);
   });
+
+  it("a relation's file is emptied (TRUNCATE, DROP) only once the WAL of the commit that empties it is on disk", async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-durable-"));
+    const pgDir = join(dir, "pg");
+    const db = await openPglite(pgDir);
+    await db.exec("CREATE TABLE t (id int)");
+    await db.query("INSERT INTO t SELECT generate_series(1, 1000)");
+    await db.query("CHECKPOINT");
+    const [{ path } = { path: "" }] = await db.query<{ path: string }>("SELECT pg_relation_filepath('t') AS path");
+    const file = join(pgDir, path);
+    const rowsOnDisk = (await stat(file)).size;
+    expect(rowsOnDisk).toBeGreaterThan(0);
+    // The WAL cannot be synced (see above): TRUNCATE's commit record never reaches the disk, so the old file,
+    // which a crash now would bring back as the table's, must keep its rows.
+    const segment = await newestWalSegment(join(pgDir, "pg_wal"));
+    await rename(segment, `${segment}.held`);
+    await symlink(segment, segment);
+    await expect(db.query("TRUNCATE t")).rejects.toThrow();
+    expect((await stat(file)).size).toBe(rowsOnDisk);
+    await rm(segment);
+    await rename(`${segment}.held`, segment);
+    await db.close().catch(() => undefined);
+  });
 });
 
 async function newestWalSegment(walDir: string): Promise<string> {

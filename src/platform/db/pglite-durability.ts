@@ -35,8 +35,9 @@ interface EmscriptenStream {
   azoraWal?: boolean;
 }
 interface EmscriptenModule {
-  NODEFS: { stream_ops: Record<string, unknown>; realPath(node: unknown): string };
+  NODEFS: { stream_ops: Record<string, unknown>; node_ops: Record<string, unknown>; realPath(node: unknown): string };
 }
+type FileOp = (...args: unknown[]) => unknown;
 
 /**
  * PGlite's Node file system, whose fsync reaches the disk. The stock one maps files straight to the host
@@ -49,7 +50,7 @@ interface EmscriptenModule {
  * walDurable() after every statement before handing over its result, so nothing is answered, in any mode of
  * "always", before the WAL it depends on is on disk: the commit itself, and any read that saw it (a read
  * waits for the syncs asked before it ended). Commits that end while a sync runs share the next one (group
- * commit). Any other file is written or synced only after the pending WAL is on disk (WAL before data).
+ * commit). Any other file is written, emptied, removed or synced only after the pending WAL is on disk (WAL before data).
  */
 export class SyncingNodeFS extends NodeFS {
   /** WAL files written since they were last handed to a sync. */
@@ -93,6 +94,21 @@ export class SyncingNodeFS extends NodeFS {
         if (this.walUnsynced() && !walStream(stream)) this.syncWalBeforeData();
         return write(stream, ...rest);
       };
+      // Emptying or removing a file changes data too: the commit that drops or rewrites a relation (DROP,
+      // TRUNCATE, REINDEX, VACUUM FULL) empties the old file right after its commit record, whose fsync may
+      // still be pending here. Were the file emptied first, a crash would roll the commit back onto an empty file.
+      const changesData = (attr: unknown) => (attr as { size?: number }).size !== undefined;
+      const nodeOps = mod.NODEFS.node_ops;
+      const beforeDataChange = (target: Record<string, unknown>, name: string, isData: (...args: unknown[]) => boolean) => {
+        const original = target[name] as FileOp;
+        target[name] = (...args: unknown[]) => {
+          if (this.walUnsynced() && isData(...args)) this.syncWalBeforeData();
+          return original(...args);
+        };
+      };
+      beforeDataChange(ops, "setattr", (stream, attr) => changesData(attr) && !walStream(stream as EmscriptenStream));
+      beforeDataChange(nodeOps, "setattr", (node, attr) => changesData(attr) && !isWal(mod.NODEFS.realPath(node)));
+      beforeDataChange(nodeOps, "unlink", (parent, name) => !isWal(join(mod.NODEFS.realPath(parent), String(name))));
     });
     if (this.mode === "interval") {
       // Unref'd: a pending sync never keeps the process alive; close() syncs what is left.
