@@ -28,8 +28,10 @@ export function isEmbedded(db: Db): db is EmbeddedDb {
 export async function openPglite(dir: string, options: { sync?: DbSync } = {}): Promise<EmbeddedDb> {
   const sync = options.sync ?? "always";
   await mkdir(dir, { recursive: true });
+  let fs: SyncingNodeFS;
   const create = async () => {
-    const opened = await PGlite.create({ fs: new SyncingNodeFS(dir, sync), startParams: startParamsFor(sync) });
+    fs = new SyncingNodeFS(dir, sync);
+    const opened = await PGlite.create({ fs, startParams: startParamsFor(sync) });
     // What initdb or a restore wrote without syncing becomes durable before any commit depends on it.
     if (sync !== "off") syncTree(dir);
     return opened;
@@ -60,6 +62,21 @@ export async function openPglite(dir: string, options: { sync?: DbSync } = {}): 
     gate = run.catch(() => undefined);
     return run;
   };
+  // A result is handed over only once the WAL it depends on is on disk (DB_SYNC=always; the sync runs off the
+  // event loop, see SyncingNodeFS). Awaited outside the turn, so the next statement runs meanwhile and commits
+  // ending during one sync share the next. An error waits too: it can tell of a commit it saw (a unique
+  // violation names the row another statement just committed), or follow a commit of the same script.
+  const durable = async <T>(result: Promise<T>): Promise<T> => {
+    let value: T;
+    try {
+      value = await result;
+    } catch (error) {
+      await fs.walDurable();
+      throw error;
+    }
+    await fs.walDurable();
+    return value;
+  };
   const wrap = (target: () => Pick<PGlite, "query">): Queryable => ({
     query: <Row>(sql: string, params: unknown[] = []) => track(() => withoutValues(sql, async () => (await target().query<Row>(sql, params)).rows)),
   });
@@ -68,21 +85,21 @@ export async function openPglite(dir: string, options: { sync?: DbSync } = {}): 
   const background: Queryable = {
     query: async <Row>(sql: string, params: unknown[] = []) => {
       while (paused) await paused;
-      return withoutValues(sql, async () => (await pg.query<Row>(sql, params)).rows);
+      return durable(withoutValues(sql, async () => (await pg.query<Row>(sql, params)).rows));
     },
   };
 
   return {
     kind: "pglite",
     // Statements inside a transaction are not gated: the transaction holds the turn.
-    query: (sql, params) => inTurn(() => outer.query(sql, params)),
+    query: (sql, params) => durable(inTurn(() => outer.query(sql, params))),
     background,
-    transaction: (fn) => inTurn(() => track(() => withoutValues("COMMIT", () => pg.transaction((tx) => fn(wrap(() => tx)))))),
+    transaction: (fn) => durable(inTurn(() => track(() => withoutValues("COMMIT", () => pg.transaction((tx) => fn(wrap(() => tx))))))),
     exec: async (sql) => {
-      await inTurn(() => track(() => withoutValues(sql, () => pg.exec(sql))));
+      await durable(inTurn(() => track(() => withoutValues(sql, () => pg.exec(sql)))));
     },
     // PGlite's own lock for transactions also holds back plain statements, so this waits for open transactions too.
-    exclusive: (work) => inTurn(() => track(() => (pg as unknown as { _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> })._runExclusiveTransaction(() => work(pg)))),
+    exclusive: (work) => durable(inTurn(() => track(() => (pg as unknown as { _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> })._runExclusiveTransaction(() => work(pg))))),
     async swapDataDir(prepared, keepOldAs) {
       let resume = () => undefined as void;
       paused = new Promise<void>((resolve) => (resume = resolve));

@@ -1,4 +1,4 @@
-import { availableParallelism } from "node:os";
+import { usableCores } from "../../platform/cpu-quota.ts";
 import { AppError } from "../../platform/errors.ts";
 import { createArgon2Threads } from "./argon2-threads.ts";
 
@@ -9,7 +9,9 @@ import { createArgon2Threads } from "./argon2-threads.ts";
  * leaving a core to the event loop, and a burst beyond the queue's bound is refused with 503 + Retry-After
  * instead of piling up.
  */
-export function createWorkQueue(concurrency: number, maxQueued: number) {
+export function createWorkQueue(concurrency: number | (() => number), maxQueued: number) {
+  // Read at the first task, not at import (a function reads the cgroup's files: no I/O at import time).
+  let limit: number | undefined;
   let running = 0;
   const waiting: (() => void)[] = [];
   // A finished task hands its slot straight to the first waiter (running stays the same): were the slot
@@ -21,7 +23,8 @@ export function createWorkQueue(concurrency: number, maxQueued: number) {
   };
   return {
     async run<T>(task: () => Promise<T>): Promise<T> {
-      if (running < concurrency) running++;
+      limit ??= typeof concurrency === "number" ? concurrency : concurrency();
+      if (running < limit) running++;
       else if (waiting.length >= maxQueued) {
         throw new AppError("service_unavailable", "Too many sign-ins at once; try again shortly.", { headers: { "retry-after": "1" } });
       } else await new Promise<void>((resolve) => waiting.push(resolve));
@@ -35,7 +38,13 @@ export function createWorkQueue(concurrency: number, maxQueued: number) {
   };
 }
 
-const hashingThreads = Math.max(1, availableParallelism() - 1);
+/** Hashes at once: every usable core but one (the event loop's), counting a container's CPU quota; at least one. */
+export function hashingThreadCount(cores: number): number {
+  return Math.max(1, cores - 1);
+}
+
+let threadCount: number | undefined;
+const hashingThreads = () => (threadCount ??= hashingThreadCount(usableCores()));
 
 /** The queue every argon2 hash and verification of this process goes through. */
 export const argon2Queue = createWorkQueue(hashingThreads, 1_000);

@@ -10,7 +10,7 @@ const defaultScript = new URL("./argon2-worker.js", import.meta.url);
  * The caller bounds concurrency (argon2-queue.ts) to at most `size` tasks, so an idle thread always exists.
  * `script` is the thread's code: the worker above unless a test gives one that dies on purpose.
  */
-export function createArgon2Threads(size: number, niceness = 10, script: URL = defaultScript) {
+export function createArgon2Threads(size: number | (() => number), niceness = 10, script: URL = defaultScript) {
   const idle: Worker[] = [];
   /** The task each busy thread owes an answer to: told when the thread dies instead. */
   const owed = new Map<Worker, (reason: unknown) => void>();
@@ -40,7 +40,7 @@ export function createArgon2Threads(size: number, niceness = 10, script: URL = d
     return worker;
   };
 
-  const take = () => idle.pop() ?? (started < size ? startThread() : undefined);
+  const take = () => idle.pop() ?? (started < (typeof size === "number" ? size : size()) ? startThread() : undefined);
 
   return {
     run<T>(task: Task): Promise<T> {

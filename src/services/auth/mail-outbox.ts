@@ -76,15 +76,31 @@ export function createMailOutbox(deps: MailOutboxDeps) {
     return true;
   }
 
-  async function attempt(row: ClaimedMail): Promise<void> {
-    try {
-      if (!(await send(row))) {
-        deps.onDelivery?.(row.kind, "skipped");
-        return;
+  /**
+   * Mails the SMTP server accepted whose sent mark could not be written (the database failed at that moment), with
+   * when they went out. They are never sent again by this process: the mark is written at the next run, and a row
+   * this process claims again meanwhile (its lease ran out) is marked, not sent. Only another process claiming it
+   * after the lease (60 s) while this one still cannot write, or this one stopping first, sends it again: each
+   * process sends a mail at most once.
+   */
+  const sentUnrecorded = new Map<string, Date>();
+
+  /** Writes the sent marks still owed; one that fails again stays owed (a claim of its row marks it too). */
+  async function recordOwedMarks(): Promise<void> {
+    for (const [id, at] of sentUnrecorded) {
+      try {
+        await outbox.markSent(id, at);
+        sentUnrecorded.delete(id);
+      } catch {
+        // Still refused: kept for the next run; logged when the mark first failed.
       }
-      await outbox.markSent(row.id, new Date(clock.now()));
-      deps.onDelivery?.(row.kind, "sent");
-      if (row.attempts > 1) eventLog.info({ event: LogEvent.MAIL_SENT_LATE, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts }, "mail sent after failed attempts");
+    }
+  }
+
+  async function attempt(row: ClaimedMail): Promise<void> {
+    let owed: boolean;
+    try {
+      owed = await send(row);
     } catch (error) {
       const errorClass = mailErrorClass(error);
       const now = clock.now();
@@ -96,16 +112,43 @@ export function createMailOutbox(deps: MailOutboxDeps) {
         { event: LogEvent.MAIL_FAILED, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts, error: errorClass, ...(retryAt ? { retryAt: retryAt.toISOString() } : { givenUp: true }) },
         retryAt ? "mail not sent; it will be tried again" : "mail not sent; given up after the last attempt",
       );
+      return;
+    }
+    if (!owed) {
+      deps.onDelivery?.(row.kind, "skipped");
+      return;
+    }
+    // Sent: from here on a failure is the mark's, never a reason to send again.
+    deps.onDelivery?.(row.kind, "sent");
+    if (row.attempts > 1) eventLog.info({ event: LogEvent.MAIL_SENT_LATE, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts }, "mail sent after failed attempts");
+    const at = new Date(clock.now());
+    try {
+      await outbox.markSent(row.id, at);
+    } catch (error) {
+      sentUnrecorded.set(row.id, at);
+      eventLog.error(
+        { event: LogEvent.MAIL_FAILED, kind: row.kind, outboxId: row.id, userId: row.userId, attempts: row.attempts, error: mailErrorClass(error), stage: "mark_sent" },
+        "mail sent, but its sent mark could not be written; it is written at the next run and the mail is not sent again",
+      );
+      throw error;
     }
   }
 
   async function drain(): Promise<void> {
     do {
       again = false;
+      await recordOwedMarks();
       for (;;) {
         const now = clock.now();
         const due = await outbox.claimDue(new Date(now), new Date(now + CLAIM_LEASE_MS), CLAIM_BATCH);
-        for (const row of due) await attempt(row);
+        for (const row of due) {
+          const sentAt = sentUnrecorded.get(row.id);
+          if (sentAt) {
+            // Sent by this process already, its mark still owed: mark it, do not send it again.
+            await outbox.markSent(row.id, sentAt);
+            sentUnrecorded.delete(row.id);
+          } else await attempt(row);
+        }
         if (due.length < CLAIM_BATCH) break;
       }
     } while (again);
