@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 
 export interface KubectlResult {
   code: number;
@@ -15,14 +15,19 @@ export interface Kubectl {
   must(args: string[], stdin?: string): Promise<string>;
   /** `kubectl port-forward TARGET :PORT`: resolves with the local URL once kubectl forwards; close() ends it. */
   forward(target: string, port: number): Promise<{ url: string; close(): void }>;
+  /** Ends the kubectl calls running now (a deploy interrupted in a long wait); later calls run as usual. */
+  interruptRunning(): void;
 }
 
 export class KubectlError extends Error {}
 
 export function kubectl(namespace: string, env: NodeJS.ProcessEnv): Kubectl {
+  const running = new Set<ChildProcess>();
   const run = (args: string[], stdin?: string) =>
     new Promise<KubectlResult>((resolve) => {
       const child = spawn("kubectl", ["-n", namespace, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
+      running.add(child);
+      child.on("exit", () => running.delete(child));
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -36,6 +41,9 @@ export function kubectl(namespace: string, env: NodeJS.ProcessEnv): Kubectl {
   return {
     namespace,
     run,
+    interruptRunning() {
+      for (const child of running) child.kill("SIGTERM");
+    },
     async must(args, stdin) {
       const result = await run(args, stdin);
       if (result.code !== 0) throw new KubectlError(`kubectl ${args.join(" ")}: ${result.stderr.trim() || `exit ${result.code}`}`);
