@@ -1,12 +1,10 @@
 // The kubernetes target of `azora deploy` and `azora rollback`, driven through the guide's scripts. kubectl is
 // the recording stub (no cluster can run here); everything behind its port-forward is a real platform, so
 // the smoke tests and the metric gates run for real. The asserted command sequences are docs/deployment.md's.
-import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "./helpers/cli.ts";
 import { kubectlStub, releaseRepo, type KubectlStub } from "./helpers/kubectl-stub.ts";
+import { changes, startScript } from "./helpers/kubernetes-deploy.ts";
 import { renderOverlay } from "./helpers/kubernetes.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 import { toolAvailability } from "./helpers/tools.ts";
@@ -20,23 +18,6 @@ const quick = ["--analysis-seconds", "3", "--keep-warm-seconds", "0"];
 // Each test runs the CLI several times; on a busy two-core machine one start alone can take 15 s.
 const SLOW = 900_000;
 const port = (url: string) => new URL(url).port;
-
-/** The calls that change something, one line each: `apply Kind/name` for documents, reads and state writes left out. */
-function changes(stub: KubectlStub): string[] {
-  return stub
-    .calls()
-    .filter(({ args }) => args[0] !== "get")
-    .map(({ args, stdin }) => {
-      // The rollback request (or promotion marker): its kind is what matters, not who or when.
-      if (args[0] === "create" && args[2] === "azora-deploy-rollback") return `create configmap azora-deploy-rollback ${args.find((arg) => arg.startsWith("--from-literal=kind="))!.slice(15)}`;
-      // A release by id: deleted only while it is still the one this command created (the uid precondition).
-      if (args[0] === "delete" && args[1] === "--raw") return `delete own configmap ${args[2]!.split("/").pop()}`;
-      if (args[0] !== "apply") return args.join(" ").replace(/ --from-literal=since=\S+/, "").replace(/ --from-literal=id=\S+/, "").replace(/holder=\S+ pid \d+/, "holder=…");
-      const object = JSON.parse(stdin) as { kind: string; metadata: { name: string } };
-      return `apply ${object.kind}/${object.metadata.name}`;
-    })
-    .filter((line) => line !== "apply ConfigMap/azora-deploy-state");
-}
 
 const startPreview = [
   "delete job migrate --ignore-not-found",
@@ -128,28 +109,8 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     };
   }
 
-  function run(script: string, args: string[], extraEnv: Record<string, string> = {}) {
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        join(repoRoot, "deployment", script),
-        args,
-        {
-          cwd: repo.dir,
-          env: {
-            PATH: `${stub.binDir}:${process.env.PATH}`,
-            HOME: process.env.HOME ?? "/tmp",
-            LOG_STDOUT: "false",
-            ...stub.env,
-            STUB_PORT_8080: port(platform.baseUrl),
-            STUB_PORT_9090: port(platform.opsUrl),
-            ...extraEnv,
-          },
-          timeout: 240_000,
-        },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const run = (script: string, args: string[], extraEnv: Record<string, string> = {}) =>
+    startScript(stub, repo.dir, { STUB_PORT_8080: port(platform.baseUrl), STUB_PORT_9090: port(platform.opsUrl) }, script, args, extraEnv).done;
   const image = (name: string) => stub.object("Deployment", name)?.spec.template.spec.containers[0].image;
   const selector = (name: string) => stub.object("Service", name)?.spec.selector;
 

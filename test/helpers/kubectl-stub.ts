@@ -3,8 +3,9 @@
 // get/apply/create/delete/patch/set image/scale from that store (created objects get a uid, and
 // `delete --raw` honours DeleteOptions' uid precondition as the API server does), succeeds at rollout and
 // wait, and forwards ports to real local processes named by STUB_PORT_<remote port>. Faults, each for the
-// calls whose arguments match a regular expression: STUB_FAIL (fails, with STUB_FAIL_MESSAGE; only the first
-// STUB_FAIL_TIMES of them when set) and STUB_SLOW (takes STUB_SLOW_MS first).
+// calls whose arguments match a regular expression: STUB_FAIL (fails, with STUB_FAIL_MESSAGE; when
+// STUB_FAIL_TIMES is set, only that many times for each distinct call) and STUB_HOLD (waits until the test
+// calls release()).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,11 +21,11 @@ if (args[0] === "-n") args = args.slice(2);
 const stdin = args[0] === "apply" || (args[0] === "delete" && args.includes("--raw")) ? fs.readFileSync(0, "utf8") : "";
 fs.appendFileSync(path.join(dir, "calls.jsonl"), JSON.stringify({ args, stdin }) + "\n");
 const matches = (pattern) => pattern && new RegExp(pattern).test(args.join(" "));
-if (matches(process.env.STUB_SLOW)) { const until = Date.now() + Number(process.env.STUB_SLOW_MS ?? 5000); while (Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); }
+if (matches(process.env.STUB_HOLD)) while (!fs.existsSync(path.join(dir, "released"))) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
 const failing = () => {
   if (!matches(process.env.STUB_FAIL)) return false;
   if (!process.env.STUB_FAIL_TIMES) return true;
-  const counter = path.join(dir, "failed-times");
+  const counter = path.join(dir, "failed-" + require("node:crypto").createHash("sha1").update(args.filter((a) => !a.startsWith("--timeout=")).join(" ")).digest("hex"));
   const failed = fs.existsSync(counter) ? Number(fs.readFileSync(counter, "utf8")) : 0;
   if (failed >= Number(process.env.STUB_FAIL_TIMES)) return false;
   fs.writeFileSync(counter, String(failed + 1));
@@ -82,6 +83,8 @@ export interface KubectlStub {
   put(object: K8sObject): void;
   remove(kind: string, name: string): void;
   clearCalls(): void;
+  /** Lets every call held by STUB_HOLD go on (and later ones pass at once). */
+  release(): void;
   dispose(): void;
 }
 
@@ -114,6 +117,7 @@ export function kubectlStub(objects: K8sObject[]): KubectlStub {
     put,
     remove: (kind, name) => rmSync(file(kind, name), { force: true }),
     clearCalls: () => writeFileSync(join(dir, "calls.jsonl"), ""),
+    release: () => writeFileSync(join(dir, "released"), ""),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -125,7 +125,7 @@ async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockH
       io.err(`The canary of ${state.version} (${lockHolder}) kept moving traffic for ${waitSeconds} s (its longest step may take ${target.longestStepSeconds} s); no request was made and nothing was changed. Check \`azora deploy status\`; if its process died, ${target.staleLockHint}, then run the rollback again.`);
       return 1;
     }
-    await pause(250);
+    await pause(500);
   }
   const canary = state.phase === "canary";
   io.err(
