@@ -207,8 +207,11 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
         if (created.ok) return claimId;
         const { existing } = created;
         if (existing.deployId === id && existing.kind === "rollback") throw new RollbackRequested(existing);
-        if (existing.deployId === id || attempt >= 3) throw new Error(`cannot ${reason}: the rollback request slot is held (${existing.kind} by ${existing.holder} at ${existing.at})`);
-        io.err(`  a rollback request made for another deploy (${existing.holder} at ${existing.at}) was left behind: removed, it does not apply to this one`);
+        if (attempt >= 3) throw new Error(`cannot ${reason}: the rollback request slot stays held (${existing.kind} by ${existing.holder} at ${existing.at})`);
+        // Removed between the refused create and its read: the slot is free again.
+        if (existing === goneRequest) continue;
+        // This deploy's own claim, left when its removal failed, or a request made for another deploy.
+        if (existing.deployId !== id) io.err(`  a rollback request made for another deploy (${existing.holder} at ${existing.at}) was left behind: removed, it does not apply to this one`);
         await target.clearRollbackRequest(existing.id);
       }
     };

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { CommandIO } from "../../platform/command.ts";
 import { answerMarginSeconds, audit, holder, messageOf, rollbackWaitSeconds, withSignals } from "./deploy-common.ts";
-import type { DeployOptions, DeployTarget, LockRelease } from "./engine.ts";
+import { goneRequest, type DeployOptions, type DeployTarget, type LockRelease } from "./engine.ts";
 import type { DeployState } from "./kubernetes-target.ts";
 
 type AuditOption = Pick<DeployOptions, "audit">;
@@ -102,8 +102,8 @@ async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockH
     if (requested.ok) break;
     const { existing } = requested;
     if (existing.deployId !== deployId && attempt < 3) {
-      // Left for a deploy that has ended: it never applies to this one.
-      await target.clearRollbackRequest(existing.id);
+      // Left for a deploy that has ended: it never applies to this one (or removed just now: the slot is free).
+      if (existing !== goneRequest) await target.clearRollbackRequest(existing.id);
       continue;
     }
     if (existing.kind === "promoting") {
