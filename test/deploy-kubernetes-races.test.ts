@@ -127,7 +127,7 @@ describe.skipIf(!kubectl.run)("races of azora deploy and rollback on the kuberne
     stub.release();
     const back = await rolling.done;
     expect(back.stderr).toMatch(/is moving traffic now .*the request goes in once that step ends \(a step may take up to 600 s\)/);
-    expect(back.stdout).toMatch(/Rolled back azora-staging to 0\.1\.0 \(was v2\.0\.0; canary aborted at canary 10 %, all traffic back on the stable version\): Canary latency regression/);
+    expect(back.stdout, back.stderr).toMatch(/Rolled back azora-staging to 0\.1\.0 \(was v2\.0\.0; canary aborted at canary 10 %, all traffic back on the stable version\): Canary latency regression/);
     expect(back.code).toBe(0);
     expect((await deploying.done).code).toBe(1);
   }, SLOW);

@@ -33,7 +33,8 @@ const failing = () => {
 };
 const file = (kind, name) => path.join(dir, "objects", kind.toLowerCase() + "." + name + ".json");
 const load = (kind, name) => (fs.existsSync(file(kind, name)) ? JSON.parse(fs.readFileSync(file(kind, name), "utf8")) : undefined);
-const save = (object) => fs.writeFileSync(file(object.kind, object.metadata.name), JSON.stringify(object));
+// Written whole, then renamed: as from an API server, a read never sees half an object.
+const save = (object) => { const target = file(object.kind, object.metadata.name); fs.writeFileSync(target + "." + process.pid, JSON.stringify(object)); fs.renameSync(target + "." + process.pid, target); };
 const notFound = (kind, name) => { process.stderr.write('Error from server (NotFound): ' + kind + ' "' + name + '" not found\n'); process.exit(1); };
 const [verb, ...rest] = args;
 const kindOf = (word) => ({ deployment: "Deployment", service: "Service", configmap: "ConfigMap", job: "Job", namespace: "Namespace" })[word.split("/")[0]];

@@ -15,7 +15,7 @@ export interface Kubectl {
   must(args: string[], stdin?: string): Promise<string>;
   /** `kubectl port-forward TARGET :PORT`: resolves with the local URL once kubectl forwards; close() ends it. */
   forward(target: string, port: number): Promise<{ url: string; close(): void }>;
-  /** Ends the kubectl calls running now (a deploy interrupted in a long wait); later calls run as usual. */
+  /** Ends the long waits (`rollout status`, `wait`) running now, for a deploy interrupted in one; later calls run as usual. */
   interruptRunning(): void;
 }
 
@@ -26,7 +26,8 @@ export function kubectl(namespace: string, env: NodeJS.ProcessEnv): Kubectl {
   const run = (args: string[], stdin?: string) =>
     new Promise<KubectlResult>((resolve) => {
       const child = spawn("kubectl", ["-n", namespace, ...args], { env, stdio: ["pipe", "pipe", "pipe"] });
-      running.add(child);
+      // Only the long waits: a quick read or write is left to finish, so the state stays whole.
+      if (args[0] === "rollout" || args[0] === "wait") running.add(child);
       child.on("exit", () => running.delete(child));
       let stdout = "";
       let stderr = "";

@@ -3,6 +3,7 @@ import type { CommandIO } from "../../platform/command.ts";
 import { answerMarginSeconds, audit, holder, messageOf, rollbackWaitSeconds, withSignals } from "./deploy-common.ts";
 import { goneRequest, type DeployOptions, type DeployTarget, type LockRelease } from "./engine.ts";
 import type { DeployState } from "./kubernetes-target.ts";
+import { TransientBudget, transientLimits } from "./transient.ts";
 
 type AuditOption = Pick<DeployOptions, "audit">;
 
@@ -61,6 +62,18 @@ async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockH
   const requestId = randomUUID();
   const waitSeconds = rollbackWaitSeconds(target);
   const deadline = Date.now() + waitSeconds * 1000;
+  // The polls below tolerate passing failures (an API server restarting) as the deploy's own polls do.
+  const reads = new TransientBudget("reading the deploy state", transientLimits, io.err);
+  const readState = async (): Promise<DeployState | undefined | "unread"> => {
+    try {
+      const now = await target.readState();
+      reads.succeeded();
+      return now;
+    } catch (error) {
+      reads.failed(error);
+      return "unread";
+    }
+  };
   const withdraw = () => target.clearRollbackRequest(requestId).catch((error: unknown) => io.err(`The request could not be withdrawn (${messageOf(error)}); no other deploy acts on it.`));
 
   /** What the deploy's state says about this request: an exit code once it is settled, undefined while it runs. */
@@ -98,7 +111,14 @@ async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockH
   // The request goes in when the slot is free: while the deploy moves canary traffic (its claim), it waits.
   let toldOfMove = false;
   for (let attempt = 0; ; attempt++) {
-    const requested = await target.requestRollback({ kind: "rollback", reason, holder: holder(), at: new Date().toISOString(), deployId, id: requestId });
+    let requested: Awaited<ReturnType<DeployTarget["requestRollback"]>>;
+    try {
+      requested = await target.requestRollback({ kind: "rollback", reason, holder: holder(), at: new Date().toISOString(), deployId, id: requestId });
+    } catch (error) {
+      reads.failed(error);
+      await pause(500);
+      continue;
+    }
     if (requested.ok) break;
     const { existing } = requested;
     if (existing.deployId !== deployId && attempt < 3) {
@@ -116,8 +136,8 @@ async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockH
     }
     if (!toldOfMove) io.err(`The canary of ${state.version} (${lockHolder}) is moving traffic now (${existing.reason}): the request goes in once that step ends (a step may take up to ${target.longestStepSeconds} s).`);
     toldOfMove = true;
-    const now = await target.readState();
-    if (!sameDeploy(state, now) || !["canary", "switched"].includes(now!.phase)) {
+    const now = await readState();
+    if (now !== "unread" && (!sameDeploy(state, now) || !["canary", "switched"].includes(now!.phase))) {
       const code = await settled(now);
       if (code !== undefined) return code;
     }
@@ -135,9 +155,12 @@ async function rollbackRunningDeploy(target: DeployTarget, reason: string, lockH
   );
   let last: DeployState | undefined = state;
   while (Date.now() < deadline) {
-    last = await target.readState();
-    const code = await settled(last);
-    if (code !== undefined) return code;
+    const now = await readState();
+    if (now !== "unread") {
+      last = now;
+      const code = await settled(now);
+      if (code !== undefined) return code;
+    }
     await pause(100);
   }
   io.err(
