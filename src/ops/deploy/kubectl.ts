@@ -37,6 +37,8 @@ export function kubectl(namespace: string, env: NodeJS.ProcessEnv): Kubectl {
         resolve({ code: 127, stdout, stderr: error.code === "ENOENT" ? "kubectl is not on PATH (install kubectl and point it at the cluster)" : error.message }),
       );
       child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+      // A kubectl that exits before reading its stdin (a refused create) closes the pipe: its exit code is the answer, not EPIPE.
+      child.stdin.on("error", () => undefined);
       child.stdin.end(stdin ?? "");
     });
   return {
