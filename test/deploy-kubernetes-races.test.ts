@@ -199,6 +199,27 @@ describe.skipIf(!kubectl.run)("races of azora deploy and rollback on the kuberne
     expect(lockObject()).toBeUndefined();
   }, SLOW);
 
+  it("SIGINT while the deploy claims its promotion (told it stops) stops it: nothing promoted, traffic back, exit 130", async () => {
+    fresh();
+    keepTraffic();
+    // The promotion's claim is held: the signal comes after the last look at keep-warm, before promotion begins.
+    const deploying = start("blue-green-deploy.sh", ["staging", "v2.0.0", "--analysis-seconds", "3", "--keep-warm-seconds", "0"], { STUB_HOLD: "kind=promoting" });
+    await waitUntil(async () => (callIndex(/kind=promoting/) >= 0 || undefined), "the promotion's claim", 300_000);
+    const before = stub.calls().length;
+    deploying.child.kill("SIGINT");
+    // The handler has run once it said so; only then may the claim go through.
+    await waitUntil(async () => (/SIGINT: stopping the deploy of v2\.0\.0/.test(deploying.stderr()) || undefined), "the deploy to take the signal", 60_000);
+    stub.release();
+    const result = await deploying.done;
+    expect(result.stderr).not.toMatch(/Deployed v2\.0\.0|during the promotion/);
+    expect(result.code).toBe(130);
+    expect(changes(stub, before).filter((line) => line.startsWith("set image"))).toEqual([]);
+    expect(changes(stub, before)).toEqual(expect.arrayContaining([...route("stable"), ...removePreview, "delete own configmap azora-deploy-lock"]));
+    expect(state()).toMatchObject({ phase: "rolled_back", interrupted: "SIGINT" });
+    expect(stub.object("ConfigMap", "azora-deploy-rollback")).toBeUndefined();
+    expect(lockObject()).toBeUndefined();
+  }, SLOW);
+
   it("azora rollback that a deploy overtook by failing by itself says so, and records no rollback of its own", async () => {
     fresh();
     // The first move is held until the rollback has asked; then the canary's scale fails and the deploy rolls back by itself.

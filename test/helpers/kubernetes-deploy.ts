@@ -34,8 +34,9 @@ export function changes(stub: KubectlStub, from = 0): string[] {
  * Starts a script of deployment/ (or ../bin/azora.js) in `cwd` with the stub first on PATH and its
  * port-forwards pointed at `ports`; `child` is the azora process itself (the scripts exec it).
  */
-export function startScript(stub: KubectlStub, cwd: string, ports: Record<string, string>, script: string, args: string[], extraEnv: Record<string, string> = {}): { child: ChildProcess; done: Promise<ScriptResult> } {
+export function startScript(stub: KubectlStub, cwd: string, ports: Record<string, string>, script: string, args: string[], extraEnv: Record<string, string> = {}): { child: ChildProcess; done: Promise<ScriptResult>; stderr(): string } {
   let child!: ChildProcess;
+  let stderrSoFar = "";
   const done = new Promise<ScriptResult>((resolve) => {
     child = execFile(
       join(repoRoot, "deployment", script),
@@ -48,5 +49,7 @@ export function startScript(stub: KubectlStub, cwd: string, ports: Record<string
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, signal: (error?.signal as NodeJS.Signals | undefined) ?? null, stdout, stderr }),
     );
   });
-  return { child, done };
+  // What it has said so far, for a test that acts once the command has reached a point (a signal handled, say).
+  child.stderr?.on("data", (chunk: Buffer | string) => (stderrSoFar += chunk.toString()));
+  return { child, done, stderr: () => stderrSoFar };
 }

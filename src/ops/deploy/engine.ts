@@ -278,6 +278,8 @@ export async function deploy(target: DeployTarget, strategy: "blue-green" | "can
       // From here the old version goes away: a rollback request that comes later is refused (and, once the
       // deploy is done, is an ordinary rollback, which starts the old version again).
       await claim("promoting", `promoting ${version}`);
+      // A signal that came while the claim was made was told the deploy stops: it does, before promotion begins.
+      checkInterrupt();
       promoting = true;
       await step("promote the stable Deployments");
       await target.promote(version);
