@@ -120,7 +120,7 @@ describe.runIf(postgres)("azora deploy on the local target: races and leftovers"
     await dispose();
   });
 
-  it("the first deploy drains nothing (no set of ours was live); a tarball rebuilt under the same name is unpacked anew", async () => {
+  it("the first deploy drains nothing (no set of ours was live); a tarball rebuilt under the same name is unpacked anew, and a rollback starts the first build again", async () => {
     const tarball = await packRelease(releaseDir, "3.0.0", marked("first build"));
     let stop = loop();
     const first = await start("blue-green-deploy.sh", ["staging", tarball, ...quick]).done;
@@ -142,6 +142,14 @@ describe.runIf(postgres)("azora deploy on the local target: races and leftovers"
     const secondSet = (await status()).sets[(await usersRoute())!.active];
     expect(secondSet).toMatchObject({ version: "azora-os-3.0.0", running: true });
     expect(secondSet.sha256).not.toBe(firstSet.sha256);
+
+    // Rolled back once its processes are gone, the first build starts again from its own directory, and the
+    // restarted set still records which contents it runs.
+    const back = await start("rollback.sh", ["staging", "Second build misbehaves"]).done;
+    expect(back.stderr).toMatch(/azora-os-3\.0\.0 is no longer warm: starting it again/);
+    expect(back.code).toBe(0);
+    await waitUntil(async () => ((await marker()) === "first build" || undefined), "the first build to serve again", 10_000);
+    expect((await status()).sets[(await usersRoute())!.active]).toMatchObject({ version: "azora-os-3.0.0", running: true, sha256: firstSet.sha256 });
   }, SLOW);
 
   it("SIGINT during a canary step: all traffic back on the live colour, the canary's processes stopped, the lock released, exit 130", async () => {

@@ -542,7 +542,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
         await stopSet(previous);
         // Its own directory, as deployed: the ref it came from may name another commit by now.
         if (!existsSync(join(previous.dir, "bin", "azora.js"))) throw new Error(`${previous.version} cannot be started again: ${previous.dir} is gone (deploy it again instead)`);
-        const set = await startSet({ name: previous.version, dir: previous.dir, ...(previous.commit ? { commit: previous.commit } : {}) }, back);
+        const set = await startSet({ name: previous.version, dir: previous.dir, ...(previous.commit ? { commit: previous.commit } : {}), ...(previous.sha256 ? { sha256: previous.sha256 } : {}) }, back);
         await trafficSession(async (run) => {
           for (const upstream of trafficUpstreams) await run({ action: "targets", upstream, [back]: targetsOf(set, upstream) });
           for (const upstream of trafficUpstreams) await run({ action: "switch", upstream, to: back });
