@@ -211,7 +211,9 @@ describe.skipIf(!kubectl.run)("races of azora deploy and rollback on the kuberne
     await waitUntil(async () => (/SIGINT: stopping the deploy of v2\.0\.0/.test(deploying.stderr()) || undefined), "the deploy to take the signal", 60_000);
     stub.release();
     const result = await deploying.done;
-    expect(result.stderr).not.toMatch(/Deployed v2\.0\.0|during the promotion/);
+    expect(result.stdout).not.toMatch(/Deployed v2\.0\.0/);
+    expect(result.stderr).not.toMatch(/during the promotion/);
+    expect(result.stderr).toMatch(/Stopped by SIGINT: traffic is on 0\.1\.0, v2\.0\.0 removed, the lock released/);
     expect(result.code).toBe(130);
     expect(changes(stub, before).filter((line) => line.startsWith("set image"))).toEqual([]);
     expect(changes(stub, before)).toEqual(expect.arrayContaining([...route("stable"), ...removePreview, "delete own configmap azora-deploy-lock"]));
