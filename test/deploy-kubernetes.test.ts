@@ -1,12 +1,10 @@
 // The kubernetes target of `azora deploy` and `azora rollback`, driven through the guide's scripts. kubectl is
 // the recording stub (no cluster can run here); everything behind its port-forward is a real platform, so
 // the smoke tests and the metric gates run for real. The asserted command sequences are docs/deployment.md's.
-import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "./helpers/cli.ts";
 import { kubectlStub, releaseRepo, type KubectlStub } from "./helpers/kubectl-stub.ts";
+import { changes, startScript } from "./helpers/kubernetes-deploy.ts";
 import { renderOverlay } from "./helpers/kubernetes.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 import { toolAvailability } from "./helpers/tools.ts";
@@ -20,21 +18,6 @@ const quick = ["--analysis-seconds", "3", "--keep-warm-seconds", "0"];
 // Each test runs the CLI several times; on a busy two-core machine one start alone can take 15 s.
 const SLOW = 900_000;
 const port = (url: string) => new URL(url).port;
-
-/** The calls that change something, one line each: `apply Kind/name` for documents, reads and state writes left out. */
-function changes(stub: KubectlStub): string[] {
-  return stub
-    .calls()
-    .filter(({ args }) => args[0] !== "get")
-    .map(({ args, stdin }) => {
-      // The rollback request (or promotion marker): its kind is what matters, not who or when.
-      if (args[0] === "create" && args[2] === "azora-deploy-rollback") return `create configmap azora-deploy-rollback ${args.find((arg) => arg.startsWith("--from-literal=kind="))!.slice(15)}`;
-      if (args[0] !== "apply") return args.join(" ").replace(/ --from-literal=since=\S+/, "").replace(/holder=\S+ pid \d+/, "holder=…");
-      const object = JSON.parse(stdin) as { kind: string; metadata: { name: string } };
-      return `apply ${object.kind}/${object.metadata.name}`;
-    })
-    .filter((line) => line !== "apply ConfigMap/azora-deploy-state");
-}
 
 const startPreview = [
   "delete job migrate --ignore-not-found",
@@ -63,12 +46,16 @@ const removePreview = [
   "delete deployment api-gateway-preview --ignore-not-found",
 ];
 const clearRequest = "delete configmap azora-deploy-rollback --ignore-not-found";
-// A deploy takes the lock and clears any rollback request a dead deploy left; at the end it clears its own marker.
+// A deploy takes the lock and clears any rollback request a dead deploy left; at the end it removes what was made
+// for it (its promotion marker, or the request it acted on) and releases its own lock, both by id.
 const lock = ["create configmap azora-deploy-lock --from-literal=holder=…"];
 const deployLock = [...lock, clearRequest];
-const unlock = ["delete configmap azora-deploy-lock --ignore-not-found"];
-const deployUnlock = [clearRequest, ...unlock];
+const unlock = ["delete own configmap azora-deploy-lock"];
+const ownRequest = "delete own configmap azora-deploy-rollback";
+const deployUnlock = [ownRequest, ...unlock];
 const promoting = "create configmap azora-deploy-rollback kind=promoting";
+/** A canary move under the deploy's claim on the request slot (ADR 0410). */
+const claimed = (...lines: string[]) => ["create configmap azora-deploy-rollback kind=moving", ...lines, ownRequest];
 
 describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
   let platform: TestPlatform;
@@ -122,28 +109,8 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     };
   }
 
-  function run(script: string, args: string[], extraEnv: Record<string, string> = {}) {
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        join(repoRoot, "deployment", script),
-        args,
-        {
-          cwd: repo.dir,
-          env: {
-            PATH: `${stub.binDir}:${process.env.PATH}`,
-            HOME: process.env.HOME ?? "/tmp",
-            LOG_STDOUT: "false",
-            ...stub.env,
-            STUB_PORT_8080: port(platform.baseUrl),
-            STUB_PORT_9090: port(platform.opsUrl),
-            ...extraEnv,
-          },
-          timeout: 240_000,
-        },
-        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const run = (script: string, args: string[], extraEnv: Record<string, string> = {}) =>
+    startScript(stub, repo.dir, { STUB_PORT_8080: port(platform.baseUrl), STUB_PORT_9090: port(platform.opsUrl) }, script, args, extraEnv).done;
   const image = (name: string) => stub.object("Deployment", name)?.spec.template.spec.containers[0].image;
   const selector = (name: string) => stub.object("Service", name)?.spec.selector;
 
@@ -179,7 +146,7 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     const result = await run("blue-green-deploy.sh", ["staging", "v2.0.1", ...quick], { STUB_PORT_8080: String((closedPort.address() as { port: number }).port) });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/failed at "smoke tests and analysis on the preview": smoke tests failed against v2\.0\.1/);
-    expect(changes(stub)).toEqual([...deployLock, ...startPreview, ...route("stable"), ...removePreview, ...deployUnlock]);
+    expect(changes(stub)).toEqual([...deployLock, ...startPreview, ...route("stable"), ...removePreview, ...unlock]);
     expect(image("api-gateway")).toBe("azora/api-gateway:0.1.0");
     expect(stub.object("Deployment", "api-gateway-preview")).toBeUndefined();
     expect(JSON.parse(stub.object("ConfigMap", "azora-deploy-state")!.data!.state!)).toMatchObject({ phase: "rolled_back", version: "v2.0.1", reason: "smoke tests failed against v2.0.1" });
@@ -194,7 +161,19 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     expect(result.code).toBe(0);
     const both = 'patch service api-gateway --type=merge -p {"spec":{"selector":{"azora.os/track":null}}}';
     const scale = (replicas: number) => [`scale deployment/api-gateway-preview --replicas=${replicas}`, "rollout status deployment/api-gateway-preview --timeout=600s"];
-    expect(changes(stub)).toEqual([...deployLock, ...startPreview, both, ...scale(1), ...scale(1), ...scale(3), ...route("preview"), promoting, ...promote("v2.0.0"), ...route("stable"), ...removePreview, ...deployUnlock]);
+    expect(changes(stub)).toEqual([
+      ...deployLock,
+      ...startPreview,
+      ...claimed(both, ...scale(1)),
+      ...claimed(...scale(1)),
+      ...claimed(...scale(3)),
+      ...claimed(...route("preview")),
+      promoting,
+      ...promote("v2.0.0"),
+      ...route("stable"),
+      ...removePreview,
+      ...deployUnlock,
+    ]);
     expect(result.stderr).toMatch(/canary 10 % analysis: 0 of \d+ requests failed/);
   }, SLOW);
 
@@ -203,7 +182,7 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     const result = await run("canary-deploy.sh", ["staging", "v2.0.0", ...quick]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/failed at "canary 10 %": canary 10 % analysis: no requests reached the new version/);
-    expect(changes(stub).slice(-10)).toEqual([...route("stable"), ...removePreview, ...deployUnlock]);
+    expect(changes(stub).slice(-9)).toEqual([...route("stable"), ...removePreview, ...unlock]);
     expect(selector("api-gateway")).toEqual({ "app.kubernetes.io/name": "api-gateway", "azora.os/track": "stable" });
     expect(changes(stub).some((line) => line.startsWith("set image"))).toBe(false);
   }, SLOW);
@@ -239,11 +218,12 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     // An hour per step: only the rollback ends the canary within the test.
     const deploying = run("canary-deploy.sh", ["staging", "v2.0.0", "--analysis-seconds", "3600", "--keep-warm-seconds", "0"]);
     const state = () => JSON.parse(stub.object("ConfigMap", "azora-deploy-state")?.data?.state ?? "{}");
-    // At 10 %, in the step's analysis window: the preview scaled, and the deploy looking for a rollback request since.
+    // At 10 %, in the step's analysis window: the preview scaled, its claim released, and the deploy looking for a rollback request since.
     await waitUntil(async () => {
       const calls = stub.calls();
+      const released = calls.findLastIndex(({ args }) => args[0] === "delete" && args[1] === "--raw" && args[2]!.endsWith("/azora-deploy-rollback"));
       const scaled = calls.findIndex(({ args }) => args[0] === "scale");
-      return (state().phase === "canary" && scaled >= 0 && calls.slice(scaled).some(({ args }) => args[0] === "get" && args.includes("azora-deploy-rollback"))) || undefined;
+      return (state().phase === "canary" && scaled >= 0 && released > scaled && calls.slice(released + 1).some(({ args }) => args[0] === "get" && args.includes("azora-deploy-rollback"))) || undefined;
     }, "the canary's first analysis window", 180_000);
     const before = stub.calls().length;
     const back = await run("rollback.sh", ["staging", "Canary latency regression"]);

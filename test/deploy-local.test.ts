@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { Agent, request } from "undici";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
 import { repoRoot, runCli, spawnCli, type RunningCli } from "./helpers/cli.ts";
@@ -52,6 +52,7 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
   let gatewayUrl = "";
   let path = "";
   let token = "";
+  let credentials = { email: "", password: "" };
   const releases: Record<string, string> = {};
   const agent = new Agent({ connections: 16 });
 
@@ -178,7 +179,7 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
     env.USERS_URL = await serve("users");
     gatewayUrl = await serve("gateway");
     const user = await apiClient(gatewayUrl).newUser("deploy");
-    token = user.accessToken;
+    credentials = { email: user.email, password: user.password };
     path = `/api/user/${user.id}`;
     const dir = await mkdtemp(join(tmpdir(), "azora-releases-"));
     releases.good = await packRelease(dir, "2.0.0");
@@ -197,6 +198,14 @@ describe.runIf(postgres)("azora deploy on the local target: process sets behind 
       to: '    register: (app) => {\n      let apiCalls = 0;\n      app.addHook("onRequest", async (request, reply) => {\n        if (request.url.startsWith("/api/") && ++apiCalls % 20 === 0) return reply.code(500).send({ error: { code: "internal", message: "injected" } });\n      });\n',
     });
   }, SLOW);
+  // An access token lasts 15 minutes and the suite takes longer on a loaded machine: each test logs in for its
+  // own, which outlives it (a test's limit, SLOW, is shorter than the token's life).
+  beforeEach(async () => {
+    const login = await apiClient(gatewayUrl).call("POST", "/api/auth/login", { json: credentials });
+    expect(login.status).toBe(200);
+    expect(login.body.expiresIn * 1000).toBeGreaterThan(SLOW);
+    token = login.body.accessToken;
+  }, 60_000);
   afterAll(async () => {
     await agent.close();
     const state = await status().catch(() => undefined);

@@ -71,7 +71,7 @@ export function registerDeployCommands(program: Command, hooks: DeployCliHooks):
   const environment = () => new Command().createArgument("environment", "staging or production").choices(environments);
   const targetOf = async (name: string) => {
     const { kubernetesTarget } = await import("./deploy/kubernetes-target.ts");
-    const target = kubernetesTarget((await import("./deploy/kubectl.ts")).kubectl(`azora-${name}`, env));
+    const target = kubernetesTarget((await import("./deploy/kubectl.ts")).kubectl(`azora-${name}`, env), io.err);
     if (await target.reachable()) return target;
     io.err(`Namespace azora-${name} is not reachable with kubectl (check kubectl config current-context, and that the overlay was applied: docs/deployment.md).`);
     return undefined;

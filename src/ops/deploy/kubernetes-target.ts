@@ -1,6 +1,7 @@
 import { scrape } from "./analysis.ts";
-import type { DeployTarget, RollbackRequest } from "./engine.ts";
-import type { Kubectl } from "./kubectl.ts";
+import { goneRequest, type DeployTarget, type LockRelease, type RollbackRequest } from "./engine.ts";
+import { KubectlError, type Kubectl } from "./kubectl.ts";
+import { TransientBudget, transientLimits } from "./transient.ts";
 
 /** The platform's Deployments, services before the gateway: a new gateway never waits on old services. */
 export const deployments = ["auth-service", "user-service", "api-gateway"] as const;
@@ -11,7 +12,10 @@ const trackLabel = "azora.os/track";
 const lockName = "azora-deploy-lock";
 const stateName = "azora-deploy-state";
 const rollbackRequestName = "azora-deploy-rollback";
-const rolloutTimeout = "--timeout=600s";
+/** The longest one rollout (or the migrate Job) may take: kubectl's --timeout, and the longest step of a deploy. */
+export const rolloutTimeoutSeconds = 600;
+/** A rollout that failed for good, not a connection that dropped: no point in asking again. */
+const definitiveRolloutFailure = /exceeded its progress deadline|timed out waiting|NotFound|not found/i;
 
 export interface DeployState {
   strategy: "blue-green" | "canary" | "rollback";
@@ -30,6 +34,14 @@ export interface DeployState {
   rollbackError?: string;
   /** Who asked for the rollback (phase rolled_back by an operator's request); absent when the deploy failed by itself. */
   requestedBy?: string;
+  /** The id of the rollback request the deploy acted on: the waiting `azora rollback` reports success only for its own. */
+  requestId?: string;
+  /** Set with requestId: the request aborted canary steps (rather than switching back from a finished switch). */
+  abortedCanary?: boolean;
+  /** Set when the deploy was stopped by SIGINT or SIGTERM (rolled back by the operator's interrupt, not by a failed gate). */
+  interrupted?: NodeJS.Signals;
+  /** This deploy's (or rollback's) own id: rollback requests are bound to it, and the lock carries it. Absent in states of older releases. */
+  id?: string;
 }
 
 /** The release tag of a pinned image reference (azora/api-gateway:v1.2.3 → v1.2.3). */
@@ -44,7 +56,9 @@ const previewOf = (name: string) => `${name}-preview`;
  * (deployment/api-gateway); `preview` is a copy at the new version (deployment/api-gateway-preview).
  * Traffic moves by the Services' selector; the old pods keep running until the release is promoted.
  */
-export function kubernetesTarget(k: Kubectl) {
+export function kubernetesTarget(k: Kubectl, report: (text: string) => void = () => undefined) {
+  let interrupted = false;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   async function getJson(kind: string, name: string): Promise<any | undefined> {
     const result = await k.run(["get", kind, name, "-o", "json"]);
     if (result.code === 0) return JSON.parse(result.stdout);
@@ -74,8 +88,44 @@ export function kubernetesTarget(k: Kubectl) {
   async function readRollbackRequest(): Promise<RollbackRequest | undefined> {
     const map = await getJson("configmap", rollbackRequestName);
     if (!map?.data) return undefined;
-    const { kind, reason = "", holder = "unknown", at = "?" } = map.data as Record<string, string>;
-    return { kind: kind === "rollback" ? "rollback" : "promoting", reason, holder, at };
+    const { kind, reason = "", holder = "unknown", at = "?", deployId = "", id = "" } = map.data as Record<string, string>;
+    return { kind: kind === "rollback" || kind === "moving" ? kind : "promoting", reason, holder, at, deployId, id };
+  }
+
+  const holderOf = (map: any) => `${map?.data?.holder ?? "unknown"} since ${map?.data?.since ?? "?"}`;
+
+  /**
+   * Deletes the ConfigMap `name` only while it is the one with data.id `id`: read, then deleted with the API
+   * server's precondition on its uid, so one re-created meanwhile (a stale lock taken over) is left alone.
+   */
+  async function deleteOwned(name: string, id: string): Promise<LockRelease> {
+    const held = await getJson("configmap", name);
+    if (!held) return { released: false };
+    if (held.data?.id !== id) return { released: false, holder: holderOf(held) };
+    const options = { kind: "DeleteOptions", apiVersion: "v1", preconditions: { uid: held.metadata?.uid } };
+    const result = await k.run(["delete", "--raw", `/api/v1/namespaces/${k.namespace}/configmaps/${name}`, "-f", "-"], JSON.stringify(options));
+    if (result.code === 0) return { released: true };
+    if (/NotFound|not found/i.test(result.stderr)) return { released: false };
+    if (/Conflict|Precondition failed/i.test(result.stderr)) return { released: false, holder: holderOf(await getJson("configmap", name)) };
+    throw new KubectlError(`kubectl delete configmap ${name}: ${result.stderr.trim()}`);
+  }
+
+  /**
+   * `kubectl rollout status` or `wait` within rolloutTimeoutSeconds in all: a call that fails for a passing
+   * reason (the API server unreachable for a moment) is asked again with the time left, within the transient
+   * budget; a rollout that failed for good, the deadline, or an interrupt ends it with kubectl's message.
+   */
+  async function waitUntilDone(args: string[]): Promise<void> {
+    const deadline = Date.now() + rolloutTimeoutSeconds * 1000;
+    const budget = new TransientBudget(`kubectl ${args.join(" ")}`, transientLimits, report);
+    for (let pause = 1000; ; pause = Math.min(pause * 2, 5000)) {
+      const result = await k.run([...args, `--timeout=${Math.max(1, Math.ceil((deadline - Date.now()) / 1000))}s`]);
+      if (result.code === 0) return budget.succeeded();
+      const error = new KubectlError(`kubectl ${args.join(" ")}: ${result.stderr.trim() || `exit ${result.code}`}`);
+      if (interrupted || definitiveRolloutFailure.test(result.stderr) || Date.now() >= deadline) throw error;
+      budget.failed(error);
+      await sleep(Math.min(pause, Math.max(0, deadline - Date.now())));
+    }
   }
 
   return {
@@ -86,22 +136,26 @@ export function kubernetesTarget(k: Kubectl) {
       return (await getJson("namespace", k.namespace)) !== undefined;
     },
 
-    /** Takes the environment's deploy lock (a ConfigMap only one client can create); the holder when taken. */
-    async lock(holder: string): Promise<{ ok: true } | { ok: false; holder: string }> {
-      const created = await k.run(["create", "configmap", lockName, `--from-literal=holder=${holder}`, `--from-literal=since=${new Date().toISOString()}`]);
+    /** Takes the environment's deploy lock (a ConfigMap only one client can create, carrying the taker's id); the holder when taken. */
+    async lock(holder: string, id: string): Promise<{ ok: true } | { ok: false; holder: string }> {
+      const created = await k.run(["create", "configmap", lockName, `--from-literal=holder=${holder}`, `--from-literal=since=${new Date().toISOString()}`, `--from-literal=id=${id}`]);
       if (created.code === 0) return { ok: true };
       if (!/AlreadyExists|already exists/i.test(created.stderr)) throw new Error(`kubectl create configmap ${lockName}: ${created.stderr.trim()}`);
-      const held = await getJson("configmap", lockName);
-      return { ok: false, holder: `${held?.data?.holder ?? "unknown"} since ${held?.data?.since ?? "?"}` };
+      return { ok: false, holder: holderOf(await getJson("configmap", lockName)) };
     },
 
-    async unlock(): Promise<void> {
-      await k.must(["delete", "configmap", lockName, "--ignore-not-found"]);
-    },
+    /** Releases the lock only while it is still the one taken with `id` (not one taken over after it was removed as stale). */
+    unlock: (id: string) => deleteOwned(lockName, id),
 
     async lockHolder(): Promise<string | undefined> {
       const held = await getJson("configmap", lockName);
-      return held ? `${held.data?.holder ?? "unknown"} since ${held.data?.since ?? "?"}` : undefined;
+      return held ? holderOf(held) : undefined;
+    },
+
+    /** Ends the kubectl wait running now; later waits are not asked again after a failure. */
+    interrupt(): void {
+      interrupted = true;
+      k.interruptRunning();
     },
 
     /** The rollback request or promotion marker (a ConfigMap only one client can create). */
@@ -111,13 +165,15 @@ export function kubernetesTarget(k: Kubectl) {
       if (created.code === 0) return { ok: true };
       if (!/AlreadyExists|already exists/i.test(created.stderr)) throw new Error(`kubectl create configmap ${rollbackRequestName}: ${created.stderr.trim()}`);
       const existing = await readRollbackRequest();
-      return { ok: false, existing: existing ?? { kind: "promoting", reason: "unknown", holder: "unknown", at: "?" } };
+      return { ok: false, existing: existing ?? goneRequest };
     },
 
     readRollbackRequest,
 
-    async clearRollbackRequest(): Promise<void> {
-      await k.must(["delete", "configmap", rollbackRequestName, "--ignore-not-found"]);
+    /** Removes the request; with `id`, only while it is that one. */
+    async clearRollbackRequest(id?: string): Promise<void> {
+      if (id) await deleteOwned(rollbackRequestName, id);
+      else await k.must(["delete", "configmap", rollbackRequestName, "--ignore-not-found"]);
     },
 
     async readState(): Promise<DeployState | undefined> {
@@ -168,7 +224,7 @@ export function kubernetesTarget(k: Kubectl) {
       };
       await k.must(["delete", "job", "migrate", "--ignore-not-found"]);
       await k.must(["apply", "-f", "-"], JSON.stringify(job));
-      await k.must(["wait", "--for=condition=complete", "job/migrate", rolloutTimeout]);
+      await waitUntilDone(["wait", "--for=condition=complete", "job/migrate"]);
     },
 
     /** Starts the preview track at version: every service, with Services for the preview gateway to reach them. */
@@ -188,7 +244,7 @@ export function kubernetesTarget(k: Kubectl) {
           await k.must(["apply", "-f", "-"], JSON.stringify(preview));
         }
       }
-      for (const name of deployments) await k.must(["rollout", "status", `deployment/${previewOf(name)}`, rolloutTimeout]);
+      for (const name of deployments) await waitUntilDone(["rollout", "status", `deployment/${previewOf(name)}`]);
     },
 
     /** Points a Service at one track, or at both (a canary: traffic splits by the pods' count). */
@@ -201,14 +257,14 @@ export function kubernetesTarget(k: Kubectl) {
 
     async scalePreview(name: DeploymentName, replicas: number): Promise<void> {
       await k.must(["scale", `deployment/${previewOf(name)}`, `--replicas=${replicas}`]);
-      await k.must(["rollout", "status", `deployment/${previewOf(name)}`, rolloutTimeout]);
+      await waitUntilDone(["rollout", "status", `deployment/${previewOf(name)}`]);
     },
 
     /** The stable Deployments move to version while traffic is on the preview track, so the rolling update is unseen. */
     async promote(version: string): Promise<void> {
       for (const name of deployments) {
         await k.must(["set", "image", `deployment/${name}`, `${name}=azora/${name}:${version}`]);
-        await k.must(["rollout", "status", `deployment/${name}`, rolloutTimeout]);
+        await waitUntilDone(["rollout", "status", `deployment/${name}`]);
       }
     },
 
@@ -223,7 +279,7 @@ export function kubernetesTarget(k: Kubectl) {
     async undo(): Promise<void> {
       for (const name of deployments) {
         await k.must(["rollout", "undo", `deployment/${name}`]);
-        await k.must(["rollout", "status", `deployment/${name}`, rolloutTimeout]);
+        await waitUntilDone(["rollout", "status", `deployment/${name}`]);
       }
     },
 
@@ -247,6 +303,8 @@ export function kubernetesDeployTarget(target: KubernetesTarget): DeployTarget {
   return {
     where: target.namespace,
     staleLockHint: `run: kubectl delete configmap azora-deploy-lock -n ${target.namespace}`,
+    longestStepSeconds: rolloutTimeoutSeconds,
+    interrupt: target.interrupt,
     currentVersion: async () => (await target.versions())["api-gateway"],
     lock: target.lock,
     unlock: target.unlock,
@@ -274,7 +332,7 @@ export function kubernetesDeployTarget(target: KubernetesTarget): DeployTarget {
     removePreview: () => target.removePreview(),
     requestRollback: (request) => target.requestRollback(request),
     readRollbackRequest: () => target.readRollbackRequest(),
-    clearRollbackRequest: () => target.clearRollbackRequest(),
+    clearRollbackRequest: (id) => target.clearRollbackRequest(id),
     // With a preview track still up (a deploy in flight or just switched), traffic goes back to the stable
     // track at once; after a promotion, every Deployment goes back one revision.
     async rollback() {

@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync, openSync, closeSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, openSync, closeSync } from "node:fs";
 import { link, mkdir, readFile, rm, symlink, writeFile, rename, open as openFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +10,7 @@ import type { Config } from "../../platform/config.ts";
 import { runPlatformCommand } from "../run-platform-command.ts";
 import { trafficCommand, type TrafficArgs } from "../traffic.ts";
 import { otherColour, trafficUpstreams, type Colour, type TrafficRoute } from "../../services/gateway/traffic/traffic.repository.ts";
-import type { DeployTarget, Preview, RollbackRequest } from "./engine.ts";
+import { goneRequest, type DeployTarget, type LockRelease, type Preview, type RollbackRequest } from "./engine.ts";
 import type { DeployState } from "./kubernetes-target.ts";
 
 const run = promisify(execFile);
@@ -29,17 +30,31 @@ interface ProcessSet {
   dir: string;
   /** The commit a git ref named when it was deployed (a branch moves on; the release does not). */
   commit?: string;
+  /** A tarball's SHA-256 when it was deployed (a file repacked under the same name is another release). */
+  sha256?: string;
   processes: ServiceProcess[];
   running: boolean;
   /** Set when its own deploy failed (smoke tests, a gate) and removed it: a rollback never starts it again. */
   failed?: { step: string; reason: string };
 }
 
-/** A release as unpacked: what messages and the status call it, where it is, and the commit of a git ref. */
+/** A release as unpacked: what messages and the status call it, where it is, and the commit of a git ref or the hash of a tarball. */
 interface Release {
   name: string;
   dir: string;
   commit?: string;
+  sha256?: string;
+}
+
+/** How long one process of a set may take to print its URLs, then to answer /health/ready: together the longest step of a local deploy. */
+const startTimeoutMs = 120_000;
+const readyTimeoutMs = 60_000;
+
+/** The SHA-256 of a file, read as a stream (a release tarball is megabytes). */
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 interface LocalState {
@@ -57,6 +72,11 @@ const isAlive = (pid: number) => {
 };
 
 const isTarball = (version: string) => /\.(tar\.gz|tgz)$/.test(version);
+
+/** The lock file: a line naming the holder (what refusals show), then the id of the deploy or rollback that took it. */
+const lockText = (holder: string, id: string) => `${holder} since ${new Date().toISOString()}\nid ${id}\n`;
+const lockHolderOf = (text: string) => text.split("\n")[0]!.trim();
+const lockIdOf = (text: string) => /^id (\S+)$/m.exec(text)?.[1];
 
 /** A tarball release's name: the file's name without its extension (npm pack's azora-os-1.2.3). */
 export function releaseName(version: string): string {
@@ -175,8 +195,12 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     const known = resolved.get(version);
     if (known) return known;
     let release: Release;
-    if (isTarball(version)) release = { name: releaseName(version), dir: join(releases, releaseName(version)) };
-    else {
+    if (isTarball(version)) {
+      // Keyed by content, not by file name: a tarball rebuilt under the same name is unpacked anew (ADR 0410).
+      const sha256 = await sha256Of(version);
+      const name = releaseName(version);
+      release = { name, dir: join(releases, `${name}@sha256-${sha256.slice(0, 12)}`), sha256 };
+    } else {
       const commit = await commitOf(version);
       if (!commit) throw new Error(`unknown version ${version}: no git ref ${version} in ${process.cwd()}`);
       const name = gitReleaseName(version, commit);
@@ -248,8 +272,12 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     closeSync(fd);
     child.unref();
     const label = role === "gateway" ? "API" : role === "auth" ? "Auth" : "Users";
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + startTimeoutMs;
     while (Date.now() < deadline) {
+      if (interruption.signal.aborted) {
+        process.kill(child.pid!, "SIGTERM");
+        throw new Error(`${role} of ${basename(dir)}: start interrupted`);
+      }
       const text = await readFile(logPath, "utf8");
       const url = text.match(new RegExp(`${label}:\\s+(http://\\S+)`))?.[1];
       const ops = text.match(/Ops:\s+(http:\/\/\S+)/)?.[1];
@@ -258,22 +286,22 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       await new Promise((done) => setTimeout(done, 200));
     }
     process.kill(child.pid!, "SIGTERM");
-    throw new Error(`${role} of ${basename(dir)} did not start within 120 s (see ${logPath})`);
+    throw new Error(`${role} of ${basename(dir)} did not start within ${startTimeoutMs / 1000} s (see ${logPath})`);
   };
 
   const ready = async (service: ServiceProcess) => {
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
+    const deadline = Date.now() + readyTimeoutMs;
+    while (Date.now() < deadline && !interruption.signal.aborted) {
       const response = await fetch(new URL("/health/ready", service.ops)).catch(() => undefined);
       if (response?.ok) return;
       await new Promise((done) => setTimeout(done, 250));
     }
-    throw new Error(`${service.role} at ${service.url} is not ready after 60 s`);
+    throw new Error(interruption.signal.aborted ? `${service.role} at ${service.url}: wait for readiness interrupted` : `${service.role} at ${service.url} is not ready after ${readyTimeoutMs / 1000} s`);
   };
 
   const startSet = async (release: Release, colour: Colour): Promise<ProcessSet> => {
     const { dir } = release;
-    const set: ProcessSet = { version: release.name, dir, ...(release.commit ? { commit: release.commit } : {}), processes: [], running: true };
+    const set: ProcessSet = { version: release.name, dir, ...(release.commit ? { commit: release.commit } : {}), ...(release.sha256 ? { sha256: release.sha256 } : {}), processes: [], running: true };
     // Recorded as it grows, so a failed start still leaves its processes known (and stopped by the rollback).
     const record = () => update((state) => void (state.sets[colour] = set));
     try {
@@ -329,6 +357,10 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
   // colour must not be guessed: a guess of "green" while green is live would switch to the stopped blue set
   // and stop the live one.
   let newColour: Colour | undefined;
+  // Whether a weight or a switch may have sent public traffic to the new colour: only then is a drain owed before it stops.
+  let trafficMoved = false;
+  // SIGINT/SIGTERM: process starts, readiness waits and the migrate child stop waiting; the engine undoes the rest.
+  const interruption = new AbortController();
   const previewColour = (): Colour => {
     if (!newColour) throw new Error("no preview has been started");
     return newColour;
@@ -337,28 +369,42 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
   return {
     where: `local ${environment} (${config.dataDir})`,
     staleLockHint: `remove ${lockFile}`,
+    longestStepSeconds: (startTimeoutMs + readyTimeoutMs) / 1000,
+    interrupt: () => interruption.abort(),
     async currentVersion() {
       const state = await readLocal();
       return state.sets[await liveColour()]?.version ?? "the configured services (AUTH_URL, USERS_URL)";
     },
-    async lock(holder) {
+    async lock(holder, id) {
       await mkdir(config.paths.state, { recursive: true });
       try {
         const handle = await openFile(lockFile, "wx");
-        await handle.writeFile(`${holder} since ${new Date().toISOString()}`);
+        await handle.writeFile(lockText(holder, id));
         await handle.close();
         return { ok: true };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-        return { ok: false, holder: (await readFile(lockFile, "utf8").catch(() => "unknown")).trim() };
+        return { ok: false, holder: lockHolderOf(await readFile(lockFile, "utf8").catch(() => "unknown")) };
       }
     },
-    unlock: () => rm(lockFile, { force: true }),
+    // Removed only while it carries this id: a lock removed as stale and taken by the next deploy is that deploy's.
+    // The read and the removal are two steps, but between them only a person can replace the file (removing it by
+    // hand while this process runs, and another deploy taking it in that instant).
+    async unlock(id): Promise<LockRelease> {
+      const text = await readFile(lockFile, "utf8").catch((error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return undefined;
+        throw error;
+      });
+      if (text === undefined) return { released: false };
+      if (lockIdOf(text) !== id) return { released: false, holder: lockHolderOf(text) };
+      await rm(lockFile, { force: true });
+      return { released: true };
+    },
     readState: async () => (await readLocal()).deploy,
     writeState: (deploy) => update((state) => void (state.deploy = deploy)),
     async migrate(version) {
       const { dir } = await unpack(version);
-      const { stdout } = await run(process.execPath, [join(dir, "bin", "azora.js"), "migrate"], { cwd: dir, env: { ...env, LOG_STDOUT: "false" } });
+      const { stdout } = await run(process.execPath, [join(dir, "bin", "azora.js"), "migrate"], { cwd: dir, env: { ...env, LOG_STDOUT: "false" }, signal: interruption.signal });
       for (const line of stdout.trim().split("\n").filter(Boolean)) io.err(`  ${line}`);
     },
     async startPreview(version) {
@@ -397,15 +443,25 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     },
     beginCanary: async () => undefined,
     async canaryStep(percent) {
+      trafficMoved = true;
       for (const upstream of trafficUpstreams) await traffic({ action: "weight", upstream, percent });
     },
-    switchToPreview: () => switchTo(previewColour()),
-    // The old colour has been kept warm; now it stops, once every gateway has followed and finished with it.
+    switchToPreview() {
+      trafficMoved = true;
+      return switchTo(previewColour());
+    },
+    // The old colour has been kept warm; now it stops, once every gateway has followed and finished with it. On the
+    // first deploy the old colour is the configured services, no set of ours: nothing to drain or stop.
     async promote() {
       const old = otherColour(previewColour());
-      await drain();
       const state = await readLocal();
-      await stopSet(state.sets[old]);
+      const set = state.sets[old];
+      if (!set?.processes.some((service) => isAlive(service.pid))) {
+        io.err(`  no process set of ours was live before (${set ? `${set.version}'s processes are gone` : "the configured services"}): nothing to drain or stop`);
+        return;
+      }
+      await drain();
+      await stopSet(set);
       await writeLocal(state);
     },
     // Before the new set started (a failed migrate) traffic and the live set were never touched: nothing to undo.
@@ -415,13 +471,15 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     async removePreview() {
       const colour = newColour;
       if (!colour) return;
-      await drain();
+      // Public traffic reached the set only after a weight or a switch; before that (smoke tests failed) nobody is to drain.
+      if (trafficMoved) await drain();
       const state = await readLocal();
       const set = state.sets[colour];
       await stopSet(set);
       // The engine wrote the outcome before this call: a release that failed by itself is marked, so that a
       // later `azora rollback` (the other colour) does not start it again and send it every request untested.
-      if (set && state.deploy?.phase === "rolled_back" && !state.deploy.requestedBy) set.failed = { step: state.deploy.step, reason: state.deploy.reason ?? "unknown" };
+      // An operator's rollback request or interrupt is a judgement on the deploy, not on the release.
+      if (set && state.deploy?.phase === "rolled_back" && !state.deploy.requestedBy && !state.deploy.interrupted) set.failed = { step: state.deploy.step, reason: state.deploy.reason ?? "unknown" };
       await writeLocal(state);
     },
     async requestRollback(request) {
@@ -434,20 +492,25 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
         return { ok: true };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-        return { ok: false, existing: (await readRequest()) ?? { kind: "promoting", reason: "unknown", holder: "unknown", at: "?" } };
+        return { ok: false, existing: (await readRequest()) ?? goneRequest };
       } finally {
         await rm(draft, { force: true });
       }
     },
     readRollbackRequest: () => readRequest(),
-    clearRollbackRequest: () => rm(requestFile, { force: true }),
+    // By id only while it is that one: a create is exclusive, so no other request can replace it between the read
+    // and the removal; only a removal by hand could.
+    async clearRollbackRequest(id) {
+      if (id && (await readRequest())?.id !== id) return;
+      await rm(requestFile, { force: true });
+    },
     // A switch back while the previous colour is warm; otherwise its release is started again first.
     async rollback() {
       // While the previous set is warm this is one opening of the platform: read the routes, switch both upstreams.
       const state = await readLocal();
       const outcome = await trafficSession(async (run) => {
         const current = (await run({ action: "status" })) as Record<string, TrafficRoute | null>;
-        const { back, from } = rollbackColours(current);
+        const { back, from, canary } = rollbackColours(current);
         const previous = state.sets[back];
         if (!current.users || current.users[back].length === 0) throw new Error(`nothing to roll back to: no ${back} targets (no deploy has run here yet)`);
         if (previous?.failed) {
@@ -462,15 +525,24 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
             if (route && (route.active !== back || route.canaryWeight > 0)) await run({ action: "switch", upstream, to: back });
           }
         }
-        return { from, back, previous, warm };
+        return { from, back, previous, warm, canary };
       });
-      const { from, back, previous, warm } = outcome;
+      const { from, back, previous, warm, canary } = outcome;
+      // A canary left by a deploy that died in its steps: its share is taken away above, and its processes
+      // (which no route sends to any more) stop once every gateway has followed.
+      const leftover = canary ? state.sets[from] : undefined;
+      if (leftover?.processes.some((service) => isAlive(service.pid))) {
+        io.err(`  stopping the canary's process set (${leftover.version}) once the gateways have followed`);
+        await drain();
+        await stopSet(leftover);
+        await update((latest) => void (latest.sets[from] = leftover));
+      }
       if (previous && !warm) {
         io.err(`  ${previous.version} is no longer warm: starting it again`);
         await stopSet(previous);
         // Its own directory, as deployed: the ref it came from may name another commit by now.
         if (!existsSync(join(previous.dir, "bin", "azora.js"))) throw new Error(`${previous.version} cannot be started again: ${previous.dir} is gone (deploy it again instead)`);
-        const set = await startSet({ name: previous.version, dir: previous.dir, ...(previous.commit ? { commit: previous.commit } : {}) }, back);
+        const set = await startSet({ name: previous.version, dir: previous.dir, ...(previous.commit ? { commit: previous.commit } : {}), ...(previous.sha256 ? { sha256: previous.sha256 } : {}) }, back);
         await trafficSession(async (run) => {
           for (const upstream of trafficUpstreams) await run({ action: "targets", upstream, [back]: targetsOf(set, upstream) });
           for (const upstream of trafficUpstreams) await run({ action: "switch", upstream, to: back });
@@ -480,9 +552,9 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
     },
     async status() {
       const state = await readLocal();
-      const lock = existsSync(lockFile) ? (await readFile(lockFile, "utf8")).trim() : null;
+      const lock = existsSync(lockFile) ? lockHolderOf(await readFile(lockFile, "utf8")) : null;
       const sets = Object.fromEntries(
-        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), ...(set.failed ? { failed: set.failed } : {}), processes: set.processes }]),
+        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), ...(set.sha256 ? { sha256: set.sha256 } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), ...(set.failed ? { failed: set.failed } : {}), processes: set.processes }]),
       );
       const { live, back } = rollbackColours(await routes());
       return { target: "local", live, rollbackTo: back, sets, lock, lastDeploy: state.deploy ?? null };
