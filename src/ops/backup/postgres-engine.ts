@@ -8,7 +8,7 @@ import type { Db, Queryable } from "../../platform/db/db.ts";
 import { migrate } from "../../platform/db/migrator.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
 import type { StatsFormat, TableStats } from "./manifest.ts";
-import { COPY_TABLES_SQL, COPY_TEXT_OPTIONS, copyTableStats } from "./copy-table-stats.ts";
+import { COPY_TEXT_OPTIONS, copyTableStats } from "./copy-table-stats.ts";
 import { statsFromArchive } from "./pgdump-archive-stats.ts";
 import { libpqEnv, quoteIdent, requireClientNotOlder, runTool, streamTool } from "./postgres-tools.ts";
 import { readSchemaVersion, readTableStats } from "./table-stats.repository.ts";
@@ -122,11 +122,11 @@ export async function loadIntoDatabase(url: string, database: string, file: stri
  */
 export async function databaseStats(url: string, database: string, format: StatsFormat): Promise<TableStats[]> {
   if (format === 2) {
-    const { tables, encoding } = await withClient(urlFor(url, database), async (client) => ({
-      tables: (await client.query<{ name: string; columns: string | null }>(COPY_TABLES_SQL)).rows,
-      encoding: (await client.query<{ encoding: string }>("SELECT current_setting('server_encoding') AS encoding")).rows[0]?.encoding ?? "UTF8",
-    }));
-    return copyTableStats(url, database, tables, encoding);
+    // pg_dump's client encoding is the database's; so is this recount's.
+    return withClient(urlFor(url, database), async (client) => {
+      await client.query("SELECT set_config('client_encoding', current_setting('server_encoding'), false)");
+      return copyTableStats(client);
+    });
   }
   return withClient(urlFor(url, database), async (client) => {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
