@@ -109,4 +109,16 @@ describe.runIf(postgres)("table statistics read from pg_dump's stream (postgres)
     // A different definition: a format 1 manifest is never compared with format 2 figures.
     expect(sql.find((table) => table.name === "tricky")?.checksum).not.toBe((await databaseStats(server, source, 2)).find((table) => table.name === "tricky")?.checksum);
   }, slow);
+
+  it("an archive the stream reader cannot read falls back to the SQL statistics, however much follows it", async () => {
+    // A large object is a block the reader does not know; 4 MiB of incompressible bytes follow that block,
+    // more than the reader's copy of the stream holds: the dump must still run to its end.
+    await admin("SELECT lo_from_bytea(0, (SELECT decode(string_agg(md5(random()::text) || md5(random()::text), ''), 'hex') FROM generate_series(1, 131072)))");
+    const file = join(dir, "fallback.pgdump");
+    const dumped = await dumpPostgres(db, urlFor(server, source), (dump) => sealFile(dump, file, { gzip: false, key: undefined }));
+    expect(dumped.statsFormat).toBe(1);
+    expect(dumped.statsFallback).toMatch(/large objects/);
+    expect(dumped.stored.bytes).toBeGreaterThan(4 * 1024 * 1024);
+    expect(dumped.tables).toEqual(await databaseStats(server, source, 1));
+  }, slow);
 });

@@ -61,7 +61,11 @@ export async function dumpPostgres<Stored>(
       const read = statsFromArchive(copy).then(
         (tables) => ({ tables }),
         (error: unknown) => {
-          copy.resume(); // the backup goes on without this reader
+          // The backup goes on without this reader. Its copy is taken off pg_dump's output and dropped:
+          // resume() would not drain it (the reader's iterator still listens), and once full it would
+          // pause pg_dump's output for good.
+          dump.unpipe(copy);
+          copy.destroy();
           return { failed: error instanceof Error ? error.message : String(error) };
         },
       );
