@@ -69,6 +69,32 @@ describe.each(backends())("backup integrity ($name)", (backend) => {
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
   }, slow);
 
+  it("a restored copy whose recount differs from the manifest is refused by the restore and the drill, nothing changed", async () => {
+    const backup = await takeBackup();
+    const manifest = JSON.parse(await readFile(join(backup.path, "manifest.json"), "utf8")) as { format: number; tables: { name: string; rows: number; checksum: string }[] };
+    // PostgreSQL backups carry COPY-text checksums read from pg_dump's stream (ADR 0460), embedded ones SQL ones.
+    expect(manifest.format).toBe(platform.config.database.url ? 2 : 1);
+    // The dump is intact (its SHA-256 still matches); only the figures it is recounted against differ.
+    const users = manifest.tables.find((table) => table.name === "users");
+    const migrations = manifest.tables.find((table) => table.name === "schema_migrations");
+    if (!users || !migrations) throw new Error("the manifest lists no users or schema_migrations table");
+    users.rows += 1;
+    migrations.checksum = migrations.checksum.replace(/.$/, (digit) => (digit === "0" ? "1" : "0"));
+    await writeFile(join(backup.path, "manifest.json"), JSON.stringify(manifest));
+    const before = await statsOf(platform.running.context.db);
+
+    const restore = await runScript("backup/database-restore.sh", [backup.id, "--yes"], env);
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toMatch(/does not match the backup's manifest/);
+    expect(restore.stderr).toContain(`table users: ${users.rows - 1} rows, expected ${users.rows}`);
+    expect(restore.stderr).toContain("table schema_migrations: content checksum differs");
+    const drill = await runScript("scripts/test-backup-recovery.sh", [backup.id], env);
+    expect(drill.code).toBe(1);
+    expect(drill.stderr).toMatch(/Drill FAILED/);
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
+    expect(await leftovers()).toEqual([]);
+  }, slow);
+
   it("a restore that breaks off halfway through the archive leaves the previous database serving, and no copy behind", async () => {
     const backup = await takeBackup();
     const file = await dumpFileOf(backup.path);

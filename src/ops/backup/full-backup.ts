@@ -34,12 +34,12 @@ export async function takeFullBackup(context: PlatformContext, kind: Exclude<Bac
     const sealing = { gzip: embedded, key: key?.key };
     const sealed = key ? (embedded ? "compressed and encrypted" : "encrypted") : embedded ? "compressed" : "stored";
     reportProgress(io, { done: 1, total: STEPS, label: `dumping the ${embedded ? "embedded" : "PostgreSQL"} database (${sealed} and checksummed as it is written)` });
-    let dumped: { tables: Manifest["tables"]; schemaVersion: string };
+    let dumped: { tables: Manifest["tables"]; schemaVersion: string; statsFormat: Manifest["format"] };
     let written: WrittenFile;
     if (embedded) {
       // PGlite's dump is written whole by its tool; it is then sealed in one pass, outside the exclusive section.
       const rawDump = join(partial, "dump.sql.raw");
-      dumped = await dumpEmbedded(db, rawDump);
+      dumped = { ...(await dumpEmbedded(db, rawDump)), statsFormat: 1 };
       written = await sealFile(createReadStream(rawDump), join(partial, dumpFile), sealing);
       await rm(rawDump);
     } else {
@@ -47,11 +47,12 @@ export async function takeFullBackup(context: PlatformContext, kind: Exclude<Bac
       const fromPgDump = await dumpPostgres(db, config.database.url ?? "", (dump) => sealFile(dump, join(partial, dumpFile), sealing));
       dumped = fromPgDump;
       written = fromPgDump.stored;
+      if (fromPgDump.statsFallback) io.err(`The dump's table statistics were read with SQL instead (slower): ${fromPgDump.statsFallback}.`);
     }
 
     const bytes = written.bytes;
     const manifest: Manifest = {
-      format: 1,
+      format: dumped.statsFormat,
       id,
       kind,
       createdAt: new Date(started).toISOString(),

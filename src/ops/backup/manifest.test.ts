@@ -24,6 +24,11 @@ describe("backup manifests", () => {
     expect(parseManifest(JSON.stringify(valid), "manifest.json").dump.file).toBe("database.pgdump");
   });
 
+  it("accept format 2 (checksums over COPY text, ADR 0460) and refuse a format this version does not know", () => {
+    expect(parseManifest(JSON.stringify({ ...valid, format: 2 }), "manifest.json").format).toBe(2);
+    expect(() => parseManifest(JSON.stringify({ ...valid, format: 3 }), "/backups/X/manifest.json")).toThrow(/manifest\.json is not a valid manifest: format/);
+  });
+
   it("refuse a dump file the checksums do not cover: a restore would load it unchecked", () => {
     for (const file of ["other.pgdump", "../../elsewhere/database.pgdump"]) {
       const text = JSON.stringify({ ...valid, dump: { ...valid.dump, file } });

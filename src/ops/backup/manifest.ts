@@ -8,13 +8,21 @@ export type BackupKind = (typeof backupKinds)[number];
 const tableStats = z.object({ name: z.string(), rows: z.number().int().nonnegative(), checksum: z.string() });
 export type TableStats = z.infer<typeof tableStats>;
 
+/**
+ * How `tables[].checksum` was computed: 1 over each row's `row::text` in SQL (the embedded engine, and
+ * PostgreSQL backups before ADR 0460), 2 over each row's COPY text line, read from pg_dump's stream.
+ * A restore recomputes the checksums the same way on the restored copy.
+ */
+export const statsFormats = [1, 2] as const;
+export type StatsFormat = (typeof statsFormats)[number];
+
 const fileEntry = z.object({ name: z.string().regex(/^[A-Za-z0-9._-]+$/), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
 export type FileEntry = z.infer<typeof fileEntry>;
 
 /** What a backup holds and how to check it; written last, so a backup without one is incomplete. */
 export const manifestSchema = z
   .object({
-    format: z.literal(1),
+    format: z.union([z.literal(1), z.literal(2)]),
     id: z.string().regex(/^[0-9TZ]+-[a-z]+-[0-9a-f]+$/),
     kind: z.enum(backupKinds),
     createdAt: z.iso.datetime(),

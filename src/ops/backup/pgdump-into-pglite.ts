@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
 import type { EmbeddedDb } from "../../platform/db/pglite.ts";
-import type { TableStats } from "./manifest.ts";
+import type { StatsFormat, TableStats } from "./manifest.ts";
 import { loadNewPgliteDir, simpleQuery } from "./pglite-engine.ts";
 import { runTool } from "./postgres-tools.ts";
 
@@ -15,13 +15,13 @@ const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
  * that SQL come as `COPY … FROM stdin` blocks, which PGlite cannot read from a script: each block is handed
  * to PGlite's COPY through its in-memory file instead. A failed load removes the directory.
  */
-export async function loadPgDumpIntoNewPgliteDir(dumpFile: string, sqlFile: string, dir: string): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
+export async function loadPgDumpIntoNewPgliteDir(dumpFile: string, sqlFile: string, dir: string, format: StatsFormat): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
   // PATH only: pg_restore writing a file needs no connection settings, and gets none.
   await runTool("pg_restore", ["--no-owner", "--no-privileges", `--file=${sqlFile}`, dumpFile], { PATH: process.env.PATH, LANG: "C.UTF-8" });
   return loadNewPgliteDir(dir, async (db) => {
     await loadSqlWithCopyBlocks(db, sqlFile);
     await rm(sqlFile, { force: true });
-  });
+  }, format);
 }
 
 /** The lines of a file, split on "\n" only (a COPY row never holds a raw newline; "\r" stays data). */

@@ -2,7 +2,9 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
 import { pgDump } from "@electric-sql/pglite-tools/pg_dump";
 import { openPglite, type EmbeddedDb } from "../../platform/db/pglite.ts";
-import type { TableStats } from "./manifest.ts";
+import type { StatsFormat, TableStats } from "./manifest.ts";
+import { CopyRowsChecksum } from "./copy-rows-checksum.ts";
+import { COPY_TABLES_SQL, COPY_TEXT_SETTINGS, copyOutSql } from "./copy-table-stats.ts";
 import { LIST_TABLES_SQL, readTableStats, STABLE_OUTPUT_SETTINGS, tableStatsSql, toStats } from "./table-stats.repository.ts";
 
 /** A simple-protocol Query message: runs inside the exclusive section without PGlite's own locks. */
@@ -63,8 +65,8 @@ async function statsOf(pg: PGlite): Promise<TableStats[]> {
  * Loads a plain SQL dump into a new PGlite directory (never the live one) and returns it open, with its
  * statistics. A failed load removes the directory, so nothing half-restored is left behind.
  */
-export function loadIntoNewPgliteDir(sqlFile: string, dir: string): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
-  return loadNewPgliteDir(dir, async (db) => void (await db.exec(await readFile(sqlFile, "utf8"))));
+export function loadIntoNewPgliteDir(sqlFile: string, dir: string, format: StatsFormat = 1): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
+  return loadNewPgliteDir(dir, async (db) => void (await db.exec(await readFile(sqlFile, "utf8"))), format);
 }
 
 /**
@@ -72,16 +74,48 @@ export function loadIntoNewPgliteDir(sqlFile: string, dir: string): Promise<{ db
  * directory is removed. Loaded without syncing: the directory is synced as a whole when it is opened as the
  * live database.
  */
-export async function loadNewPgliteDir(dir: string, load: (db: EmbeddedDb) => Promise<void>): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
+export async function loadNewPgliteDir(dir: string, load: (db: EmbeddedDb) => Promise<void>, format: StatsFormat): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
   const db = await openPglite(dir, { sync: "off" });
   try {
     await load(db);
     // The dump empties search_path for its own session; give the copy the default back.
     await db.exec("RESET search_path");
-    return { db, stats: await db.transaction(readTableStats) };
+    return { db, stats: format === 2 ? await copyStatsOf(db) : await db.transaction(readTableStats) };
   } catch (error) {
     await db.close().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+type WrittenBlob = { _getWrittenBlob(): Promise<Blob | undefined>; _cleanupBlob(): Promise<void> };
+
+/**
+ * Format 2 statistics of an embedded database (a PostgreSQL backup moved into it): each table's COPY text,
+ * written to PGlite's in-memory file, through the checksum the backup computed from pg_dump's stream.
+ */
+async function copyStatsOf(db: EmbeddedDb): Promise<TableStats[]> {
+  return db.exclusive(async (pg) => {
+    // Settings local to a transaction: this database becomes the live one, whose session must keep its own.
+    await rowsOf(pg, `BEGIN; ${COPY_TEXT_SETTINGS.join("; ")}`);
+    try {
+      const tables = (await rowsOf(pg, COPY_TABLES_SQL)).map(([name, columns]) => ({ name: name ?? "", columns: columns ?? null }));
+      const stats: TableStats[] = [];
+      const raw = pg as unknown as WrittenBlob;
+      for (const { name, columns } of tables) {
+        const checksum = new CopyRowsChecksum();
+        try {
+          await pg.execProtocol(simpleQuery(copyOutSql(name, columns, "'/dev/blob'")));
+          const blob = await raw._getWrittenBlob();
+          if (blob) checksum.update(Buffer.from(await blob.arrayBuffer()));
+        } finally {
+          await raw._cleanupBlob();
+        }
+        stats.push(checksum.finish(name));
+      }
+      return stats;
+    } finally {
+      await rowsOf(pg, "COMMIT");
+    }
+  });
 }

@@ -1,13 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, rm } from "node:fs/promises";
-import { Transform, type Readable } from "node:stream";
+import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import type { Db, Queryable } from "../../platform/db/db.ts";
 import { migrate } from "../../platform/db/migrator.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
-import type { TableStats } from "./manifest.ts";
+import type { StatsFormat, TableStats } from "./manifest.ts";
+import { COPY_TEXT_OPTIONS, copyTableStats } from "./copy-table-stats.ts";
+import { statsFromArchive } from "./pgdump-archive-stats.ts";
 import { libpqEnv, quoteIdent, requireClientNotOlder, runTool, streamTool } from "./postgres-tools.ts";
 import { readSchemaVersion, readTableStats } from "./table-stats.repository.ts";
 
@@ -35,21 +37,50 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
 const asQueryable = (client: pg.Client): Queryable => ({ query: async <Row>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as Row[] });
 
 /**
- * pg_dump in custom format from a snapshot that this transaction exports; the statistics are read in
- * the same snapshot, so the manifest describes exactly what was dumped while the platform keeps writing.
- * Both read every table, so they run side by side (two server backends) rather than one after the other.
- * pg_dump writes to its standard output, which `store` consumes as it comes (hashed, sealed, written once).
+ * pg_dump in custom format from a snapshot that this transaction exports. pg_dump writes to its standard
+ * output, which `store` consumes as it comes (hashed, sealed, written once); a copy of the same bytes is
+ * read for each table's row count and COPY-text checksum (format 2, ADR 0460), so the manifest describes
+ * exactly what was dumped and the server reads every table once. An archive this process cannot read
+ * (another pg_dump version) has its statistics read with SQL in the same snapshot instead (format 1).
  */
-export async function dumpPostgres<Stored>(db: Db, url: string, store: (dump: Readable) => Promise<Stored>): Promise<{ tables: TableStats[]; schemaVersion: string; stored: Stored }> {
+export async function dumpPostgres<Stored>(
+  db: Db,
+  url: string,
+  store: (dump: Readable) => Promise<Stored>,
+): Promise<{ tables: TableStats[]; statsFormat: StatsFormat; schemaVersion: string; stored: Stored; statsFallback?: string }> {
   const [server] = await db.query<{ version: string }>("SELECT current_setting('server_version_num') AS version");
   await requireClientNotOlder("pg_dump", Number(server?.version));
   return db.transaction(async (tx) => {
     await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     const [snapshot] = await tx.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
-    const dumped = streamTool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", `--snapshot=${snapshot?.id}`], libpqEnv(url), store);
-    // Settled either way before the transaction (and its exported snapshot) ends.
-    const [tables, schemaVersion] = await Promise.all([readTableStats(tx), readSchemaVersion(tx)]).finally(() => dumped.catch(() => undefined));
-    return { tables, schemaVersion, stored: await dumped };
+    const env = { ...libpqEnv(url), PGOPTIONS: COPY_TEXT_OPTIONS };
+    const { stored, fromArchive } = await streamTool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges", `--snapshot=${snapshot?.id}`], env, async (dump) => {
+      // Both readers take every byte: pipe() pauses pg_dump's output while either is behind.
+      const copy = new PassThrough({ highWaterMark: 1024 * 1024 });
+      dump.pipe(copy);
+      const read = statsFromArchive(copy).then(
+        (tables) => ({ tables }),
+        (error: unknown) => {
+          // The backup goes on without this reader. Its copy is taken off pg_dump's output and dropped:
+          // resume() would not drain it (the reader's iterator still listens), and once full it would
+          // pause pg_dump's output for good.
+          dump.unpipe(copy);
+          copy.destroy();
+          return { failed: error instanceof Error ? error.message : String(error) };
+        },
+      );
+      try {
+        return { stored: await store(dump), fromArchive: await read };
+      } catch (error) {
+        copy.destroy();
+        await read;
+        throw error;
+      }
+    });
+    const schemaVersion = await readSchemaVersion(tx);
+    if ("tables" in fromArchive) return { tables: fromArchive.tables, statsFormat: 2 as const, schemaVersion, stored };
+    // Still inside the exported snapshot: the same state pg_dump saw.
+    return { tables: await readTableStats(tx), statsFormat: 1 as const, schemaVersion, stored, statsFallback: fromArchive.failed };
   });
 }
 
@@ -89,8 +120,18 @@ export async function loadIntoDatabase(url: string, database: string, file: stri
   }
 }
 
-/** Statistics of a database other than the live one (a restored scratch copy). */
-export async function databaseStats(url: string, database: string): Promise<TableStats[]> {
+/**
+ * Statistics of a database other than the live one (a restored scratch copy), computed the way the
+ * manifest's were: format 1 with SQL over `row::text`, format 2 over each table's COPY text (ADR 0460).
+ */
+export async function databaseStats(url: string, database: string, format: StatsFormat): Promise<TableStats[]> {
+  if (format === 2) {
+    // pg_dump's client encoding is the database's; so is this recount's.
+    return withClient(urlFor(url, database), async (client) => {
+      await client.query("SELECT set_config('client_encoding', current_setting('server_encoding'), false)");
+      return copyTableStats(client);
+    });
+  }
   return withClient(urlFor(url, database), async (client) => {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     try {

@@ -70,6 +70,8 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
   const work = join(config.paths.backups, `.work-${randomBytes(4).toString("hex")}`);
   let dumpFile: string;
   let format: "sql" | "pg_dump-custom" = "sql";
+  // A plain SQL file has no manifest: its statistics only count rows, the SQL way (format 1).
+  const statsFormat = source.type === "backup" ? source.backup.manifest.format : 1;
   await mkdir(work, { recursive: true, mode: 0o700 });
   try {
     if (source.type === "backup") {
@@ -87,9 +89,15 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
         if (key.id !== manifest.encryption.keyId) throw new RestoreRefused(`backup ${manifest.id} was encrypted with another key: set ${manifest.encryption.keySource} to the key it was taken with`);
       }
       format = manifest.dump.format;
-      dumpFile = join(work, format === "sql" ? "dump.sql" : "dump.pgdump");
-      reportProgress(io, { done: 2, total: 4, label: "decrypting and decompressing" });
-      await unsealFile(join(source.backup.dir, manifest.dump.file), dumpFile, { gzip: manifest.dump.gzip, key: key?.key });
+      const stored = join(source.backup.dir, manifest.dump.file);
+      if (!manifest.encryption && !manifest.dump.gzip) {
+        // Stored as pg_dump wrote it, and just checked against the manifest: loaded from where it is, not copied first.
+        dumpFile = stored;
+      } else {
+        dumpFile = join(work, format === "sql" ? "dump.sql" : "dump.pgdump");
+        reportProgress(io, { done: 2, total: 4, label: "decrypting and decompressing" });
+        await unsealFile(stored, dumpFile, { gzip: manifest.dump.gzip, key: key?.key });
+      }
       // A plain dump cut short can still load and count every row (only trailing indexes and constraints lost):
       // pg_dump's closing line is the proof that it wrote the whole dump.
       if (format === "sql" && !(await endsWithDumpComplete(dumpFile))) {
@@ -117,7 +125,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     let settle: () => Promise<void> = async () => undefined;
     if (embedded) {
       // A PostgreSQL backup (custom format) moves into the embedded default through pg_restore's plain SQL.
-      const loaded = format === "pg_dump-custom" ? await loadPgDumpIntoNewPgliteDir(dumpFile, join(work, "converted.sql"), location) : await loadIntoNewPgliteDir(dumpFile, location);
+      const loaded = format === "pg_dump-custom" ? await loadPgDumpIntoNewPgliteDir(dumpFile, join(work, "converted.sql"), location, statsFormat) : await loadIntoNewPgliteDir(dumpFile, location, statsFormat);
       stats = loaded.stats;
       // Booting PGlite is slow: the loaded copy stays open for the migration step and is closed before the swap.
       open = async () => loaded.db;
@@ -143,7 +151,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
       try {
         await createDatabase(url, location);
         await loadIntoDatabase(url, location, dumpFile, format);
-        stats = await databaseStats(url, location);
+        stats = await databaseStats(url, location, statsFormat);
       } catch (error) {
         await discard().catch(() => undefined);
         throw error;
