@@ -71,12 +71,20 @@ export function describeEndToEnd(composition: Composition): void {
       const first = await api.get(`/api/user/${user.id}`, user.accessToken);
       expect(first.status).toBe(200);
       expect(first.headers.get("x-cache")).toBe("MISS");
-      const queriesBefore = metricValue(await scrape(), "azora_db_queries_total");
-      const second = await api.get(`/api/user/${user.id}`, user.accessToken);
-      const queriesAfter = metricValue(await scrape(), "azora_db_queries_total");
-      expect(second.headers.get("x-cache")).toBe("HIT");
-      expect(second.body).toEqual(first.body);
-      expect(queriesAfter - queriesBefore).toBe(0);
+      // The process's background work (the mail outbox, the policy and maintenance polls) may run a statement
+      // between two scrapes on a busy machine; a read served from the cache runs none, so of three bracketed
+      // reads at least one shows no statement at all (a read that queried would show one every time).
+      const queryDeltas: number[] = [];
+      let queriesAfter = 0;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const queriesBefore = metricValue(await scrape(), "azora_db_queries_total");
+        const second = await api.get(`/api/user/${user.id}`, user.accessToken);
+        queriesAfter = metricValue(await scrape(), "azora_db_queries_total");
+        expect(second.headers.get("x-cache")).toBe("HIT");
+        expect(second.body).toEqual(first.body);
+        queryDeltas.push(queriesAfter - queriesBefore);
+      }
+      expect(Math.min(...queryDeltas)).toBe(0);
 
       const patched = await api.call("PATCH", `/api/user/${user.id}`, { token: user.accessToken, json: { name: "Ada Lovelace" } });
       expect(patched.status).toBe(200);
