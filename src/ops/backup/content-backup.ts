@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import lockfile from "proper-lockfile";
 import { z } from "zod";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
@@ -11,6 +10,7 @@ import { stageBlob } from "../../platform/blobs/staging.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
 import { applyPendingErasures } from "./content-erasure.ts";
 import { expiredBackups, type RetentionPolicy } from "./backup-store.ts";
+import { contentRoot, withContentLock } from "./content-lock.ts";
 
 /** Where content backups live in the bucket when S3_BUCKET is set (attachments themselves are under blobs/). */
 export const S3_CONTENT_BACKUP_PREFIX = "backups/content/blobs/";
@@ -27,9 +27,6 @@ const manifestSchema = z.object({
   durationSeconds: z.number().nonnegative().optional(),
 });
 export type ContentManifest = z.infer<typeof manifestSchema>;
-
-/** Manifests sit in DATA_DIR/backups/content; the blobs in a shared pool beside them (or under the bucket's prefix). */
-export const contentRoot = (context: Pick<PlatformContext, "config">) => join(context.config.paths.backups, "content");
 
 /** The pool of backed-up blobs: content-addressed like the live store, so each file is kept once across backups. */
 export async function openContentPool(context: Pick<PlatformContext, "config">): Promise<BlobStore> {
@@ -62,22 +59,6 @@ export async function readContentManifests(context: Pick<PlatformContext, "confi
     else unreadable.push(join(root, name));
   }
   return { manifests: manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)), unreadable };
-}
-
-/**
- * The content pool is shared by every content backup; a backup and a prune must not overlap (a prune would
- * take a file just copied, before the manifest naming it is written, for unreferenced). A lock file in the
- * manifest directory keeps them apart across processes.
- */
-export async function withContentLock<T>(context: Pick<PlatformContext, "config">, work: () => Promise<T>, options: { retries: number } = { retries: 60 }): Promise<T> {
-  const root = contentRoot(context);
-  await mkdir(root, { recursive: true, mode: 0o700 });
-  const release = await lockfile.lock(root, { lockfilePath: join(root, ".lock"), realpath: false, stale: 60_000, update: 10_000, onCompromised: () => undefined, retries: { retries: options.retries, minTimeout: 1_000, maxTimeout: 5_000 } });
-  try {
-    return await work();
-  } finally {
-    await release().catch(() => undefined);
-  }
 }
 
 /** Refused prune: a manifest cannot be read, so which files it names is unknown; nothing was removed. */
@@ -132,11 +113,15 @@ const retentionOf = (context: Pick<PlatformContext, "config">): RetentionPolicy 
  * backup left).
  */
 export async function pruneContentPool(context: PlatformContext, options: { dryRun: boolean }): Promise<ContentPrune> {
-  return withContentLock(context, async () => {
-    // Erasures that met a running backup are finished first (ADR 0332).
-    if (!options.dryRun) await applyPendingErasures(context);
-    return expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), options.dryRun);
-  });
+  return withContentLock(
+    context,
+    async () => {
+      // Erasures that met a running backup are finished first (ADR 0332).
+      if (!options.dryRun) await applyPendingErasures(context);
+      return expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), options.dryRun);
+    },
+    { retries: 60, purpose: "a content prune" },
+  );
 }
 
 /** The source store no longer holds a blob that was listed or named a moment ago. */
@@ -164,15 +149,19 @@ export async function copyBlob(from: BlobStore, to: BlobStore, key: string): Pro
  * blob the previous content backup already holds is not copied again. The manifest lists the whole set.
  */
 export async function takeContentBackup(context: PlatformContext, io: CommandIO): Promise<{ manifest: ContentManifest; retention: ContentPrune | { failed: string } }> {
-  return withContentLock(context, async () => {
-    const manifest = await copyIntoPool(context, io);
-    // The backup is complete by now: retention that cannot run (a damaged manifest) is reported, not a failed backup.
-    const retention = await expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), false).catch((error: unknown) => {
-      if (error instanceof ContentPoolRefused) return { failed: error.message };
-      throw error;
-    });
-    return { manifest, retention };
-  });
+  return withContentLock(
+    context,
+    async () => {
+      const manifest = await copyIntoPool(context, io);
+      // The backup is complete by now: retention that cannot run (a damaged manifest) is reported, not a failed backup.
+      const retention = await expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), false).catch((error: unknown) => {
+        if (error instanceof ContentPoolRefused) return { failed: error.message };
+        throw error;
+      });
+      return { manifest, retention };
+    },
+    { retries: 60, purpose: "a content backup" },
+  );
 }
 
 async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<ContentManifest> {

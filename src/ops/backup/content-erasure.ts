@@ -4,43 +4,55 @@ import { join } from "node:path";
 import type { PlatformContext } from "../../platform/context.ts";
 import { blobKeyPattern } from "../../platform/blobs/blob-store.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
-import { contentRoot, openContentPool, withContentLock, type ContentManifest } from "./content-backup.ts";
+import { openContentPool, type ContentManifest } from "./content-backup.ts";
+import { contentRoot, isContentLockBusy, withContentLock } from "./content-lock.ts";
 
 /**
  * Blob keys of erased people waiting to leave the content backup pool. Written before the pool is touched,
  * so an erasure that meets a running content backup (or dies) is finished by that backup, the next one, or
- * the next prune. The file holds hashes of files only, and only until they are applied.
+ * the next prune. Each erasure writes its own file, complete before it appears under its name: a backup
+ * that takes the pending files can never read one that an erasure is still writing into, and then delete
+ * it with keys it did not see (which one shared file, appended to, allowed). The files hold hashes of
+ * files only, and only until they are applied.
  */
 const PENDING = ".erasures-pending";
+/** A pending file as it appears once written (the bare name is the single file older versions appended to). */
+const pendingName = /^\.erasures-pending(\.[0-9a-f]+)?$/;
 
 type Context = Pick<PlatformContext, "config" | "db">;
 
-async function appendPending(context: Context, keys: string[]): Promise<void> {
+async function recordPending(context: Context, keys: string[]): Promise<void> {
   const root = contentRoot(context);
   await mkdir(root, { recursive: true, mode: 0o700 });
-  const handle = await open(join(root, PENDING), "a", 0o600);
+  const name = `${PENDING}.${randomBytes(8).toString("hex")}`;
+  // Written aside (a name the pending list does not match) and renamed: the rename is what makes it pending.
+  const writing = join(root, `.erasures-writing.${name.slice(PENDING.length + 1)}`);
+  const handle = await open(writing, "wx", 0o600);
   try {
     await handle.write(keys.map((key) => `${key}\n`).join(""));
     await handle.sync();
   } finally {
     await handle.close();
   }
+  await rename(writing, join(root, name));
 }
 
 /**
  * An erasure reaches the content backups: the person's files (those no remaining attachment holds) are
  * taken out of every content manifest and deleted from the pool (DATA_DIR/backups/content/blobs or the
  * bucket's backups/content/blobs/). With the content lock busy (a content backup running) the keys stay
- * pending and that backup applies them before it writes its manifest; `pending` says so.
+ * pending and that backup applies them before it writes its manifest; `pending` says so. A caller that
+ * holds the content lock already (a restore) says so with `lockHeld`, and the keys are applied at once.
  */
-export async function forgetInContentBackups(context: Context, blobKeys: string[], options: { retries: number } = { retries: 60 }): Promise<{ removed: number; pending: boolean }> {
+export async function forgetInContentBackups(context: Context, blobKeys: string[], options: { retries: number; lockHeld?: boolean } = { retries: 60 }): Promise<{ removed: number; pending: boolean }> {
   const keys = [...new Set(blobKeys)].filter((key) => blobKeyPattern.test(key));
   if (keys.length === 0) return { removed: 0, pending: false };
-  await appendPending(context, keys);
+  await recordPending(context, keys);
+  if (options.lockHeld) return { removed: await applyPendingErasures(context), pending: false };
   try {
-    return { removed: await withContentLock(context, () => applyPendingErasures(context), options), pending: false };
+    return { removed: await withContentLock(context, () => applyPendingErasures(context), { retries: options.retries, purpose: "an erasure" }), pending: false };
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ELOCKED") return { removed: 0, pending: true };
+    if (isContentLockBusy(error)) return { removed: 0, pending: true };
     throw error;
   }
 }
@@ -51,11 +63,12 @@ export async function forgetInContentBackups(context: Context, blobKeys: string[
  */
 export async function applyPendingErasures(context: Context, inProgress?: ContentManifest["blobs"]): Promise<number> {
   const root = contentRoot(context);
-  // Taken aside first: an erasure appending meanwhile writes a new pending file, applied next time.
-  const names = (await readdir(root).catch(() => [] as string[])).filter((name) => name === PENDING || name.startsWith(`${PENDING}.`));
+  const names = (await readdir(root).catch(() => [] as string[])).filter((name) => pendingName.test(name));
   if (names.length === 0) return 0;
   const taken: string[] = [];
   for (const name of names) {
+    // The single file of an older version is taken aside first, as that version did; the others are complete
+    // and never written again, so the ones read here are exactly the ones removed at the end.
     const aside = name === PENDING ? `${PENDING}.${randomBytes(4).toString("hex")}` : name;
     if (name === PENDING) await rename(join(root, name), join(root, aside));
     taken.push(join(root, aside));

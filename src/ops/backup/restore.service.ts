@@ -15,6 +15,7 @@ import { latestKnownSchema, loadScratchCopy, RestoreRefused } from "./restore-sc
 import { readSchemaVersion } from "./table-stats.repository.ts";
 import { blobSourcesFor, bringReferencedBlobs, type BlobMoveReport } from "./blob-sources.ts";
 import { forgetInContentBackups } from "./content-erasure.ts";
+import { acquireContentLock, describeContentLockHolder, isContentLockBusy } from "./content-lock.ts";
 
 const stamp = (at: number) => new Date(at).toISOString().replace(/[-:T]/g, "").slice(0, 14);
 
@@ -46,9 +47,25 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
   // A restore killed earlier (its process gone) left maintenance on and perhaps a copy: undone first.
   const recovered = await recoverInterruptedRestore(context, { atStart: false });
   if (recovered) io.err(`Before this restore: ${recovered}.`);
-  // Opened first: a --blobs-from that names nothing refuses the restore before anything changes.
-  const blobSources = await blobSourcesFor(context, { backupDir: source.type === "backup" ? source.backup.dir : undefined, blobsFrom: options.blobsFrom ?? [] });
-  const closeSources = () => Promise.all(blobSources.map((place) => place.store.close().catch(() => undefined)));
+  // Taken before maintenance mode, and without waiting: a content backup or prune that holds it would otherwise
+  // keep public writes refused for as long as it runs. Held to the end, so no prune empties the pool the restore
+  // reads files from, and the erased accounts' files leave the pool without waiting (ADR 0450).
+  const releaseContentLock = await acquireContentLock(context, "a restore", { retries: 0 }).catch(async (error: unknown) => {
+    if (!isContentLockBusy(error)) throw error;
+    throw new RestoreRefused(`the content backups are in use by ${await describeContentLockHolder(context)}: let it finish (or stop it), then restore again; maintenance mode was not switched on and nothing was changed`);
+  });
+  let blobSources: Awaited<ReturnType<typeof blobSourcesFor>>;
+  try {
+    // Opened first: a --blobs-from that names nothing refuses the restore before anything changes.
+    blobSources = await blobSourcesFor(context, { backupDir: source.type === "backup" ? source.backup.dir : undefined, blobsFrom: options.blobsFrom ?? [] });
+  } catch (error) {
+    await releaseContentLock();
+    throw error;
+  }
+  const closeSources = async () => {
+    await Promise.all(blobSources.map((place) => place.store.close().catch(() => undefined)));
+    await releaseContentLock();
+  };
   const maintenance = await holdMaintenanceForRestore(context).catch(async (error: unknown) => {
     await closeSources();
     throw error;
@@ -104,7 +121,7 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
     // Not a sweep of every unnamed file: the replaced database is kept, and its files with it.
     const blobsRemoved = await createBlobReferences(context.db, context.blobs).release(ledger.blobKeys);
     // Their copies in the content backup pool go too: erasure reaches the backups of files (ADR 0332).
-    await forgetInContentBackups(context, ledger.blobKeys).catch((error: unknown) => {
+    await forgetInContentBackups(context, ledger.blobKeys, { retries: 0, lockHeld: true }).catch((error: unknown) => {
       io.err(`The erased accounts' files could not be removed from the content backup pool (${error instanceof Error ? error.message : String(error)}): run azora backup prune-content.`);
     });
     if (ledger.erasedAgain > 0 || ledger.recorded > 0) {
