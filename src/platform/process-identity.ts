@@ -12,7 +12,27 @@ export interface ProcessIdentity {
 }
 
 export function currentProcessIdentity(): ProcessIdentity {
-  return { pid: process.pid, bootId: bootId(), startTicks: startTicksOf(process.pid) };
+  return processIdentityOf(process.pid);
+}
+
+/** The identity of a process that runs now (undefined parts where /proc does not say). */
+export function processIdentityOf(pid: number): ProcessIdentity {
+  return { pid, bootId: bootId(), startTicks: startTicksOf(pid) };
+}
+
+/**
+ * A short tag for the names of working files and directories (`p<pid>t<start ticks>`): which process made
+ * them, so that a later one can tell the leftovers of a process that died from the files of one at work.
+ */
+export function ownerTag(identity: ProcessIdentity = currentProcessIdentity()): string {
+  return `p${identity.pid}t${identity.startTicks ?? "x"}`;
+}
+
+/** The process a name's owner tag names (the first `p<pid>t<ticks>` after the start or a "-"/"."), if it has one. */
+export function ownerOfName(name: string): ProcessIdentity | undefined {
+  const match = /(?:^|[-.])p(\d+)t(\d+|x)(?=[-.])/.exec(name);
+  if (!match) return undefined;
+  return { pid: Number(match[1]), startTicks: match[2] === "x" ? undefined : match[2] };
 }
 
 /** Whether the process the identity names still runs: the same PID, started at the same moment of the same boot. */

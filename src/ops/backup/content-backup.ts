@@ -11,6 +11,7 @@ import { createAttachmentsRepository } from "../../services/users/attachments.re
 import { applyPendingErasures } from "./content-erasure.ts";
 import { expiredBackups, type RetentionPolicy } from "./backup-store.ts";
 import { contentRoot, withContentLock } from "./content-lock.ts";
+import { removeLeftovers } from "./leftovers.ts";
 
 /** Where content backups live in the bucket when S3_BUCKET is set (attachments themselves are under blobs/). */
 export const S3_CONTENT_BACKUP_PREFIX = "backups/content/blobs/";
@@ -149,6 +150,7 @@ export async function copyBlob(from: BlobStore, to: BlobStore, key: string): Pro
  * blob the previous content backup already holds is not copied again. The manifest lists the whole set.
  */
 export async function takeContentBackup(context: PlatformContext, io: CommandIO): Promise<{ manifest: ContentManifest; retention: ContentPrune | { failed: string } }> {
+  await removeLeftovers(context, io);
   return withContentLock(
     context,
     async () => {

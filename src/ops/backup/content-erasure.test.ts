@@ -41,7 +41,7 @@ describe("erasure and a running content backup", () => {
     // manifest stays and a key a lost erasure left in one is seen.
     let hour = Date.UTC(2026, 0, 1);
     const clock = { now: () => (hour += 3_600_000) };
-    const config = { paths: { backups: join(dir, "backups"), blobs: join(dir, "blobs") }, s3: undefined, backup: { keepDaily: 1000, keepHourly: 1000, bucket: { keepDaily: 1000, keepHourly: 1000 } } };
+    const config = { paths: { backups: join(dir, "backups"), blobs: join(dir, "blobs"), pg: join(dir, "pg") }, database: {}, s3: undefined, backup: { keepDaily: 1000, keepHourly: 1000, bucket: { keepDaily: 1000, keepHourly: 1000 } } };
     const context = { config, db, blobs: live, clock } as unknown as PlatformContext;
 
     const keys: string[] = [];

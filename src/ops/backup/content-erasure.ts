@@ -3,6 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/p
 import { join } from "node:path";
 import type { PlatformContext } from "../../platform/context.ts";
 import { blobKeyPattern } from "../../platform/blobs/blob-store.ts";
+import { isRunning, ownerOfName, ownerTag } from "../../platform/process-identity.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
 import { openContentPool, type ContentManifest } from "./content-backup.ts";
 import { contentRoot, isContentLockBusy, withContentLock } from "./content-lock.ts";
@@ -19,6 +20,9 @@ const PENDING = ".erasures-pending";
 /** A pending file as it appears once written (the bare name is the single file older versions appended to). */
 const pendingName = /^\.erasures-pending(\.[0-9a-f]+)?$/;
 
+/** An erasure's file while it is written, tagged with the writing process. */
+const WRITING = ".erasures-writing.";
+
 type Context = Pick<PlatformContext, "config" | "db">;
 
 async function recordPending(context: Context, keys: string[]): Promise<void> {
@@ -26,7 +30,7 @@ async function recordPending(context: Context, keys: string[]): Promise<void> {
   await mkdir(root, { recursive: true, mode: 0o700 });
   const name = `${PENDING}.${randomBytes(8).toString("hex")}`;
   // Written aside (a name the pending list does not match) and renamed: the rename is what makes it pending.
-  const writing = join(root, `.erasures-writing.${name.slice(PENDING.length + 1)}`);
+  const writing = join(root, `${WRITING}${ownerTag()}.${name.slice(PENDING.length + 1)}`);
   const handle = await open(writing, "wx", 0o600);
   try {
     await handle.write(keys.map((key) => `${key}\n`).join(""));
@@ -55,6 +59,23 @@ export async function forgetInContentBackups(context: Context, blobKeys: string[
     if (isContentLockBusy(error)) return { removed: 0, pending: true };
     throw error;
   }
+}
+
+/**
+ * The file of an erasure whose process died while writing it holds keys of a person already erased from the
+ * database: it becomes pending like a complete one (a line cut short is not a key and is skipped), so the
+ * erasure still reaches the backups. Returns how many were taken over.
+ */
+export async function adoptInterruptedErasures(context: Pick<PlatformContext, "config">): Promise<number> {
+  const root = contentRoot(context);
+  let adopted = 0;
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const owner = name.startsWith(WRITING) ? ownerOfName(name) : undefined;
+    if (!owner || isRunning(owner)) continue;
+    await rename(join(root, name), join(root, `${PENDING}.${randomBytes(8).toString("hex")}`));
+    adopted++;
+  }
+  return adopted;
 }
 
 /**

@@ -15,6 +15,7 @@ import { latestKnownSchema, loadScratchCopy, RestoreRefused } from "./restore-sc
 import { readSchemaVersion } from "./table-stats.repository.ts";
 import { blobSourcesFor, bringReferencedBlobs, type BlobMoveReport } from "./blob-sources.ts";
 import { forgetInContentBackups } from "./content-erasure.ts";
+import { removeLeftovers } from "./leftovers.ts";
 import { acquireContentLock, describeContentLockHolder, isContentLockBusy } from "./content-lock.ts";
 
 const stamp = (at: number) => new Date(at).toISOString().replace(/[-:T]/g, "").slice(0, 14);
@@ -47,6 +48,7 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
   // A restore killed earlier (its process gone) left maintenance on and perhaps a copy: undone first.
   const recovered = await recoverInterruptedRestore(context, { atStart: false });
   if (recovered) io.err(`Before this restore: ${recovered}.`);
+  await removeLeftovers(context, io);
   // Taken before maintenance mode, and without waiting: a content backup or prune that holds it would otherwise
   // keep public writes refused for as long as it runs. Held to the end, so no prune empties the pool the restore
   // reads files from, and the erased accounts' files leave the pool without waiting (ADR 0450).
@@ -183,6 +185,7 @@ async function swapIn(context: PlatformContext, location: string): Promise<strin
  * recovery time, and throws the copy away. The live database is never touched.
  */
 export async function drillBackup(context: PlatformContext, source: RestoreSource & { type: "backup" }, io: CommandIO): Promise<DrillRecord> {
+  await removeLeftovers(context, io);
   const started = context.clock.now();
   const base = { at: new Date(started).toISOString(), backupId: source.backup.manifest.id };
   let record: DrillRecord;

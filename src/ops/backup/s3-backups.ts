@@ -6,6 +6,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Config } from "../../platform/config.ts";
+import { ownerTag } from "../../platform/process-identity.ts";
 import { expiredBackups, listBackups, type RetentionPolicy, type StoredBackup } from "./backup-store.ts";
 import { ManifestError, parseManifest, readManifest, type Manifest } from "./manifest.ts";
 
@@ -148,7 +149,7 @@ export async function applyRemoteRetention(s3: S3Config, policy: RetentionPolicy
 
 /** Downloads a backup from the bucket into the local store (under a hidden name until complete). */
 async function downloadBackup(s3: S3Config, id: string, root: string): Promise<void> {
-  const partial = join(root, `.fetch-${id}`);
+  const partial = join(root, `.fetch-${ownerTag()}-${id}`);
   await mkdir(partial, { recursive: true, mode: 0o700 });
   try {
     await withBucket(s3, async (client, sdk) => {
