@@ -9,6 +9,7 @@ import { apiClient, expectErrorShape, type ApiResponse } from "./helpers/api.ts"
 import { backends } from "./helpers/backends.ts";
 import { dropRestoreLeftovers } from "./helpers/backup.ts";
 import { captureIO } from "./helpers/gdpr.ts";
+import { waitUntil } from "./helpers/wait.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 
 /** A restore holds writes off with maintenance mode, gives it back at the end, and also when it fails. */
@@ -95,7 +96,8 @@ describe.each(backends())("restore under maintenance mode ($name)", (backend) =>
   }, slow);
 
   it("a restore while a content backup holds the content pool is refused at once, naming it, without maintenance mode", async () => {
-    const user = await api.newUser("content-busy");
+    // The window the test before closed is seen by the gateway within one poll.
+    const user = await waitUntil(() => api.newUser("content-busy").catch(() => undefined), "the gateway to serve writes again");
     const id = await backupId();
     const release = await acquireContentLock(context(), "a content backup");
     try {

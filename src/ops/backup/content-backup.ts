@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
@@ -11,6 +10,7 @@ import { createAttachmentsRepository } from "../../services/users/attachments.re
 import { applyPendingErasures } from "./content-erasure.ts";
 import { expiredBackups, type RetentionPolicy } from "./backup-store.ts";
 import { contentRoot, withContentLock } from "./content-lock.ts";
+import { readStoredManifests, removeStoredManifest, writeStoredManifest } from "./content-manifests.ts";
 import { removeLeftovers } from "./leftovers.ts";
 
 /** Where content backups live in the bucket when S3_BUCKET is set (attachments themselves are under blobs/). */
@@ -42,24 +42,30 @@ export async function listContentBackups(context: Pick<PlatformContext, "config"
   return (await readContentManifests(context)).manifests;
 }
 
-/** Every content manifest, and the files in the manifest directory that are not one (damaged). */
+/** Every content manifest, and where those that cannot be read are (damaged), from where manifests are kept. */
 export async function readContentManifests(context: Pick<PlatformContext, "config">): Promise<{ manifests: ContentManifest[]; unreadable: string[] }> {
-  const root = contentRoot(context);
-  const names = (await readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith(".json"));
   const manifests: ContentManifest[] = [];
   const unreadable: string[] = [];
-  for (const name of names) {
+  for (const stored of await readStoredManifests(context)) {
     let json: unknown = null;
     try {
-      json = JSON.parse(await readFile(join(root, name), "utf8"));
+      json = JSON.parse(stored.text ?? "");
     } catch {
       // Not JSON: reported below as unreadable.
     }
     const parsed = manifestSchema.safeParse(json);
     if (parsed.success) manifests.push(parsed.data);
-    else unreadable.push(join(root, name));
+    else unreadable.push(stored.location);
   }
   return { manifests: manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)), unreadable };
+}
+
+/** Manifests kept only on this disk (written before they went beside a pool in S3) go to the bucket too. */
+async function moveLocalManifestsToBucket(context: Pick<PlatformContext, "config">): Promise<void> {
+  if (!context.config.s3) return;
+  for (const stored of await readStoredManifests(context)) {
+    if (stored.text !== undefined && !stored.location.startsWith("s3://")) await writeStoredManifest(context, stored.name.replace(/\.json$/, ""), stored.text);
+  }
 }
 
 /** Refused prune: a manifest cannot be read, so which files it names is unknown; nothing was removed. */
@@ -97,7 +103,7 @@ async function expireAndPrune(context: Pick<PlatformContext, "config">, policy: 
     }
     if (!dryRun) {
       // Manifests first: an interruption then leaves only unnamed files, which the next prune removes.
-      for (const id of expired) await rm(join(contentRoot(context), `${id}.json`), { force: true });
+      for (const id of expired) await removeStoredManifest(context, id);
       for (const key of unreferenced) await pool.delete(key);
     }
     return { expired: manifests.filter((manifest) => expired.has(manifest.id)).map((manifest) => manifest.id), unreferenced, kept };
@@ -154,6 +160,7 @@ export async function takeContentBackup(context: PlatformContext, io: CommandIO)
   return withContentLock(
     context,
     async () => {
+      await moveLocalManifestsToBucket(context);
       const manifest = await copyIntoPool(context, io);
       // The backup is complete by now: retention that cannot run (a damaged manifest) is reported, not a failed backup.
       const retention = await expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), false).catch((error: unknown) => {
@@ -199,11 +206,9 @@ async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<Co
     const at = new Date(context.clock.now());
     const id = `${at.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-content-${randomBytes(3).toString("hex")}`;
     const manifest: ContentManifest = { id, createdAt: at.toISOString(), destination: context.config.s3 ? "s3" : "local", blobs, copied, durationSeconds: (Date.now() - started) / 1000 };
-    // The manifest is written last, and atomically: a backup without one does not exist.
-    await mkdir(contentRoot(context), { recursive: true, mode: 0o700 });
-    const path = join(contentRoot(context), `${id}.json`);
-    await writeFile(`${path}.tmp`, JSON.stringify(manifest, null, 2), { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    // The manifest is written last, and atomically: a backup without one does not exist. With the pool in S3 it
+    // goes beside the pool too, so the bucket alone restores the content (ADR 0453).
+    await writeStoredManifest(context, id, JSON.stringify(manifest, null, 2));
     return manifest;
   } finally {
     await pool.close();

@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PlatformContext } from "../../platform/context.ts";
 import { blobKeyPattern } from "../../platform/blobs/blob-store.ts";
 import { isRunning, ownerOfName, ownerTag } from "../../platform/process-identity.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
 import { openContentPool, type ContentManifest } from "./content-backup.ts";
+import { readStoredManifests, writeStoredManifest } from "./content-manifests.ts";
 import { contentRoot, isContentLockBusy, withContentLock } from "./content-lock.ts";
 
 /**
@@ -103,7 +104,7 @@ export async function applyPendingErasures(context: Context, inProgress?: Conten
   for (const key of pending) if (!(await attachments.isBlobReferenced(key))) erased.add(key);
 
   if (erased.size > 0) {
-    await dropFromManifests(root, erased);
+    await dropFromManifests(context, erased);
     const pool = await openContentPool(context);
     try {
       for (const key of erased) await pool.delete(key);
@@ -119,20 +120,17 @@ export async function applyPendingErasures(context: Context, inProgress?: Conten
   return erased.size;
 }
 
-/** Each content manifest that names an erased key is rewritten without it (atomically: written aside, renamed). */
-async function dropFromManifests(root: string, erased: Set<string>): Promise<void> {
-  for (const name of await readdir(root)) {
-    if (!name.endsWith(".json")) continue;
-    const path = join(root, name);
+/** Each content manifest that names an erased key is rewritten without it, wherever manifests are kept. */
+async function dropFromManifests(context: Pick<PlatformContext, "config">, erased: Set<string>): Promise<void> {
+  for (const stored of await readStoredManifests(context)) {
     let manifest: ContentManifest;
     try {
-      manifest = JSON.parse(await readFile(path, "utf8")) as ContentManifest;
+      manifest = JSON.parse(stored.text ?? "") as ContentManifest;
     } catch {
       continue; // A damaged manifest is prune's to report; its pool files are deleted all the same.
     }
     if (!Array.isArray(manifest.blobs) || !manifest.blobs.some((blob) => erased.has(blob.key))) continue;
     const next = { ...manifest, blobs: manifest.blobs.filter((blob) => !erased.has(blob.key)) };
-    await writeFile(`${path}.tmp`, JSON.stringify(next, null, 2), { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    await writeStoredManifest(context, stored.name.replace(/\.json$/, ""), JSON.stringify(next, null, 2));
   }
 }

@@ -38,15 +38,51 @@ const remotePrefix = (id: string) => `${S3_DATABASE_BACKUP_PREFIX}${id}/`;
 export const remoteLocation = (s3: S3Config, id: string) => `s3://${s3.bucket}/${remotePrefix(id)}`;
 const isMissing = (error: unknown) => (error as { name?: string }).name === "NoSuchKey" || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404;
 
+/**
+ * Size of the parts a backup file is sent to the bucket in. One PutObject takes at most 5 GiB, a multipart
+ * upload up to 10,000 parts of 5 MiB to 5 GiB each: files above one part go as a multipart upload (ADR 0452).
+ */
+export const DEFAULT_UPLOAD_PART_BYTES = 64 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+
 /** Copies a complete local backup to the bucket; the manifest goes last, so a backup listed there is whole. */
-export async function uploadBackup(s3: S3Config, backup: StoredBackup): Promise<string> {
+export async function uploadBackup(s3: S3Config, backup: StoredBackup, options: { partBytes?: number } = {}): Promise<string> {
+  const partBytes = options.partBytes ?? DEFAULT_UPLOAD_PART_BYTES;
   await withBucket(s3, async (client, sdk) => {
     for (const name of [...backup.manifest.files.map((file) => file.name), "manifest.json"]) {
-      const path = join(backup.dir, name);
-      await client.send(new sdk.PutObjectCommand({ Bucket: s3.bucket, Key: `${remotePrefix(backup.manifest.id)}${name}`, Body: createReadStream(path), ContentLength: (await stat(path)).size }));
+      await putFile(client, sdk, { Bucket: s3.bucket, Key: `${remotePrefix(backup.manifest.id)}${name}` }, join(backup.dir, name), partBytes);
     }
   });
   return remoteLocation(s3, backup.manifest.id);
+}
+
+/**
+ * One file into one object: a PutObject when it fits in a part, otherwise a multipart upload, read from the
+ * file part by part (never whole in memory). A failed multipart upload is aborted, so the bucket does not
+ * keep (and bill) its parts.
+ */
+async function putFile(client: S3Client, sdk: Sdk, target: { Bucket: string; Key: string }, path: string, partBytes: number): Promise<void> {
+  const { size } = await stat(path);
+  if (size <= partBytes) {
+    await client.send(new sdk.PutObjectCommand({ ...target, Body: createReadStream(path), ContentLength: size }));
+    return;
+  }
+  // Larger parts for a file that would need more than S3's 10,000.
+  const partSize = Math.max(partBytes, Math.ceil(size / MAX_PARTS));
+  const { UploadId } = await client.send(new sdk.CreateMultipartUploadCommand(target));
+  if (!UploadId) throw new Error(`the bucket did not start a multipart upload for ${target.Key}`);
+  try {
+    const parts: { ETag: string | undefined; PartNumber: number }[] = [];
+    for (let start = 0, number = 1; start < size; start += partSize, number++) {
+      const length = Math.min(partSize, size - start);
+      const answer = await client.send(new sdk.UploadPartCommand({ ...target, UploadId, PartNumber: number, Body: createReadStream(path, { start, end: start + length - 1 }), ContentLength: length }));
+      parts.push({ ETag: answer.ETag, PartNumber: number });
+    }
+    await client.send(new sdk.CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts } }));
+  } catch (error) {
+    await client.send(new sdk.AbortMultipartUploadCommand({ ...target, UploadId })).catch(() => undefined);
+    throw error;
+  }
 }
 
 /** Every object key under a prefix. */
