@@ -112,7 +112,11 @@ async function expireAndPrune(context: Pick<PlatformContext, "config">, policy: 
   }
 }
 
-const retentionOf = (context: Pick<PlatformContext, "config">): RetentionPolicy => ({ keepDaily: context.config.backup.keepDaily, keepHourly: context.config.backup.keepHourly });
+/** The retention of the place the pool is: the bucket's (BACKUP_S3_KEEP_*) when it is in S3, the local one otherwise. */
+const retentionOf = (context: Pick<PlatformContext, "config">): RetentionPolicy => {
+  const { backup, s3 } = context.config;
+  return s3 ? backup.bucket : { keepDaily: backup.keepDaily, keepHourly: backup.keepHourly };
+};
 
 /**
  * `azora backup prune-content`: expires content manifests past the retention policy and removes the pool
