@@ -5,7 +5,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupFullCommand } from "../src/ops/backup.ts";
 import { databaseOf, maintenanceUrl, scratchName } from "../src/ops/backup/postgres-engine.ts";
-import { ownerTag, processIdentityOf } from "../src/platform/process-identity.ts";
+import { ownerTag, processIdentityOf, type ProcessIdentity } from "../src/platform/process-identity.ts";
 import { backends } from "./helpers/backends.ts";
 import { dropRestoreLeftovers } from "./helpers/backup.ts";
 import { captureIO } from "./helpers/gdpr.ts";
@@ -13,15 +13,15 @@ import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 
 const exists = async (path: string) => (await readdir(dirname(path)).catch(() => [] as string[])).includes(basename(path));
 
-/** The owner tag of a process that ran and was killed (as a backup or restore killed halfway). */
-async function deadProcessTag(): Promise<string> {
+/** The identity of a process that ran and was killed (as a backup or restore killed halfway). */
+async function deadProcess(): Promise<ProcessIdentity> {
   const child = spawn("sleep", ["60"], { stdio: "ignore" });
   await new Promise((resolve) => child.once("spawn", resolve));
-  const tag = ownerTag(processIdentityOf(child.pid ?? 0));
+  const identity = processIdentityOf(child.pid ?? 0);
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGKILL");
   await exited;
-  return tag;
+  return identity;
 }
 
 /** What a killed backup or restore leaves is removed by the next backup; what a live one is using stays. */
@@ -38,7 +38,8 @@ describe.each(backends())("leftovers of a killed backup or restore ($name)", (ba
 
   it("the next backup removes a dead process's working directories, staged files, copies and scratch databases, and keeps a live one's", async () => {
     const { config } = platform;
-    const dead = await deadProcessTag();
+    const gone = await deadProcess();
+    const dead = ownerTag(gone);
     const live = ownerTag();
     const leave = async (path: string, directory: boolean) => {
       await mkdir(directory ? path : dirname(path), { recursive: true });
@@ -53,7 +54,12 @@ describe.each(backends())("leftovers of a killed backup or restore ($name)", (ba
       join(config.paths.backups, "content", "blobs", ".staging", `${dead}-0b6d2a7c-1111-4222-8333-944445555667.part`),
       ...(config.database.url ? [] : [`${config.paths.pg}.restore-${dead}-0badc0de`, `${config.paths.pg}.drill-${dead}-0badc0de`]),
     ];
+    // The same dead PID seen from another machine or container sharing the directory (the backups volume of
+    // several pods): a PID of another pid space says nothing here, so what it names is still in use.
+    const elsewhere = ownerTag(gone, "0e15e0e1");
     const liveOnes = [
+      join(config.paths.backups, `.partial-${elsewhere}-20261129T120000Z-full-fedcba`),
+      join(config.paths.backups, `.work-${elsewhere}-0e15e0e1`),
       join(config.paths.backups, `.work-${live}-600dc0de`),
       join(config.paths.blobs, ".staging", `${live}-0b6d2a7c-1111-4222-8333-944445555668.part`),
       ...(config.database.url ? [] : [`${config.paths.pg}.drill-${live}-600dc0de`]),
@@ -62,6 +68,8 @@ describe.each(backends())("leftovers of a killed backup or restore ($name)", (ba
     // An erasure killed while it wrote its pending file: its keys must still reach the content backups.
     const erasing = join(config.paths.backups, "content", `.erasures-writing.${dead}.0badc0de`);
     await writeFile(erasing, `${"a".repeat(64)}\n`);
+    const erasingElsewhere = join(config.paths.backups, "content", `.erasures-writing.${elsewhere}.0e15e0e1`);
+    await writeFile(erasingElsewhere, `${"b".repeat(64)}\n`);
 
     // On PostgreSQL, a scratch database whose restore was killed (no session holds its lease any more).
     const url = config.database.url;
@@ -78,7 +86,7 @@ describe.each(backends())("leftovers of a killed backup or restore ($name)", (ba
     for (const path of deadOnes) expect(await exists(path), `${path} should be gone`).toBe(false);
     for (const path of liveOnes) expect(await exists(path), `${path} should stay`).toBe(true);
     const content = await readdir(join(config.paths.backups, "content"));
-    expect(content.filter((name) => name.startsWith(".erasures-writing."))).toEqual([]);
+    expect(content.filter((name) => name.startsWith(".erasures-writing."))).toEqual([basename(erasingElsewhere)]);
     expect(content.filter((name) => name.startsWith(".erasures-pending."))).toHaveLength(1);
     if (url && scratch) {
       const admin = new pg.Client({ connectionString: maintenanceUrl(url) });

@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -12,7 +13,8 @@ import { migrate } from "../../platform/db/migrator.ts";
 import { openPglite } from "../../platform/db/pglite.ts";
 import { listContentBackups, openContentPool, takeContentBackup } from "./content-backup.ts";
 import { withContentLock } from "./content-lock.ts";
-import { applyPendingErasures, forgetInContentBackups } from "./content-erasure.ts";
+import { adoptInterruptedErasures, applyPendingErasures, forgetInContentBackups } from "./content-erasure.ts";
+import { ownerTag, processIdentityOf } from "../../platform/process-identity.ts";
 
 const silent = { out: () => undefined, err: () => undefined };
 
@@ -79,4 +81,24 @@ describe("erasure and a running content backup", () => {
       await pool.close();
     }
   }, 120_000);
+
+  it("two backups starting at once both take over a dead erasure's file without failing, and it becomes pending once", async () => {
+    const child = spawn("sleep", ["60"], { stdio: "ignore" });
+    await new Promise((resolve) => child.once("spawn", resolve));
+    const gone = processIdentityOf(child.pid ?? 0);
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+    const root = join(dir, "adopt", "backups", "content");
+    await mkdir(root, { recursive: true });
+    await writeFile(join(root, `.erasures-writing.${ownerTag(gone)}.0badc0de`), `${"c".repeat(64)}\n`);
+    const context = { config: { paths: { backups: join(dir, "adopt", "backups") } } } as unknown as PlatformContext;
+
+    const adopted = await Promise.all([adoptInterruptedErasures(context), adoptInterruptedErasures(context)]);
+    expect(adopted.reduce((sum, count) => sum + count, 0)).toBe(1);
+    const names = await readdir(root);
+    expect(names.filter((name) => name.startsWith(".erasures-writing."))).toEqual([]);
+    expect(names.filter((name) => name.startsWith(".erasures-pending."))).toHaveLength(1);
+  });
 });
+

@@ -3,7 +3,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PlatformContext } from "../../platform/context.ts";
 import { blobKeyPattern } from "../../platform/blobs/blob-store.ts";
-import { isRunning, ownerOfName, ownerTag } from "../../platform/process-identity.ts";
+import { ownerIsGone, ownerTag } from "../../platform/process-identity.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
 import { openContentPool, type ContentManifest } from "./content-backup.ts";
 import { readStoredManifests, writeStoredManifest } from "./content-manifests.ts";
@@ -71,10 +71,16 @@ export async function adoptInterruptedErasures(context: Pick<PlatformContext, "c
   const root = contentRoot(context);
   let adopted = 0;
   for (const name of await readdir(root).catch(() => [] as string[])) {
-    const owner = name.startsWith(WRITING) ? ownerOfName(name) : undefined;
-    if (!owner || isRunning(owner)) continue;
-    await rename(join(root, name), join(root, `${PENDING}.${randomBytes(8).toString("hex")}`));
-    adopted++;
+    if (!name.startsWith(WRITING) || !ownerIsGone(name)) continue;
+    // Another backup or restore starting at the same moment may have taken it over first.
+    const taken = await rename(join(root, name), join(root, `${PENDING}.${randomBytes(8).toString("hex")}`)).then(
+      () => true,
+      (error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+        throw error;
+      },
+    );
+    if (taken) adopted++;
   }
   return adopted;
 }

@@ -2,20 +2,14 @@ import { readdir, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
-import { isRunning, ownerOfName } from "../../platform/process-identity.ts";
+import { ownerIsGone } from "../../platform/process-identity.ts";
 import { adoptInterruptedErasures } from "./content-erasure.ts";
 import { contentRoot } from "./content-lock.ts";
 import { dropAbandonedScratchDatabases } from "./scratch-databases.ts";
 
-/** A working file or directory whose name says which process made it, and that process is gone. */
-function leftBehind(name: string): boolean {
-  const owner = ownerOfName(name);
-  return owner !== undefined && !isRunning(owner);
-}
-
 /** Entries of a directory that a dead process left, matching a name pattern; removed unless dryRun. */
 async function removeLeftBehind(dir: string, pattern: RegExp): Promise<string[]> {
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => pattern.test(name) && leftBehind(name));
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => pattern.test(name) && ownerIsGone(name));
   for (const name of names) await rm(join(dir, name), { recursive: true, force: true });
   return names.map((name) => join(dir, name));
 }
