@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -59,12 +59,14 @@ export async function uploadBackup(s3: S3Config, backup: StoredBackup, options: 
 /**
  * One file into one object: a PutObject when it fits in a part, otherwise a multipart upload, read from the
  * file part by part (never whole in memory). A failed multipart upload is aborted, so the bucket does not
- * keep (and bill) its parts.
+ * keep (and bill) its parts. Each request's body is the part's bytes, not a stream of the file: the SDK
+ * never sends a stream twice (an error on it is final), while bytes are retried like any request, so one
+ * dropped connection or 503 does not fail a copy of many gigabytes.
  */
 async function putFile(client: S3Client, sdk: Sdk, target: { Bucket: string; Key: string }, path: string, partBytes: number): Promise<void> {
   const { size } = await stat(path);
   if (size <= partBytes) {
-    await client.send(new sdk.PutObjectCommand({ ...target, Body: createReadStream(path), ContentLength: size }));
+    await client.send(new sdk.PutObjectCommand({ ...target, Body: await readRange(path, 0, size), ContentLength: size }));
     return;
   }
   // Larger parts for a file that would need more than S3's 10,000.
@@ -75,7 +77,7 @@ async function putFile(client: S3Client, sdk: Sdk, target: { Bucket: string; Key
     const parts: { ETag: string | undefined; PartNumber: number }[] = [];
     for (let start = 0, number = 1; start < size; start += partSize, number++) {
       const length = Math.min(partSize, size - start);
-      const answer = await client.send(new sdk.UploadPartCommand({ ...target, UploadId, PartNumber: number, Body: createReadStream(path, { start, end: start + length - 1 }), ContentLength: length }));
+      const answer = await client.send(new sdk.UploadPartCommand({ ...target, UploadId, PartNumber: number, Body: await readRange(path, start, length), ContentLength: length }));
       parts.push({ ETag: answer.ETag, PartNumber: number });
     }
     await client.send(new sdk.CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts } }));
@@ -83,6 +85,22 @@ async function putFile(client: S3Client, sdk: Sdk, target: { Bucket: string; Key
     await client.send(new sdk.AbortMultipartUploadCommand({ ...target, UploadId })).catch(() => undefined);
     throw error;
   }
+}
+
+/** `length` bytes of a file from `start` (one part: at most the part size in memory). */
+async function readRange(path: string, start: number, length: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(length);
+  const handle = await open(path, "r");
+  try {
+    for (let done = 0; done < length; ) {
+      const { bytesRead } = await handle.read(bytes, done, length - done, start + done);
+      if (bytesRead === 0) throw new Error(`${path} ended ${length - done} bytes early (changed while it was copied)`);
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return bytes;
 }
 
 /** Every object key under a prefix. */
