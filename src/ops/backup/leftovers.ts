@@ -31,15 +31,14 @@ export async function removeLeftovers(context: Pick<PlatformContext, "config">, 
     ...(await removeLeftBehind(join(contentRoot(context), "blobs", ".staging"), /\.part$/)),
     ...(await removeLeftBehind(dirname(paths.pg), new RegExp(`^${escape(basename(paths.pg))}\\.(restore|drill)-`))),
   ];
-  if (database.url) {
-    // A database user that may not reach the maintenance database only misses this cleanup (as at start).
-    const dropped = await dropAbandonedScratchDatabases(database.url).catch(() => [] as string[]);
-    removed.push(...dropped.map((name) => `database ${name}`));
-  }
+  // A database user that may not reach the maintenance database only misses this cleanup (as at start).
+  const dropped = database.url ? await dropAbandonedScratchDatabases(database.url).catch(() => [] as string[]) : [];
   const adopted = await adoptInterruptedErasures(context);
   if (removed.length > 0) io.err(`Removed ${removed.length} leftover(s) of an interrupted backup, restore or drill: ${removed.join(", ")}.`);
+  // In the words a restore or drill has always used for them (docs/backups.md).
+  if (dropped.length > 0) io.err(`Removed ${dropped.length} scratch database(s) left by an interrupted restore or drill: ${dropped.join(", ")}.`);
   if (adopted > 0) io.err(`${adopted} erasure(s) interrupted while recording their files for the content backups were taken over.`);
-  return removed;
+  return [...removed, ...dropped.map((name) => `database ${name}`)];
 }
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
