@@ -48,15 +48,28 @@ export async function withContentLock<T>(context: Context, work: () => Promise<T
 /** Whether an error is the content lock being held elsewhere. */
 export const isContentLockBusy = (error: unknown) => (error as NodeJS.ErrnoException).code === "ELOCKED";
 
+/**
+ * Whether the content lock's holder, as it wrote itself down, is a process that no longer runs (killed): its
+ * lock then goes stale within a minute (proper-lockfile's own test, which a live holder in another container
+ * keeps fresh). False when the holder is unknown or runs.
+ */
+export async function contentLockHolderIsGone(context: Context): Promise<boolean> {
+  const holder = await readHolder(context);
+  return holder !== undefined && !isRunning(holder);
+}
+
+async function readHolder(context: Context): Promise<ContentLockHolder | undefined> {
+  const text = await readFile(holderPath(context), "utf8").catch(() => undefined);
+  try {
+    return text ? (JSON.parse(text) as ContentLockHolder) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Says what holds the content lock, for a message: "a content backup (process 123, since …)". */
 export async function describeContentLockHolder(context: Context): Promise<string> {
-  const text = await readFile(holderPath(context), "utf8").catch(() => undefined);
-  let holder: ContentLockHolder | undefined;
-  try {
-    holder = text ? (JSON.parse(text) as ContentLockHolder) : undefined;
-  } catch {
-    holder = undefined;
-  }
+  const holder = await readHolder(context);
   const lock = join(contentRoot(context), ".lock");
   if (!holder || !isRunning(holder)) return `another process (lock ${lock})`;
   return `${holder.purpose} (process ${holder.pid}, since ${holder.since}; lock ${lock})`;

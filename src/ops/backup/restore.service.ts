@@ -16,7 +16,7 @@ import { readSchemaVersion } from "./table-stats.repository.ts";
 import { blobSourcesFor, bringReferencedBlobs, type BlobMoveReport } from "./blob-sources.ts";
 import { forgetInContentBackups } from "./content-erasure.ts";
 import { removeLeftovers } from "./leftovers.ts";
-import { acquireContentLock, describeContentLockHolder, isContentLockBusy } from "./content-lock.ts";
+import { acquireContentLock, contentLockHolderIsGone, describeContentLockHolder, isContentLockBusy } from "./content-lock.ts";
 
 const stamp = (at: number) => new Date(at).toISOString().replace(/[-:T]/g, "").slice(0, 14);
 
@@ -52,9 +52,16 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
   // Taken before maintenance mode, and without waiting: a content backup or prune that holds it would otherwise
   // keep public writes refused for as long as it runs. Held to the end, so no prune empties the pool the restore
   // reads files from, and the erased accounts' files leave the pool without waiting (ADR 0450).
-  const releaseContentLock = await acquireContentLock(context, "a restore", { retries: 0 }).catch(async (error: unknown) => {
+  const refuseBusy = async (error: unknown): Promise<never> => {
     if (!isContentLockBusy(error)) throw error;
     throw new RestoreRefused(`the content backups are in use by ${await describeContentLockHolder(context)}: let it finish (or stop it), then restore again; maintenance mode was not switched on and nothing was changed`);
+  };
+  const releaseContentLock = await acquireContentLock(context, "a restore", { retries: 0 }).catch(async (error: unknown) => {
+    if (!isContentLockBusy(error) || !(await contentLockHolderIsGone(context))) return refuseBusy(error);
+    // Left by a killed backup, prune or restore (this one's predecessor, most often): it goes stale within a
+    // minute, and waiting for that refuses no public request (maintenance mode is not on yet).
+    io.err("The content lock was left by a process that no longer runs: waiting for it to go stale (up to a minute).");
+    return acquireContentLock(context, "a restore", { retries: 15 }).catch(refuseBusy);
   });
   let blobSources: Awaited<ReturnType<typeof blobSourcesFor>>;
   try {
