@@ -2,12 +2,14 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backupFullCommand } from "../src/ops/backup.ts";
+import { acquireContentLock } from "../src/ops/backup/content-lock.ts";
 import { restoreCommand } from "../src/ops/restore.ts";
 import { createMaintenanceRepository } from "../src/services/gateway/maintenance.repository.ts";
 import { apiClient, expectErrorShape, type ApiResponse } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
 import { dropRestoreLeftovers } from "./helpers/backup.ts";
 import { captureIO } from "./helpers/gdpr.ts";
+import { waitUntil } from "./helpers/wait.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
 
 /** A restore holds writes off with maintenance mode, gives it back at the end, and also when it fails. */
@@ -91,5 +93,26 @@ describe.each(backends())("restore under maintenance mode ($name)", (backend) =>
     expect(await restoreCommand.run(context(), { reference: await backupId() }, io), io.errText()).toBe(0);
     expect(await createMaintenanceRepository(context().db).read()).toMatchObject({ enabled: true, message: "Planned work", retryAfterSeconds: 900 });
     await createMaintenanceRepository(context().db).write({ enabled: false, message: "", retryAfterSeconds: 900 });
+  }, slow);
+
+  it("a restore while a content backup holds the content pool is refused at once, naming it, without maintenance mode", async () => {
+    // The window the test before closed is seen by the gateway within one poll.
+    const user = await waitUntil(() => api.newUser("content-busy").catch(() => undefined), "the gateway to serve writes again");
+    const id = await backupId();
+    const release = await acquireContentLock(context(), "a content backup");
+    try {
+      const io = captureIO();
+      expect(await restoreCommand.run(context(), { reference: id }, io)).toBe(1);
+      expect(io.errText()).toContain(`in use by a content backup (process ${process.pid}, since `);
+      expect(io.errText()).toMatch(/maintenance mode was not switched on and nothing was changed/);
+      expect((await createMaintenanceRepository(context().db).read()).enabled).toBe(false);
+      expect((await api.call("POST", "/api/content", { token: user.accessToken, json: { title: "never refused" } })).status).toBe(201);
+    } finally {
+      await release();
+    }
+    // Once the content backup has ended the restore runs, and lets go of the content lock when it is done.
+    const io = captureIO();
+    expect(await restoreCommand.run(context(), { reference: id }, io), io.errText()).toBe(0);
+    await (await acquireContentLock(context(), "a content backup", { retries: 0 }))();
   }, slow);
 });

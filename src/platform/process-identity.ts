@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, readlinkSync } from "node:fs";
 
 /**
  * A process as it can be recognised later: its PID alone is not enough, since PIDs are reused (after a
@@ -12,7 +13,58 @@ export interface ProcessIdentity {
 }
 
 export function currentProcessIdentity(): ProcessIdentity {
-  return { pid: process.pid, bootId: bootId(), startTicks: startTicksOf(process.pid) };
+  return processIdentityOf(process.pid);
+}
+
+/** The identity of a process that runs now (undefined parts where /proc does not say). */
+export function processIdentityOf(pid: number): ProcessIdentity {
+  return { pid, bootId: bootId(), startTicks: startTicksOf(pid) };
+}
+
+/**
+ * A short tag for the names of working files and directories (`p<pid>t<start ticks>s<pid space>`): which
+ * process made them, so that a later one can tell the leftovers of a process that died from the files of one
+ * at work. The pid space says where that PID means something (this boot of this kernel, this PID namespace):
+ * a PID of another machine or container sharing the directory (the backups volume of several pods) cannot be
+ * judged from here.
+ */
+export function ownerTag(identity: ProcessIdentity = currentProcessIdentity(), space: string | undefined = pidSpace()): string {
+  return `p${identity.pid}t${identity.startTicks ?? "x"}s${space ?? "x"}`;
+}
+
+/** The process a name's owner tag names (the first `p<pid>t<ticks>s<space>` after the start or a "-"/"."), if it has one. */
+export function ownerOfName(name: string): (ProcessIdentity & { space: string | undefined }) | undefined {
+  const match = /(?:^|[-.])p(\d+)t(\d+|x)s([0-9a-f]{8}|x)(?=[-.])/.exec(name);
+  if (!match) return undefined;
+  return { pid: Number(match[1]), startTicks: match[2] === "x" ? undefined : match[2], space: match[3] === "x" ? undefined : match[3] };
+}
+
+/**
+ * Whether a name's owner tag names a process that is gone: only a process of this pid space can be known gone.
+ * A name without a tag, or from another machine, container or boot, is never taken for a dead one's.
+ */
+export function ownerIsGone(name: string): boolean {
+  const owner = ownerOfName(name);
+  if (!owner || owner.space === undefined || owner.space !== pidSpace()) return false;
+  return !isRunning(owner);
+}
+
+/** This boot of this kernel and this PID namespace, as 8 hex digits (undefined where /proc does not say). */
+export function pidSpace(): string | undefined {
+  // Fixed for the life of a process: read once (every staged upload names it).
+  if (ownSpace === null) ownSpace = readPidSpace();
+  return ownSpace;
+}
+let ownSpace: string | undefined | null = null;
+
+function readPidSpace(): string | undefined {
+  const boot = bootId();
+  try {
+    if (boot) return createHash("sha256").update(`${boot} ${readlinkSync("/proc/self/ns/pid")}`).digest("hex").slice(0, 8);
+  } catch {
+    // No /proc: no pid space, and no name is judged gone.
+  }
+  return undefined;
 }
 
 /** Whether the process the identity names still runs: the same PID, started at the same moment of the same boot. */

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
+  on(event: "event", listener: (event: { Records: { eventName: string; s3: { object: { key: string } } }[] }) => void): void;
   close(): Promise<void>;
 }
 type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
@@ -16,6 +17,8 @@ export interface TestS3 {
   bucket: string;
   endpoint: string;
   directory: string;
+  /** What the server stored, in order: "ObjectCreated:Put KEY" for one PutObject, "ObjectCreated:Post KEY" for a completed multipart upload. */
+  events: string[];
   stop(): Promise<void>;
 }
 
@@ -24,6 +27,10 @@ export async function startS3(bucket = "azora-test"): Promise<TestS3> {
   const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
   const directory = await mkdtemp(join(tmpdir(), "azora-s3-"));
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket, configs: [] }] });
+  const events: string[] = [];
+  server.on("event", (event) => {
+    for (const record of event.Records) events.push(`${record.eventName} ${record.s3.object.key}`);
+  });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
   return {
@@ -31,6 +38,7 @@ export async function startS3(bucket = "azora-test"): Promise<TestS3> {
     bucket,
     endpoint,
     directory,
+    events,
     async stop() {
       await server.close();
       await rm(directory, { recursive: true, force: true });

@@ -20,7 +20,7 @@ async function putBlob(store: BlobStore, text: string): Promise<string> {
 
 /** Only what a content backup reads: paths, retention, the live blob store and the clock (no database). */
 function contextFor(dir: string, blobs: BlobStore): PlatformContext {
-  const config = { paths: { backups: join(dir, "backups"), blobs: join(dir, "blobs") }, s3: undefined, backup: { keepDaily: 7, keepHourly: 24 } };
+  const config = { paths: { backups: join(dir, "backups"), blobs: join(dir, "blobs"), pg: join(dir, "pg") }, database: {}, s3: undefined, backup: { keepDaily: 7, keepHourly: 24 } };
   return { config, blobs, clock: { now: () => Date.now() } } as unknown as PlatformContext;
 }
 

@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import lockfile from "proper-lockfile";
 import { z } from "zod";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
@@ -11,6 +9,9 @@ import { stageBlob } from "../../platform/blobs/staging.ts";
 import { createAttachmentsRepository } from "../../services/users/attachments.repository.ts";
 import { applyPendingErasures } from "./content-erasure.ts";
 import { expiredBackups, type RetentionPolicy } from "./backup-store.ts";
+import { contentRoot, withContentLock } from "./content-lock.ts";
+import { readStoredManifests, removeStoredManifest, writeStoredManifest } from "./content-manifests.ts";
+import { removeLeftovers } from "./leftovers.ts";
 
 /** Where content backups live in the bucket when S3_BUCKET is set (attachments themselves are under blobs/). */
 export const S3_CONTENT_BACKUP_PREFIX = "backups/content/blobs/";
@@ -28,9 +29,6 @@ const manifestSchema = z.object({
 });
 export type ContentManifest = z.infer<typeof manifestSchema>;
 
-/** Manifests sit in DATA_DIR/backups/content; the blobs in a shared pool beside them (or under the bucket's prefix). */
-export const contentRoot = (context: Pick<PlatformContext, "config">) => join(context.config.paths.backups, "content");
-
 /** The pool of backed-up blobs: content-addressed like the live store, so each file is kept once across backups. */
 export async function openContentPool(context: Pick<PlatformContext, "config">): Promise<BlobStore> {
   const { config } = context;
@@ -44,39 +42,29 @@ export async function listContentBackups(context: Pick<PlatformContext, "config"
   return (await readContentManifests(context)).manifests;
 }
 
-/** Every content manifest, and the files in the manifest directory that are not one (damaged). */
+/** Every content manifest, and where those that cannot be read are (damaged), from where manifests are kept. */
 export async function readContentManifests(context: Pick<PlatformContext, "config">): Promise<{ manifests: ContentManifest[]; unreadable: string[] }> {
-  const root = contentRoot(context);
-  const names = (await readdir(root).catch(() => [] as string[])).filter((name) => name.endsWith(".json"));
   const manifests: ContentManifest[] = [];
   const unreadable: string[] = [];
-  for (const name of names) {
+  for (const stored of await readStoredManifests(context)) {
     let json: unknown = null;
     try {
-      json = JSON.parse(await readFile(join(root, name), "utf8"));
+      json = JSON.parse(stored.text ?? "");
     } catch {
       // Not JSON: reported below as unreadable.
     }
     const parsed = manifestSchema.safeParse(json);
     if (parsed.success) manifests.push(parsed.data);
-    else unreadable.push(join(root, name));
+    else unreadable.push(stored.location);
   }
   return { manifests: manifests.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)), unreadable };
 }
 
-/**
- * The content pool is shared by every content backup; a backup and a prune must not overlap (a prune would
- * take a file just copied, before the manifest naming it is written, for unreferenced). A lock file in the
- * manifest directory keeps them apart across processes.
- */
-export async function withContentLock<T>(context: Pick<PlatformContext, "config">, work: () => Promise<T>, options: { retries: number } = { retries: 60 }): Promise<T> {
-  const root = contentRoot(context);
-  await mkdir(root, { recursive: true, mode: 0o700 });
-  const release = await lockfile.lock(root, { lockfilePath: join(root, ".lock"), realpath: false, stale: 60_000, update: 10_000, onCompromised: () => undefined, retries: { retries: options.retries, minTimeout: 1_000, maxTimeout: 5_000 } });
-  try {
-    return await work();
-  } finally {
-    await release().catch(() => undefined);
+/** Manifests kept only on this disk (written before they went beside a pool in S3) go to the bucket too. */
+async function moveLocalManifestsToBucket(context: Pick<PlatformContext, "config">): Promise<void> {
+  if (!context.config.s3) return;
+  for (const stored of await readStoredManifests(context)) {
+    if (stored.text !== undefined && !stored.location.startsWith("s3://")) await writeStoredManifest(context, stored.name.replace(/\.json$/, ""), stored.text);
   }
 }
 
@@ -115,7 +103,7 @@ async function expireAndPrune(context: Pick<PlatformContext, "config">, policy: 
     }
     if (!dryRun) {
       // Manifests first: an interruption then leaves only unnamed files, which the next prune removes.
-      for (const id of expired) await rm(join(contentRoot(context), `${id}.json`), { force: true });
+      for (const id of expired) await removeStoredManifest(context, id);
       for (const key of unreferenced) await pool.delete(key);
     }
     return { expired: manifests.filter((manifest) => expired.has(manifest.id)).map((manifest) => manifest.id), unreferenced, kept };
@@ -124,7 +112,11 @@ async function expireAndPrune(context: Pick<PlatformContext, "config">, policy: 
   }
 }
 
-const retentionOf = (context: Pick<PlatformContext, "config">): RetentionPolicy => ({ keepDaily: context.config.backup.keepDaily, keepHourly: context.config.backup.keepHourly });
+/** The retention of the place the pool is: the bucket's (BACKUP_S3_KEEP_*) when it is in S3, the local one otherwise. */
+const retentionOf = (context: Pick<PlatformContext, "config">): RetentionPolicy => {
+  const { backup, s3 } = context.config;
+  return s3 ? backup.bucket : { keepDaily: backup.keepDaily, keepHourly: backup.keepHourly };
+};
 
 /**
  * `azora backup prune-content`: expires content manifests past the retention policy and removes the pool
@@ -132,11 +124,15 @@ const retentionOf = (context: Pick<PlatformContext, "config">): RetentionPolicy 
  * backup left).
  */
 export async function pruneContentPool(context: PlatformContext, options: { dryRun: boolean }): Promise<ContentPrune> {
-  return withContentLock(context, async () => {
-    // Erasures that met a running backup are finished first (ADR 0332).
-    if (!options.dryRun) await applyPendingErasures(context);
-    return expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), options.dryRun);
-  });
+  return withContentLock(
+    context,
+    async () => {
+      // Erasures that met a running backup are finished first (ADR 0332).
+      if (!options.dryRun) await applyPendingErasures(context);
+      return expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), options.dryRun);
+    },
+    { retries: 60, purpose: "a content prune" },
+  );
 }
 
 /** The source store no longer holds a blob that was listed or named a moment ago. */
@@ -164,15 +160,21 @@ export async function copyBlob(from: BlobStore, to: BlobStore, key: string): Pro
  * blob the previous content backup already holds is not copied again. The manifest lists the whole set.
  */
 export async function takeContentBackup(context: PlatformContext, io: CommandIO): Promise<{ manifest: ContentManifest; retention: ContentPrune | { failed: string } }> {
-  return withContentLock(context, async () => {
-    const manifest = await copyIntoPool(context, io);
-    // The backup is complete by now: retention that cannot run (a damaged manifest) is reported, not a failed backup.
-    const retention = await expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), false).catch((error: unknown) => {
-      if (error instanceof ContentPoolRefused) return { failed: error.message };
-      throw error;
-    });
-    return { manifest, retention };
-  });
+  await removeLeftovers(context, io);
+  return withContentLock(
+    context,
+    async () => {
+      await moveLocalManifestsToBucket(context);
+      const manifest = await copyIntoPool(context, io);
+      // The backup is complete by now: retention that cannot run (a damaged manifest) is reported, not a failed backup.
+      const retention = await expireAndPrune(context, retentionOf(context), new Date(context.clock.now()), false).catch((error: unknown) => {
+        if (error instanceof ContentPoolRefused) return { failed: error.message };
+        throw error;
+      });
+      return { manifest, retention };
+    },
+    { retries: 60, purpose: "a content backup" },
+  );
 }
 
 async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<ContentManifest> {
@@ -208,11 +210,9 @@ async function copyIntoPool(context: PlatformContext, io: CommandIO): Promise<Co
     const at = new Date(context.clock.now());
     const id = `${at.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-content-${randomBytes(3).toString("hex")}`;
     const manifest: ContentManifest = { id, createdAt: at.toISOString(), destination: context.config.s3 ? "s3" : "local", blobs, copied, durationSeconds: (Date.now() - started) / 1000 };
-    // The manifest is written last, and atomically: a backup without one does not exist.
-    await mkdir(contentRoot(context), { recursive: true, mode: 0o700 });
-    const path = join(contentRoot(context), `${id}.json`);
-    await writeFile(`${path}.tmp`, JSON.stringify(manifest, null, 2), { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    // The manifest is written last, and atomically: a backup without one does not exist. With the pool in S3 it
+    // goes beside the pool too, so the bucket alone restores the content (ADR 0453).
+    await writeStoredManifest(context, id, JSON.stringify(manifest, null, 2));
     return manifest;
   } finally {
     await pool.close();

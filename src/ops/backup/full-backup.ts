@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
 import { isEmbedded } from "../../platform/db/pglite.ts";
+import { ownerTag } from "../../platform/process-identity.ts";
 import { backupKey } from "./backup-key.ts";
 import { applyRetention, newBackupId, type StoredBackup } from "./backup-store.ts";
 import { MANIFEST_FILE, writeManifest, type BackupKind, type Manifest } from "./manifest.ts";
+import { removeLeftovers } from "./leftovers.ts";
 import { dumpEmbedded } from "./pglite-engine.ts";
 import { dumpPostgres } from "./postgres-engine.ts";
 import { sealFile, type WrittenFile } from "./sealed-file.ts";
@@ -21,10 +23,11 @@ const STEPS = 3;
  */
 export async function takeFullBackup(context: PlatformContext, kind: Exclude<BackupKind, "incremental">, io: CommandIO): Promise<{ backup: StoredBackup; expired: string[] }> {
   const { config, db, clock } = context;
+  await removeLeftovers(context, io);
   const started = clock.now();
   const root = config.paths.backups;
   const id = newBackupId(kind, new Date(started));
-  const partial = join(root, `.partial-${id}`);
+  const partial = join(root, `.partial-${ownerTag()}-${id}`);
   await mkdir(partial, { recursive: true, mode: 0o700 });
   try {
     const key = backupKey(config);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
 import { migrationsDir } from "../../platform/db/migrator.ts";
+import { ownerTag } from "../../platform/process-identity.ts";
 import { backupKey } from "./backup-key.ts";
 import type { RestoreSource, StoredBackup } from "./backup-store.ts";
 import { compareTables, type TableStats } from "./manifest.ts";
@@ -67,7 +68,7 @@ export interface ScratchCopy {
 export async function loadScratchCopy(context: PlatformContext, source: RestoreSource, purpose: "restore" | "drill", io: CommandIO): Promise<ScratchCopy> {
   const { config } = context;
   const embedded = !config.database.url;
-  const work = join(config.paths.backups, `.work-${randomBytes(4).toString("hex")}`);
+  const work = join(config.paths.backups, `.work-${ownerTag()}-${randomBytes(4).toString("hex")}`);
   let dumpFile: string;
   let format: "sql" | "pg_dump-custom" = "sql";
   // A plain SQL file has no manifest: its statistics only count rows, the SQL way (format 1).
@@ -118,7 +119,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
 
     reportProgress(io, { done: 3, total: 4, label: `loading into a new ${embedded ? "directory" : "database"} beside the live one` });
     const url = config.database.url ?? "";
-    const location = embedded ? `${config.paths.pg}.${purpose}-${randomBytes(4).toString("hex")}` : scratchName(databaseOf(url), purpose);
+    const location = embedded ? `${config.paths.pg}.${purpose}-${ownerTag()}-${randomBytes(4).toString("hex")}` : scratchName(databaseOf(url), purpose);
     let stats: TableStats[];
     let open: () => Promise<Db>;
     let discard: () => Promise<void>;

@@ -15,6 +15,8 @@ import { latestKnownSchema, loadScratchCopy, RestoreRefused } from "./restore-sc
 import { readSchemaVersion } from "./table-stats.repository.ts";
 import { blobSourcesFor, bringReferencedBlobs, type BlobMoveReport } from "./blob-sources.ts";
 import { forgetInContentBackups } from "./content-erasure.ts";
+import { removeLeftovers } from "./leftovers.ts";
+import { acquireContentLock, contentLockHolderIsGone, describeContentLockHolder, isContentLockBusy } from "./content-lock.ts";
 
 const stamp = (at: number) => new Date(at).toISOString().replace(/[-:T]/g, "").slice(0, 14);
 
@@ -46,9 +48,33 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
   // A restore killed earlier (its process gone) left maintenance on and perhaps a copy: undone first.
   const recovered = await recoverInterruptedRestore(context, { atStart: false });
   if (recovered) io.err(`Before this restore: ${recovered}.`);
-  // Opened first: a --blobs-from that names nothing refuses the restore before anything changes.
-  const blobSources = await blobSourcesFor(context, { backupDir: source.type === "backup" ? source.backup.dir : undefined, blobsFrom: options.blobsFrom ?? [] });
-  const closeSources = () => Promise.all(blobSources.map((place) => place.store.close().catch(() => undefined)));
+  await removeLeftovers(context, io);
+  // Taken before maintenance mode, and without waiting: a content backup or prune that holds it would otherwise
+  // keep public writes refused for as long as it runs. Held to the end, so no prune empties the pool the restore
+  // reads files from, and the erased accounts' files leave the pool without waiting (ADR 0450).
+  const refuseBusy = async (error: unknown): Promise<never> => {
+    if (!isContentLockBusy(error)) throw error;
+    throw new RestoreRefused(`the content backups are in use by ${await describeContentLockHolder(context)}: let it finish (or stop it), then restore again; maintenance mode was not switched on and nothing was changed`);
+  };
+  const releaseContentLock = await acquireContentLock(context, "a restore", { retries: 0 }).catch(async (error: unknown) => {
+    if (!isContentLockBusy(error) || !(await contentLockHolderIsGone(context))) return refuseBusy(error);
+    // Left by a killed backup, prune or restore (this one's predecessor, most often): it goes stale within a
+    // minute, and waiting for that refuses no public request (maintenance mode is not on yet).
+    io.err("The content lock was left by a process that no longer runs: waiting for it to go stale (up to a minute).");
+    return acquireContentLock(context, "a restore", { retries: 15 }).catch(refuseBusy);
+  });
+  let blobSources: Awaited<ReturnType<typeof blobSourcesFor>>;
+  try {
+    // Opened first: a --blobs-from that names nothing refuses the restore before anything changes.
+    blobSources = await blobSourcesFor(context, { backupDir: source.type === "backup" ? source.backup.dir : undefined, blobsFrom: options.blobsFrom ?? [] });
+  } catch (error) {
+    await releaseContentLock();
+    throw error;
+  }
+  const closeSources = async () => {
+    await Promise.all(blobSources.map((place) => place.store.close().catch(() => undefined)));
+    await releaseContentLock();
+  };
   const maintenance = await holdMaintenanceForRestore(context).catch(async (error: unknown) => {
     await closeSources();
     throw error;
@@ -104,7 +130,7 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
     // Not a sweep of every unnamed file: the replaced database is kept, and its files with it.
     const blobsRemoved = await createBlobReferences(context.db, context.blobs).release(ledger.blobKeys);
     // Their copies in the content backup pool go too: erasure reaches the backups of files (ADR 0332).
-    await forgetInContentBackups(context, ledger.blobKeys).catch((error: unknown) => {
+    await forgetInContentBackups(context, ledger.blobKeys, { retries: 0, lockHeld: true }).catch((error: unknown) => {
       io.err(`The erased accounts' files could not be removed from the content backup pool (${error instanceof Error ? error.message : String(error)}): run azora backup prune-content.`);
     });
     if (ledger.erasedAgain > 0 || ledger.recorded > 0) {
@@ -166,6 +192,7 @@ async function swapIn(context: PlatformContext, location: string): Promise<strin
  * recovery time, and throws the copy away. The live database is never touched.
  */
 export async function drillBackup(context: PlatformContext, source: RestoreSource & { type: "backup" }, io: CommandIO): Promise<DrillRecord> {
+  await removeLeftovers(context, io);
   const started = context.clock.now();
   const base = { at: new Date(started).toISOString(), backupId: source.backup.manifest.id };
   let record: DrillRecord;

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Config } from "../../platform/config.ts";
+import { ownerTag } from "../../platform/process-identity.ts";
 import { expiredBackups, listBackups, type RetentionPolicy, type StoredBackup } from "./backup-store.ts";
 import { ManifestError, parseManifest, readManifest, type Manifest } from "./manifest.ts";
 
@@ -37,15 +38,69 @@ const remotePrefix = (id: string) => `${S3_DATABASE_BACKUP_PREFIX}${id}/`;
 export const remoteLocation = (s3: S3Config, id: string) => `s3://${s3.bucket}/${remotePrefix(id)}`;
 const isMissing = (error: unknown) => (error as { name?: string }).name === "NoSuchKey" || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404;
 
+/**
+ * Size of the parts a backup file is sent to the bucket in. One PutObject takes at most 5 GiB, a multipart
+ * upload up to 10,000 parts of 5 MiB to 5 GiB each: files above one part go as a multipart upload (ADR 0452).
+ */
+export const DEFAULT_UPLOAD_PART_BYTES = 64 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+
 /** Copies a complete local backup to the bucket; the manifest goes last, so a backup listed there is whole. */
-export async function uploadBackup(s3: S3Config, backup: StoredBackup): Promise<string> {
+export async function uploadBackup(s3: S3Config, backup: StoredBackup, options: { partBytes?: number } = {}): Promise<string> {
+  const partBytes = options.partBytes ?? DEFAULT_UPLOAD_PART_BYTES;
   await withBucket(s3, async (client, sdk) => {
     for (const name of [...backup.manifest.files.map((file) => file.name), "manifest.json"]) {
-      const path = join(backup.dir, name);
-      await client.send(new sdk.PutObjectCommand({ Bucket: s3.bucket, Key: `${remotePrefix(backup.manifest.id)}${name}`, Body: createReadStream(path), ContentLength: (await stat(path)).size }));
+      await putFile(client, sdk, { Bucket: s3.bucket, Key: `${remotePrefix(backup.manifest.id)}${name}` }, join(backup.dir, name), partBytes);
     }
   });
   return remoteLocation(s3, backup.manifest.id);
+}
+
+/**
+ * One file into one object: a PutObject when it fits in a part, otherwise a multipart upload, read from the
+ * file part by part (never whole in memory). A failed multipart upload is aborted, so the bucket does not
+ * keep (and bill) its parts. Each request's body is the part's bytes, not a stream of the file: the SDK
+ * never sends a stream twice (an error on it is final), while bytes are retried like any request, so one
+ * dropped connection or 503 does not fail a copy of many gigabytes.
+ */
+async function putFile(client: S3Client, sdk: Sdk, target: { Bucket: string; Key: string }, path: string, partBytes: number): Promise<void> {
+  const { size } = await stat(path);
+  if (size <= partBytes) {
+    await client.send(new sdk.PutObjectCommand({ ...target, Body: await readRange(path, 0, size), ContentLength: size }));
+    return;
+  }
+  // Larger parts for a file that would need more than S3's 10,000.
+  const partSize = Math.max(partBytes, Math.ceil(size / MAX_PARTS));
+  const { UploadId } = await client.send(new sdk.CreateMultipartUploadCommand(target));
+  if (!UploadId) throw new Error(`the bucket did not start a multipart upload for ${target.Key}`);
+  try {
+    const parts: { ETag: string | undefined; PartNumber: number }[] = [];
+    for (let start = 0, number = 1; start < size; start += partSize, number++) {
+      const length = Math.min(partSize, size - start);
+      const answer = await client.send(new sdk.UploadPartCommand({ ...target, UploadId, PartNumber: number, Body: await readRange(path, start, length), ContentLength: length }));
+      parts.push({ ETag: answer.ETag, PartNumber: number });
+    }
+    await client.send(new sdk.CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts } }));
+  } catch (error) {
+    await client.send(new sdk.AbortMultipartUploadCommand({ ...target, UploadId })).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** `length` bytes of a file from `start` (one part: at most the part size in memory). */
+async function readRange(path: string, start: number, length: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(length);
+  const handle = await open(path, "r");
+  try {
+    for (let done = 0; done < length; ) {
+      const { bytesRead } = await handle.read(bytes, done, length - done, start + done);
+      if (bytesRead === 0) throw new Error(`${path} ended ${length - done} bytes early (changed while it was copied)`);
+      done += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return bytes;
 }
 
 /** Every object key under a prefix. */
@@ -148,7 +203,7 @@ export async function applyRemoteRetention(s3: S3Config, policy: RetentionPolicy
 
 /** Downloads a backup from the bucket into the local store (under a hidden name until complete). */
 async function downloadBackup(s3: S3Config, id: string, root: string): Promise<void> {
-  const partial = join(root, `.fetch-${id}`);
+  const partial = join(root, `.fetch-${ownerTag()}-${id}`);
   await mkdir(partial, { recursive: true, mode: 0o700 });
   try {
     await withBucket(s3, async (client, sdk) => {

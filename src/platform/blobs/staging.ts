@@ -4,6 +4,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { ownerTag } from "../process-identity.ts";
 
 /** How many leading bytes are kept for sniffing the content type. */
 const HEAD_BYTES = 4096;
@@ -32,7 +33,8 @@ export interface StagedBlob {
  */
 export async function stageBlob(source: Readable, stagingDir: string, maxBytes = Number.POSITIVE_INFINITY): Promise<StagedBlob> {
   await mkdir(stagingDir, { recursive: true });
-  const path = join(stagingDir, `${randomUUID()}.part`);
+  // Tagged with this process, so that a later backup or restore can remove it if this process dies meanwhile.
+  const path = join(stagingDir, `${ownerTag()}-${randomUUID()}.part`);
   const hash = createHash("sha256");
   let size = 0;
   const headChunks: Buffer[] = [];
