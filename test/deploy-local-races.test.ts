@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
 import { repoRoot, runCli, spawnCli, type RunningCli } from "./helpers/cli.ts";
+import { isAlive } from "./helpers/child-platform.ts";
 import { splitModeEnv } from "./helpers/platform.ts";
 import { packRelease } from "./helpers/release.ts";
 import { waitUntil } from "./helpers/wait.ts";
@@ -25,14 +26,6 @@ const marked = (marker: string) => ({
   from: "    register: (app) => {\n",
   to: `    register: (app) => {\n      app.addHook("onRequest", async (_request, reply) => void reply.header("x-release-marker", ${JSON.stringify(marker)}));\n`,
 });
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe.runIf(postgres)("azora deploy on the local target: races and leftovers", () => {
   const processes: RunningCli[] = [];

@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/pr
 import { hostname } from "node:os";
 import { join } from "node:path";
 import lockfile from "proper-lockfile";
+import { pidExists } from "./process-identity.ts";
 
 /** Who owns an embedded data directory, and where its ops port answers. */
 export interface LockHolder {
@@ -34,17 +35,8 @@ const lockDir = (stateDir: string) => join(stateDir, "data.lock");
 const holderFile = (stateDir: string) => join(stateDir, "data.lock.holder.json");
 const lockOptions = (stateDir: string) => ({ lockfilePath: lockDir(stateDir), realpath: false, stale: STALE_MS });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** A holder on this machine whose PID no process has is certainly gone (the opposite is not certain). */
-const certainlyDead = (holder: LockHolder | undefined) => holder !== undefined && holder.hostname === hostname() && !isAlive(holder.pid);
+const certainlyDead = (holder: LockHolder | undefined) => holder !== undefined && holder.hostname === hostname() && !pidExists(holder.pid);
 
 async function readHolder(stateDir: string): Promise<LockHolder | undefined> {
   try {

@@ -67,14 +67,19 @@ function readPidSpace(): string | undefined {
   return undefined;
 }
 
+/** Whether some process has this PID (signal 0 sends nothing). EPERM: it exists under another user; only "no such process" means gone. */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /** Whether the process the identity names still runs: the same PID, started at the same moment of the same boot. */
 export function isRunning(identity: ProcessIdentity): boolean {
-  try {
-    process.kill(identity.pid, 0);
-  } catch (error) {
-    // EPERM: it exists under another user; only "no such process" means gone.
-    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
+  if (!pidExists(identity.pid)) return false;
   if (identity.bootId !== undefined && identity.bootId !== bootId()) return false;
   if (identity.startTicks !== undefined && identity.startTicks !== startTicksOf(identity.pid)) return false;
   return true;

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { CommandIO, PlatformCommand } from "../../platform/command.ts";
 import type { Config } from "../../platform/config.ts";
+import { pidExists } from "../../platform/process-identity.ts";
 import { runPlatformCommand } from "../run-platform-command.ts";
 import { trafficCommand, type TrafficArgs } from "../traffic.ts";
 import { otherColour, trafficUpstreams, type Colour, type TrafficRoute } from "../../services/gateway/traffic/traffic.repository.ts";
@@ -61,15 +62,6 @@ interface LocalState {
   sets: Partial<Record<Colour, ProcessSet>>;
   deploy?: DeployState;
 }
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const isTarball = (version: string) => /\.(tar\.gz|tgz)$/.test(version);
 
@@ -282,7 +274,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const url = text.match(new RegExp(`${label}:\\s+(http://\\S+)`))?.[1];
       const ops = text.match(/Ops:\s+(http:\/\/\S+)/)?.[1];
       if (url && ops) return { role, pid: child.pid!, url, ops };
-      if (child.exitCode !== null || !isAlive(child.pid!)) throw new Error(`${role} of ${basename(dir)} exited while starting: ${text.trim().split("\n").slice(-3).join(" / ")}`);
+      if (child.exitCode !== null || !pidExists(child.pid!)) throw new Error(`${role} of ${basename(dir)} exited while starting: ${text.trim().split("\n").slice(-3).join(" / ")}`);
       await new Promise((done) => setTimeout(done, 200));
     }
     process.kill(child.pid!, "SIGTERM");
@@ -325,10 +317,10 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
 
   const stopSet = async (set: ProcessSet | undefined) => {
     if (!set) return;
-    for (const service of set.processes) if (isAlive(service.pid)) process.kill(service.pid, "SIGTERM");
+    for (const service of set.processes) if (pidExists(service.pid)) process.kill(service.pid, "SIGTERM");
     const deadline = Date.now() + config.http.shutdownTimeoutMs + 5_000;
-    while (set.processes.some((service) => isAlive(service.pid)) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 200));
-    for (const service of set.processes) if (isAlive(service.pid)) process.kill(service.pid, "SIGKILL");
+    while (set.processes.some((service) => pidExists(service.pid)) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 200));
+    for (const service of set.processes) if (pidExists(service.pid)) process.kill(service.pid, "SIGKILL");
     set.running = false;
   };
 
@@ -456,7 +448,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const old = otherColour(previewColour());
       const state = await readLocal();
       const set = state.sets[old];
-      if (!set?.processes.some((service) => isAlive(service.pid))) {
+      if (!set?.processes.some((service) => pidExists(service.pid))) {
         io.err(`  no process set of ours was live before (${set ? `${set.version}'s processes are gone` : "the configured services"}): nothing to drain or stop`);
         return;
       }
@@ -518,7 +510,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
             `nothing to roll back to: ${back} holds ${previous.version}, which failed its own deploy at "${previous.failed.step}" (${previous.failed.reason}) and was removed; the release before it is no longer kept. Nothing was changed: deploy the version you want instead.`,
           );
         }
-        const warm = !previous || previous.processes.every((service) => isAlive(service.pid));
+        const warm = !previous || previous.processes.every((service) => pidExists(service.pid));
         if (warm) {
           for (const upstream of trafficUpstreams) {
             const route = current[upstream];
@@ -531,7 +523,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       // A canary left by a deploy that died in its steps: its share is taken away above, and its processes
       // (which no route sends to any more) stop once every gateway has followed.
       const leftover = canary ? state.sets[from] : undefined;
-      if (leftover?.processes.some((service) => isAlive(service.pid))) {
+      if (leftover?.processes.some((service) => pidExists(service.pid))) {
         io.err(`  stopping the canary's process set (${leftover.version}) once the gateways have followed`);
         await drain();
         await stopSet(leftover);
@@ -554,7 +546,7 @@ export function localTarget(config: Config, env: NodeJS.ProcessEnv, io: CommandI
       const state = await readLocal();
       const lock = existsSync(lockFile) ? lockHolderOf(await readFile(lockFile, "utf8")) : null;
       const sets = Object.fromEntries(
-        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), ...(set.sha256 ? { sha256: set.sha256 } : {}), running: set.processes.length > 0 && set.processes.every((service) => isAlive(service.pid)), ...(set.failed ? { failed: set.failed } : {}), processes: set.processes }]),
+        Object.entries(state.sets).map(([colour, set]) => [colour, { version: set.version, ...(set.commit ? { commit: set.commit } : {}), ...(set.sha256 ? { sha256: set.sha256 } : {}), running: set.processes.length > 0 && set.processes.every((service) => pidExists(service.pid)), ...(set.failed ? { failed: set.failed } : {}), processes: set.processes }]),
       );
       const { live, back } = rollbackColours(await routes());
       return { target: "local", live, rollbackTo: back, sets, lock, lastDeploy: state.deploy ?? null };
