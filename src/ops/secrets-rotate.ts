@@ -6,7 +6,7 @@ import type { PlatformCommand } from "../platform/command.ts";
 import { cliActor, recordAudit } from "../platform/audit/audit.service.ts";
 import { LogEvent } from "../platform/log-events.ts";
 import { createSigningKeysRepository } from "../services/auth/signing-keys.repository.ts";
-import { newSigningKey } from "../services/auth/signing-keys.ts";
+import { SIGNER_RELOAD_MS, newSigningKey } from "../services/auth/signing-keys.ts";
 
 const args = z.object({ dryRun: z.boolean().default(false), json: z.boolean().default(false) });
 export type SecretsRotateArgs = z.input<typeof args>;
@@ -22,7 +22,7 @@ async function writeOpsToken(secretsDir: string): Promise<void> {
 
 /**
  * `azora secrets rotate`: a new signing key is published in the JWKS at once, signs only once every verifier's
- * JWKS cache can have seen it (JWKS_CACHE_SECONDS plus the clock skew), and the keys before it are retired once
+ * JWKS cache can have seen it (the signers' reread interval, JWKS_CACHE_SECONDS and the clock skew), and the keys before it are retired once
  * the longest access token they signed has expired; the generated ops token is replaced (running processes
  * follow its file within a second). The stages are times in the signing_keys table: nothing has to keep running.
  */
@@ -37,7 +37,9 @@ export const secretsRotateCommand: PlatformCommand<SecretsRotateArgs> = {
     const { dryRun, json } = parsed.data;
     const { tokens, ops, paths } = context.config;
     const now = context.clock.now();
-    const signsFrom = new Date(now + (tokens.jwksCacheSeconds + tokens.clockSkewSeconds) * 1000);
+    // Every auth process publishes the key within one reread of the table, then every verifier's cache
+    // (JWKS_CACHE_SECONDS) has had it, with the clock skew on top: only then may a token carry its kid.
+    const signsFrom = new Date(now + SIGNER_RELOAD_MS + (tokens.jwksCacheSeconds + tokens.clockSkewSeconds) * 1000);
     // The longest-lived token the old key signs is issued just before signsFrom.
     const retireAt = new Date(signsFrom.getTime() + (tokens.accessTtlSeconds + tokens.clockSkewSeconds) * 1000);
     const repository = createSigningKeysRepository(context.db);

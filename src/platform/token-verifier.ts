@@ -1,6 +1,6 @@
 import type { FastifyRequest } from "fastify";
 import { noteCaller } from "./http.ts";
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, errors as joseErrors } from "jose";
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, errors as joseErrors, type JWTVerifyGetKey } from "jose";
 import { LRUCache } from "lru-cache";
 import { systemClock, type Clock } from "./clock.ts";
 import { AppError } from "./errors.ts";
@@ -31,6 +31,11 @@ const keyId = userId;
 const ALLOWED_ALGORITHMS = ["EdDSA"];
 /** Header parameters that point at a key of the sender's choosing, or demand extensions we do not implement. */
 const refusedHeaderParameters = ["jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "crit"];
+/**
+ * At most one JWKS refetch per this interval for kids the cached key set does not know: a key published
+ * since the cache was filled is found at once, while forged kids cost the auth service one JWKS read a second.
+ */
+export const UNKNOWN_KID_REFETCH_MS = 1_000;
 
 export interface VerifierOptions {
   jwksUrl: () => string;
@@ -63,7 +68,7 @@ function headerProblem(token: string): string | undefined {
 
 /**
  * The one verifier every service shares: keys come from the auth service's JWKS (cached; an unknown
- * kid triggers one refetch, rate-limited by jose's cooldown), verified tokens are cached until they expire.
+ * kid triggers one refetch, at most one a second, see unknownKidRefetch), verified tokens are cached until they expire.
  */
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const clock = options.clock ?? systemClock;
@@ -76,6 +81,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const cacheMs = (options.jwksCacheSeconds ?? 600) * 1000;
   const keys = () =>
     (jwks ??= createRemoteJWKSet(new URL(options.jwksUrl()), { cooldownDuration: Math.min(30_000, cacheMs), cacheMaxAge: cacheMs, timeoutDuration: 5_000 }));
+  const resolveKey = unknownKidRefetch(keys);
   // No per-entry TTL: each hit checks `exp` itself, which keeps a lookup to a map read on the request path.
   const verified = new LRUCache<string, AccessClaims>({ max: 20_000 });
 
@@ -89,7 +95,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       if (cached && cached.exp * 1000 > now) return current(cached);
       if (headerProblem(token)) return { ok: false, reason: "invalid" };
       try {
-        const { payload } = await jwtVerify(token, keys(), {
+        const { payload } = await jwtVerify(token, resolveKey, {
           issuer: options.issuer,
           audience: options.audience,
           algorithms: ALLOWED_ALGORITHMS,
@@ -120,6 +126,33 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         throw new AppError("service_unavailable", "Tokens cannot be verified right now; try again shortly.");
       }
     },
+  };
+}
+
+/**
+ * A key resolver that, on a kid the cached JWKS does not know, refetches the set once before refusing.
+ * jose's own refetch on an unknown kid waits for its cooldown (the cache age here), so a verifier whose
+ * cache was filled just before a rotation's key reached the JWKS would refuse that key's first tokens
+ * for up to a whole cache age. Concurrent misses share one refetch; a monotonic clock bounds the rate
+ * (an injected clock may stand still in tests).
+ */
+function unknownKidRefetch(keys: () => ReturnType<typeof createRemoteJWKSet>): JWTVerifyGetKey {
+  let lastRefetch = -Infinity;
+  let refetching: Promise<void> | undefined;
+  return async (header, token) => {
+    const set = keys();
+    try {
+      return await set(header, token);
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
+      if (!refetching) {
+        if (performance.now() - lastRefetch < UNKNOWN_KID_REFETCH_MS) throw error;
+        lastRefetch = performance.now();
+        refetching = set.reload().finally(() => (refetching = undefined));
+      }
+      await refetching;
+      return set(header, token);
+    }
   };
 }
 

@@ -7,8 +7,11 @@ import { ACCESS_TOKEN_TYPE } from "../../platform/token-verifier.ts";
 import type { SigningKeyRecord, SigningKeysRepository } from "./signing-keys.repository.ts";
 
 const ALGORITHM = "EdDSA";
-/** How often a running signer rereads the keys: a rotation's stages (publish, sign, retire) are times in the table. */
-const RELOAD_MS = 2_000;
+/**
+ * How often a running signer rereads the keys: a rotation's stages (publish, sign, retire) are times in the table.
+ * A new key reaches an auth process's JWKS up to this long after it is inserted, so a rotation adds it to the wait.
+ */
+export const SIGNER_RELOAD_MS = 2_000;
 
 export interface Signer {
   /** Signs an access token for `subject`, valid for ttlSeconds from nowMs, never dated before the subject's cut-off. */
@@ -48,7 +51,7 @@ export async function loadSigner(repo: SigningKeysRepository, options: SignerOpt
 
   async function current(): Promise<SigningKeyRecord[]> {
     const now = clock.now();
-    if (now - loadedAt >= RELOAD_MS || now < loadedAt) {
+    if (now - loadedAt >= SIGNER_RELOAD_MS || now < loadedAt) {
       try {
         keys = await repo.listActive(new Date(now));
         loadedAt = now;
