@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
 import { pgDump } from "@electric-sql/pglite-tools/pg_dump";
 import { openPglite, type EmbeddedDb } from "../../platform/db/pglite.ts";
@@ -59,14 +59,6 @@ async function statsOf(pg: PGlite): Promise<TableStats[]> {
   } finally {
     await rowsOf(pg, "COMMIT");
   }
-}
-
-/**
- * Loads a plain SQL dump into a new PGlite directory (never the live one) and returns it open, with its
- * statistics. A failed load removes the directory, so nothing half-restored is left behind.
- */
-export function loadIntoNewPgliteDir(sqlFile: string, dir: string, format: StatsFormat = 1): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
-  return loadNewPgliteDir(dir, async (db) => void (await db.exec(await readFile(sqlFile, "utf8"))), format);
 }
 
 /**
