@@ -68,7 +68,7 @@ describe("SqlScriptSplitter", () => {
     const bytes = Buffer.from(TRICKY);
     for (let at = 0; at <= bytes.length; at++) {
       const parts: ScriptPart[] = [];
-      for await (const part of splitSqlStream(Readable.from([bytes.subarray(0, at), bytes.subarray(at)]))) parts.push(part);
+      for await (const part of splitSqlStream(Readable.from([bytes.subarray(0, at), bytes.subarray(at)], { objectMode: false }))) parts.push(part);
       expect(parts, `cut at byte ${at}`).toEqual(TRICKY_PARTS);
     }
   });
