@@ -112,13 +112,16 @@ describe("SqlScriptSplitter", () => {
     let total = 0;
     let statements = 0;
     let rowChars = 0;
+    const count = (parts: ScriptPart[]) => {
+      for (const part of parts) {
+        if (part.kind === "statement") statements++;
+        if (part.kind === "copy-rows") rowChars += part.rows.length;
+      }
+    };
     const feed = (text: string) => {
       input += text;
       while (input.length >= piece) {
-        for (const part of splitter.push(input.slice(0, piece))) {
-          if (part.kind === "statement") statements++;
-          if (part.kind === "copy-rows") rowChars += part.rows.length;
-        }
+        count(splitter.push(input.slice(0, piece)));
         total += piece;
         input = input.slice(piece);
       }
@@ -127,7 +130,7 @@ describe("SqlScriptSplitter", () => {
     feed("COPY public.content (id, title) FROM stdin;\n");
     for (let i = 0; i < 200_000; i++) feed(`${i}\ttitle ${i}; not a statement\n`);
     feed("\\.\n");
-    for (const part of [...splitter.push(input), ...splitter.end()]) if (part.kind === "statement") statements++;
+    count([...splitter.push(input), ...splitter.end()]);
     total += input.length;
 
     expect(statements).toBe(100_000);
