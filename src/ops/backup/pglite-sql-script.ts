@@ -2,7 +2,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import type { EmbeddedDb } from "../../platform/db/pglite.ts";
 import type { StatsFormat, TableStats } from "./manifest.ts";
 import { loadNewPgliteDir, simpleQuery } from "./pglite-engine.ts";
-import { splitSqlFile } from "./sql-script-splitter.ts";
+import { splitSqlFile, standardStringsSetBy } from "./sql-script-splitter.ts";
 
 /** Statements are sent to the embedded database in batches of about this size: one call each, never the whole file. */
 const STATEMENT_BATCH_CHARS = 1024 * 1024;
@@ -37,7 +37,8 @@ export async function runSqlScript(db: EmbeddedDb, sqlFile: string, label: strin
       case "statement":
         batch.push(part.sql);
         batchChars += part.sql.length;
-        if (batchChars >= STATEMENT_BATCH_CHARS) await flush();
+        // The statements after a SET standard_conforming_strings must reach the server after it took effect.
+        if (batchChars >= STATEMENT_BATCH_CHARS || standardStringsSetBy(part.sql) !== undefined) await flush();
         break;
       case "meta":
         if (/^\\(un)?restrict\b/.test(part.line)) break;

@@ -384,9 +384,7 @@ export class SqlScriptSplitter {
   private emitStatement(end: number, isCopy = false): string {
     const sql = this.takeText(end);
     if (!isCopy) this.out.push({ kind: "statement", sql });
-    // psql follows the server's setting; a script changes it only with SET (pg_dump writes it near the top).
-    const setting = /^SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*'?(\w+)'?/i.exec(sql);
-    if (setting) this.standardStrings = !/^(off|false|no|0)$/i.test(setting[1] ?? "");
+    this.standardStrings = standardStringsSetBy(sql) ?? this.standardStrings;
     this.start = -1;
     this.parenDepth = 0;
     this.beginDepth = 0;
@@ -424,6 +422,17 @@ export class SqlScriptSplitter {
     if (this.offset(end) > 0) this.out.push({ kind: "copy-rows", rows: this.takeText(end) });
     this.start = end;
   }
+}
+
+/**
+ * The standard_conforming_strings a statement sets (true: on), or undefined when it sets none. psql follows the
+ * server's setting; a script changes it only with SET (pg_dump writes it near the top). The server reads a
+ * whole query string with the setting it has when the string arrives, so a runner that sends several
+ * statements at once must end its batch after one that sets it.
+ */
+export function standardStringsSetBy(sql: string): boolean | undefined {
+  const setting = /^SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*'?(\w+)'?/i.exec(sql);
+  return setting ? !/^(off|false|no|0)$/i.test(setting[1] ?? "") : undefined;
 }
 
 /** The parts of a SQL file, read as a stream (1 MiB at a time). */
