@@ -141,4 +141,24 @@ describe("SqlScriptSplitter", () => {
     expect(splitter.peakHeldChars).toBeLessThanOrEqual(splitter.longestPartChars + piece + 100);
     expect(splitter.peakHeldChars).toBeLessThan(copyChunk + 2 * piece);
   });
+
+  it("reads a token longer than many pieces (a word, $tag, meta line or COPY row) once, not again with every piece", () => {
+    const long = "a".repeat(1024 * 1024);
+    const cases: { script: string; last: ScriptPart }[] = [
+      { script: `SELECT ${long};`, last: statement(`SELECT ${long};`) },
+      { script: `SELECT $${long}$ body; $${long}$;`, last: statement(`SELECT $${long}$ body; $${long}$;`) },
+      { script: `\\echo ${long}\n`, last: { kind: "meta", line: `\\echo ${long}` } },
+      { script: `COPY t FROM stdin;\n${long}\n\\.\n`, last: { kind: "copy-end", complete: true } },
+      { script: `COPY t FROM stdin;\n${long}`, last: { kind: "copy-end", complete: false } },
+    ];
+    for (const { script, last } of cases) {
+      const splitter = new SqlScriptSplitter();
+      const parts: ScriptPart[] = [];
+      for (let at = 0; at < script.length; at += 1024) parts.push(...splitter.push(script.slice(at, at + 1024)));
+      parts.push(...splitter.end());
+      expect(parts.at(-1), script.slice(0, 20)).toEqual(last);
+      // Read again from its start with each of the 1,024 pieces, it would be about 512 times the script.
+      expect(splitter.tokenSearchChars, script.slice(0, 20)).toBeLessThanOrEqual(2 * script.length);
+    }
+  });
 });

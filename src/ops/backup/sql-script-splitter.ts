@@ -59,6 +59,17 @@ export class SqlScriptSplitter {
   private stdin: { start: number; end: number } | undefined;
   private copyTarget = "";
   private out: ScriptPart[] = [];
+  /**
+   * How far (an index into `pending`) the token waiting for the next piece was read: a long word, $tag, meta
+   * line or COPY row goes on from there instead of being read again from its start with every piece.
+   */
+  private resumeAt = -1;
+  private resumeKind: "word" | "tag" | "line" = "line";
+  /** Whole pieces the waiting token runs through, joined to `pending` once a piece ends it. */
+  private aside: string[] = [];
+  private asideChars = 0;
+  /** Characters read looking for the end of a word, $tag, meta line or COPY row (instrumentation: each read once). */
+  tokenSearchChars = 0;
   /** The most characters held at once (instrumentation for the memory test): `heldChars()` at its peak. */
   peakHeldChars = 0;
   /** The longest statement or COPY-rows piece handed out so far. */
@@ -68,14 +79,45 @@ export class SqlScriptSplitter {
 
   /** Reads one more piece of the script; returns the parts it completes. */
   push(text: string): ScriptPart[] {
-    this.pending += text;
+    if (this.resumeAt >= 0 && !this.endsToken(text)) {
+      // The waiting token goes on through this whole piece: set aside, not joined to `pending` (joining and
+      // reading a long token again with every piece would take time growing with the square of its length).
+      this.aside.push(text);
+      this.asideChars += text.length;
+      this.resumeAt += text.length;
+      this.peakHeldChars = Math.max(this.peakHeldChars, this.heldChars());
+      return [];
+    }
+    this.pending += this.takeAside() + text;
     this.peakHeldChars = Math.max(this.peakHeldChars, this.heldChars());
     this.scan();
     return this.drain();
   }
 
+  /** Whether a piece holds the end of the token waiting for more (a newline, or a character that ends a word or $tag). */
+  private endsToken(text: string): boolean {
+    if (this.resumeKind === "line") {
+      const newline = text.indexOf("\n");
+      this.tokenSearchChars += newline < 0 ? text.length : newline;
+      return newline >= 0;
+    }
+    const inToken = this.resumeKind === "word" ? isIdentChar : isTagChar;
+    let i = 0;
+    while (i < text.length && inToken(text.charCodeAt(i))) i++;
+    this.tokenSearchChars += i;
+    return i < text.length;
+  }
+
+  private takeAside(): string {
+    const text = this.aside.join("");
+    this.aside = [];
+    this.asideChars = 0;
+    return text;
+  }
+
   /** The script ended: returns the last parts (an unterminated last statement goes out as it is). */
   end(): ScriptPart[] {
+    this.pending += this.takeAside();
     this.ended = true;
     this.scan();
     if (this.mode === "copy" || this.mode === "copy-line-rest") {
@@ -89,7 +131,7 @@ export class SqlScriptSplitter {
 
   /** Characters this splitter holds right now: the current statement or rows piece and the unscanned input. */
   heldChars(): number {
-    return this.earlierChars + this.pending.length;
+    return this.earlierChars + this.pending.length + this.asideChars;
   }
 
   private drain(): ScriptPart[] {
@@ -100,6 +142,7 @@ export class SqlScriptSplitter {
       this.start = 0;
     }
     this.pending = this.pending.slice(this.pos);
+    if (this.resumeAt >= 0) this.resumeAt -= this.pos;
     this.pos = 0;
     const parts = this.out;
     this.out = [];
@@ -217,6 +260,13 @@ export class SqlScriptSplitter {
     }
   }
 
+  /** Where to go on reading the token at hand: where the last piece left it, or `from`. */
+  private resumeFrom(from: number): number {
+    const resume = this.resumeAt;
+    this.resumeAt = -1;
+    return Math.max(from, resume);
+  }
+
   /** At a closing quote candidate: a doubled quote goes on. False when the next character is not read yet. */
   private closeQuote(text: string, at: number, quote: string): boolean {
     if (at + 1 === text.length && !this.ended) {
@@ -296,10 +346,14 @@ export class SqlScriptSplitter {
   /** An identifier or key word; E'…' starts a string with backslash escapes. */
   private scanWord(text: string, first: boolean): boolean {
     const at = this.pos;
-    let end = at + 1;
+    const from = this.resumeFrom(at + 1);
+    let end = from;
     while (end < text.length && isIdentChar(text.charCodeAt(end))) end++;
+    this.tokenSearchChars += end - from;
     if (end === text.length && !this.ended) {
-      this.tokens--; // read again with the next piece
+      this.tokens--; // read again with the next piece, from where this one ends
+      this.resumeAt = end;
+      this.resumeKind = "word";
       return false;
     }
     if (end === at + 1 && (text[at] === "E" || text[at] === "e") && text[end] === "'") {
@@ -333,14 +387,21 @@ export class SqlScriptSplitter {
   /** After "$" (already consumed): a $tag$ opens a dollar-quoted body; $1 is a parameter; anything else is an operator character. */
   private scanDollar(text: string): boolean {
     const at = this.pos;
+    const resume = this.resumeFrom(at + 1);
     if (at === text.length && !this.ended) return this.unread();
     if (isDigit(text.charCodeAt(at))) return true;
     let end = at;
     if (end < text.length && isIdentStart(text.charCodeAt(end))) {
-      end++;
+      const from = resume;
+      end = from;
       while (end < text.length && isTagChar(text.charCodeAt(end))) end++;
+      this.tokenSearchChars += end - from;
     }
-    if (end === text.length && !this.ended) return this.unread();
+    if (end === text.length && !this.ended) {
+      this.resumeAt = end;
+      this.resumeKind = "tag";
+      return this.unread();
+    }
     if (text[end] === "$") {
       this.dollarTag = text.slice(at - 1, end + 1);
       this.mode = "dollar";
@@ -360,7 +421,7 @@ export class SqlScriptSplitter {
 
   /** A psql meta-command between statements: the rest of its line. */
   private scanMeta(text: string): boolean {
-    const newline = text.indexOf("\n", this.pos);
+    const newline = this.findNewline(text);
     if (newline < 0 && !this.ended) return false;
     const end = newline < 0 ? text.length : newline;
     this.out.push({ kind: "meta", line: text.slice(this.pos, end) });
@@ -401,7 +462,7 @@ export class SqlScriptSplitter {
   /** One line of COPY rows, or the `\.` line that ends them (psql also takes "\.\r"). False when the line is not whole yet. */
   private scanCopyLine(text: string): boolean {
     const at = this.pos;
-    const newline = text.indexOf("\n", at);
+    const newline = this.findNewline(text);
     if (newline < 0 && !this.ended) return false;
     const lineEnd = newline < 0 ? text.length : newline;
     const next = newline < 0 ? lineEnd : newline + 1;
@@ -416,6 +477,18 @@ export class SqlScriptSplitter {
     this.pos = next;
     if (this.offset(next) >= this.copyChunkChars) this.emitRows(next);
     return true;
+  }
+
+  /** The newline that ends the line at `pos`, or -1 (then the next piece goes on looking after this one). */
+  private findNewline(text: string): number {
+    const from = this.resumeFrom(this.pos);
+    const newline = text.indexOf("\n", from);
+    this.tokenSearchChars += (newline < 0 ? text.length : newline) - from;
+    if (newline < 0 && !this.ended) {
+      this.resumeAt = text.length;
+      this.resumeKind = "line";
+    }
+    return newline;
   }
 
   private emitRows(end: number): void {
