@@ -32,7 +32,7 @@ export async function runSqlScript(db: EmbeddedDb, sqlFile: string, label: strin
     batchChars = 0;
     if (sql) await db.exec(sql);
   };
-  for await (const part of splitSqlFile(sqlFile)) {
+  for await (const part of splitSqlFile(sqlFile, label)) {
     switch (part.kind) {
       case "statement":
         batch.push(part.sql);

@@ -1,6 +1,9 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { SqlScriptSplitter, splitSqlStream, type ScriptPart } from "./sql-script-splitter.ts";
+import { splitSqlFile, SqlScriptSplitter, splitSqlStream, type ScriptPart } from "./sql-script-splitter.ts";
 
 /** Feeds the pieces to a new splitter and returns every part it hands out. */
 function split(pieces: string[], copyChunkChars?: number): ScriptPart[] {
@@ -101,7 +104,7 @@ describe("SqlScriptSplitter", () => {
   });
 
   it("refuses text after COPY … FROM stdin; on its line rather than taking it for rows", () => {
-    expect(() => split(["COPY t FROM stdin; SELECT 1;\n1\n\\.\n"])).toThrow(/text after COPY t FROM stdin; on the same line/);
+    expect(() => split(["COPY t FROM stdin; SELECT 1;\n1\n\\.\n"])).toThrow(/^has text after COPY t FROM stdin; on the same line/);
   });
 
   it("holds the statement or rows piece it reads and one input piece, never the script (counted inside the splitter)", () => {
@@ -159,6 +162,32 @@ describe("SqlScriptSplitter", () => {
       expect(parts.at(-1), script.slice(0, 20)).toEqual(last);
       // Read again from its start with each of the 1,024 pieces, it would be about 512 times the script.
       expect(splitter.tokenSearchChars, script.slice(0, 20)).toBeLessThanOrEqual(2 * script.length);
+    }
+  });
+
+  it("refuses a statement or COPY row longer than its limit with a reason, holding no more than the limit and a piece", () => {
+    for (const script of [`SELECT '${"a".repeat(20_000)}';`, `COPY t FROM stdin;\n${"a".repeat(20_000)}\n\\.\n`, `SELECT ${"a".repeat(20_000)};`]) {
+      const splitter = new SqlScriptSplitter(1024, 8192);
+      const feed = () => {
+        for (let at = 0; at < script.length; at += 100) splitter.push(script.slice(at, at + 100));
+        splitter.end();
+      };
+      expect(feed, script.slice(0, 20)).toThrow(/^holds a statement or COPY row longer than 0 MiB characters, more than can be loaded at once: restore it into PostgreSQL/);
+      expect(splitter.peakHeldChars).toBeLessThanOrEqual(8192 + 2 * 100);
+    }
+  });
+
+  it("names the file in what it refuses", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "azora-splitter-"));
+    try {
+      const file = join(dir, "rows.sql");
+      await writeFile(file, "COPY t FROM stdin; SELECT 1;\n1\n\\.\n");
+      const read = async () => {
+        for await (const part of splitSqlFile(file, "rows.sql")) void part;
+      };
+      await expect(read()).rejects.toThrow(/^rows\.sql has text after COPY t FROM stdin; on the same line/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

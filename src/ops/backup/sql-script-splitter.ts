@@ -16,6 +16,11 @@ export type ScriptPart =
 
 type Mode = "top" | "quote" | "escape-quote" | "quoted-ident" | "dollar" | "line-comment" | "block-comment" | "copy-line-rest" | "copy";
 
+/** A script the splitter will not read; the message goes on from the script's name ("FILE has text after …"). */
+export class SqlScriptError extends Error {}
+
+/** The longest statement or COPY row held: under the longest string the JavaScript engine can make (2^29 − 24 characters). */
+const MAX_PART_CHARS = 500 * 1024 * 1024;
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
 const ESCAPE_OR_QUOTE = /['\\]/g;
 const isIdentStart = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c >= 128;
@@ -75,10 +80,18 @@ export class SqlScriptSplitter {
   /** The longest statement or COPY-rows piece handed out so far. */
   longestPartChars = 0;
 
-  constructor(private readonly copyChunkChars = 8 * 1024 * 1024) {}
+  constructor(
+    private readonly copyChunkChars = 8 * 1024 * 1024,
+    private readonly maxPartChars = MAX_PART_CHARS,
+  ) {}
 
   /** Reads one more piece of the script; returns the parts it completes. */
   push(text: string): ScriptPart[] {
+    // What is held here is the undecided statement or COPY row: past the limit, it is refused with a reason
+    // instead of growing until no string can hold it (a RangeError naming nothing) or the process runs out of memory.
+    if (this.heldChars() > this.maxPartChars) {
+      throw new SqlScriptError(`holds a statement or COPY row longer than ${Math.floor(this.maxPartChars / 1024 / 1024)} MiB characters, more than can be loaded at once: restore it into PostgreSQL (DATABASE_URL set), whose psql reads it`);
+    }
     if (this.resumeAt >= 0 && !this.endsToken(text)) {
       // The waiting token goes on through this whole piece: set aside, not joined to `pending` (joining and
       // reading a long token again with every piece would take time growing with the square of its length).
@@ -240,7 +253,7 @@ export class SqlScriptSplitter {
         case "copy-line-rest": {
           const newline = text.indexOf("\n", at);
           const rest = text.slice(at, newline < 0 ? text.length : newline);
-          if (rest.trim() !== "") throw new Error(`text after COPY ${this.copyTarget} FROM stdin; on the same line: its rows must start on the next line`);
+          if (rest.trim() !== "") throw new SqlScriptError(`has text after COPY ${this.copyTarget} FROM stdin; on the same line: its rows must start on the next line`);
           if (newline < 0) {
             this.pos = text.length;
             return;
@@ -508,9 +521,13 @@ export function standardStringsSetBy(sql: string): boolean | undefined {
   return setting ? !/^(off|false|no|0)$/i.test(setting[1] ?? "") : undefined;
 }
 
-/** The parts of a SQL file, read as a stream (1 MiB at a time). */
-export function splitSqlFile(file: string, copyChunkChars?: number): AsyncGenerator<ScriptPart> {
-  return splitSqlStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), copyChunkChars);
+/** The parts of a SQL file, read as a stream (1 MiB at a time). A script the splitter refuses is named by `label` in the error. */
+export async function* splitSqlFile(file: string, label = file): AsyncGenerator<ScriptPart> {
+  try {
+    yield* splitSqlStream(createReadStream(file, { highWaterMark: 1024 * 1024 }));
+  } catch (error) {
+    throw error instanceof SqlScriptError ? new SqlScriptError(`${label} ${error.message}`) : error;
+  }
 }
 
 /** The parts of a SQL script read from a byte stream (UTF-8; a character split between chunks is joined). */
