@@ -29,6 +29,12 @@ describe.each(backends())("backup and restore ($name)", (backend) => {
     await platform.stop();
   });
 
+  /** The live database as a plain .sql file, as a person would export it by hand: pg_dump, or PGlite's own dump. */
+  const exportSql = async (file: string) => {
+    if (platform.config.database.url) execFileSync("pg_dump", ["--no-owner", "--no-privileges", "-f", file, platform.config.database.url]);
+    else await dumpEmbedded(platform.running.context.db as EmbeddedDb, file);
+  };
+
   it("full backup → drop every table → database-restore.sh latest: every row back, old passwords and tokens work", async () => {
     const alice = await api.newUser("alice");
     const bob = await api.newUser("bob");
@@ -85,12 +91,7 @@ describe.each(backends())("backup and restore ($name)", (backend) => {
   it("restores a plain .sql file given as a path", async () => {
     const user = await api.newUser("sqlfile");
     const sqlFile = join(platform.dataDir, "export.sql");
-    if (platform.config.database.url) {
-      execFileSync("pg_dump", ["--no-owner", "--no-privileges", "-f", sqlFile, platform.config.database.url]);
-    } else {
-      // PGlite's own dump, as a person would export it by hand.
-      await dumpEmbedded(platform.running.context.db as EmbeddedDb, sqlFile);
-    }
+    await exportSql(sqlFile);
     const before = await statsOf(platform.running.context.db);
     await platform.running.context.db.query("DELETE FROM users WHERE email = $1", [user.email]);
 
@@ -101,14 +102,57 @@ describe.each(backends())("backup and restore ($name)", (backend) => {
     expect((await api.call("POST", "/api/auth/login", { json: { email: user.email, password: user.password } })).status).toBe(200);
   }, slow);
 
+  it("restores a plain .sql file whose strings, bodies and comments hold semicolons, across read pieces, statement by statement", async () => {
+    const sqlFile = join(platform.dataDir, "tricky.sql");
+    await exportSql(sqlFile);
+    // Longer than one read piece (1 MiB), full of what ends a statement outside a string.
+    const long = "x;'\"$$--/*\\n".repeat(150_000);
+    const probe = [
+      "CREATE TABLE public.restore_probe (id int PRIMARY KEY, note text);",
+      // A statement that only looks like COPY … FROM stdin: the embedded default used to refuse the whole file for it.
+      "INSERT INTO public.restore_probe VALUES (1, 'COPY x FROM stdin;'), (2, E'it\\'s; -- no comment'), (3, $q$ends; $$not here$$ /* nor */ $q$);",
+      "CREATE FUNCTION public.restore_probe_fn() RETURNS text LANGUAGE plpgsql AS $fn$ BEGIN RETURN 'a;b'; END $fn$;",
+      `INSERT INTO public.restore_probe VALUES (4, '${long.replaceAll("'", "''")}'); /* a comment; /* nested; */ still; */`,
+      "INSERT INTO public.restore_probe VALUES (5, public.restore_probe_fn());",
+    ].join("\n-- between; statements\n");
+    // Before pg_dump's closing line, which a restore checks for.
+    const whole = await readFile(sqlFile, "utf8");
+    const closing = whole.lastIndexOf("--\n-- PostgreSQL database dump complete");
+    expect(closing).toBeGreaterThan(0);
+    await writeFile(sqlFile, `${whole.slice(0, closing)}${probe}\n\n${whole.slice(closing)}`);
+
+    const restore = await runScript("backup/database-restore.sh", [sqlFile, "--yes"], env);
+    expect(restore.code, restore.stderr).toBe(0);
+    const { db } = platform.running.context;
+    try {
+      const rows = await db.query<{ id: number; note: string }>("SELECT id, note FROM restore_probe ORDER BY id");
+      expect(rows.map((row) => [row.id, row.note.length > 100 ? row.note.length : row.note])).toEqual([
+        [1, "COPY x FROM stdin;"],
+        [2, "it's; -- no comment"],
+        [3, "ends; $$not here$$ /* nor */ "],
+        [4, long.length],
+        [5, "a;b"],
+      ]);
+      expect(rows[3]?.note).toBe(long);
+    } finally {
+      await db.exec("DROP TABLE IF EXISTS restore_probe; DROP FUNCTION IF EXISTS restore_probe_fn()");
+    }
+  }, slow);
+
+  it("on the embedded default, refuses a .sql file that loads rows with COPY … FROM stdin, and changes nothing", async () => {
+    if (platform.config.database.url) return; // PostgreSQL loads it with psql
+    const sqlFile = join(platform.dataDir, "copy.sql");
+    await writeFile(sqlFile, "CREATE TABLE public.copied (id int);\n-- rows follow\nCOPY public.copied (id) FROM stdin;\n1\n\\.\n");
+    const before = await statsOf(platform.running.context.db);
+    const restore = await runScript("backup/database-restore.sh", [sqlFile, "--yes"], env);
+    expect([restore.code, restore.stderr]).toEqual([1, expect.stringContaining(`${sqlFile} loads rows with COPY … FROM stdin, which the embedded database cannot read: make it with pg_dump --inserts`)]);
+    expect(withoutRestoreWrites(await statsOf(platform.running.context.db))).toEqual(withoutRestoreWrites(before));
+  }, slow);
+
   it("refuses a pg_dump .sql file cut off before its closing line, and changes nothing", async () => {
     const user = await api.newUser("cutoff");
     const sqlFile = join(platform.dataDir, "cut-off.sql");
-    if (platform.config.database.url) {
-      execFileSync("pg_dump", ["--no-owner", "--no-privileges", "-f", sqlFile, platform.config.database.url]);
-    } else {
-      await dumpEmbedded(platform.running.context.db as EmbeddedDb, sqlFile);
-    }
+    await exportSql(sqlFile);
     // Cut where the rows, keys and indexes are written and the foreign keys (pg_dump's last part) not yet:
     // valid SQL that loads and migrates, and a database that no longer ties content to its owner.
     const whole = await readFile(sqlFile, "utf8");

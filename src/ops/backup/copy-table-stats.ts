@@ -20,9 +20,24 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 WHERE n.nspname = 'public' AND c.relkind = 'r' GROUP BY c.relname ORDER BY c.relname`;
 
-/** The COPY that writes a table's rows as pg_dump does, to `target` (STDOUT, or PGlite's '/dev/blob'). */
+/** The COPY that writes a table's rows as pg_dump does, to `target` (STDOUT). */
 export function copyOutSql(table: string, columns: string | null, target: string): string {
   return `COPY public.${quoteIdent(table)}${columns ? ` (${columns})` : ""} TO ${target}`;
+}
+
+/**
+ * The COPY that writes the rows stored in pages [firstPage, firstPage + pages) of a table, in the same text as
+ * copyOutSql (same columns, same output functions): a table read a range of pages at a time, where the rows
+ * cannot be streamed out (PGlite's COPY writes to an in-memory file).
+ */
+export function copyOutPagesSql(table: string, columns: string | null, firstPage: number, pages: number, target: string): string {
+  return `COPY (SELECT ${columns ?? ""} FROM public.${quoteIdent(table)} WHERE ctid >= '(${firstPage},0)' AND ctid < '(${firstPage + pages},0)') TO ${target}`;
+}
+
+/** How many pages a table's rows take (its main fork), for copyOutPagesSql. */
+export function tablePagesSql(table: string): string {
+  const name = `public.${quoteIdent(table)}`.replaceAll("'", "''");
+  return `SELECT ceil(pg_relation_size('${name}'::regclass) / current_setting('block_size')::numeric)::bigint`;
 }
 
 /**

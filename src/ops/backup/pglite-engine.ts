@@ -1,10 +1,10 @@
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
 import { pgDump } from "@electric-sql/pglite-tools/pg_dump";
 import { openPglite, type EmbeddedDb } from "../../platform/db/pglite.ts";
 import type { StatsFormat, TableStats } from "./manifest.ts";
 import { CopyRowsChecksum } from "./copy-rows-checksum.ts";
-import { COPY_TABLES_SQL, COPY_TEXT_SETTINGS, copyOutSql } from "./copy-table-stats.ts";
+import { COPY_TABLES_SQL, COPY_TEXT_SETTINGS, copyOutPagesSql, tablePagesSql } from "./copy-table-stats.ts";
 import { LIST_TABLES_SQL, readTableStats, STABLE_OUTPUT_SETTINGS, tableStatsSql, toStats } from "./table-stats.repository.ts";
 
 /** A simple-protocol Query message: runs inside the exclusive section without PGlite's own locks. */
@@ -62,14 +62,6 @@ async function statsOf(pg: PGlite): Promise<TableStats[]> {
 }
 
 /**
- * Loads a plain SQL dump into a new PGlite directory (never the live one) and returns it open, with its
- * statistics. A failed load removes the directory, so nothing half-restored is left behind.
- */
-export function loadIntoNewPgliteDir(sqlFile: string, dir: string, format: StatsFormat = 1): Promise<{ db: EmbeddedDb; stats: TableStats[] }> {
-  return loadNewPgliteDir(dir, async (db) => void (await db.exec(await readFile(sqlFile, "utf8"))), format);
-}
-
-/**
  * Opens a new embedded database in `dir`, runs `load` on it and reads its table statistics; on failure the
  * directory is removed. Loaded without syncing: the directory is synced as a whole when it is opened as the
  * live database.
@@ -90,11 +82,15 @@ export async function loadNewPgliteDir(dir: string, load: (db: EmbeddedDb) => Pr
 
 type WrittenBlob = { _getWrittenBlob(): Promise<Blob | undefined>; _cleanupBlob(): Promise<void> };
 
+/** Pages of a table recounted per COPY: about 8 MiB of rows, so a large table's COPY text never sits in memory whole. */
+const RECOUNT_PAGES = 1024;
+
 /**
  * Format 2 statistics of an embedded database (a PostgreSQL backup moved into it): each table's COPY text,
- * written to PGlite's in-memory file, through the checksum the backup computed from pg_dump's stream.
+ * written to PGlite's in-memory file a range of pages at a time, through the checksum the backup computed
+ * from pg_dump's stream (a sum over rows, so reading a table in pieces gives the same checksum).
  */
-async function copyStatsOf(db: EmbeddedDb): Promise<TableStats[]> {
+export async function copyStatsOf(db: EmbeddedDb, pagesPerCopy = RECOUNT_PAGES): Promise<TableStats[]> {
   return db.exclusive(async (pg) => {
     // Settings local to a transaction: this database becomes the live one, whose session must keep its own.
     await rowsOf(pg, `BEGIN; ${COPY_TEXT_SETTINGS.join("; ")}`);
@@ -104,12 +100,15 @@ async function copyStatsOf(db: EmbeddedDb): Promise<TableStats[]> {
       const raw = pg as unknown as WrittenBlob;
       for (const { name, columns } of tables) {
         const checksum = new CopyRowsChecksum();
-        try {
-          await pg.execProtocol(simpleQuery(copyOutSql(name, columns, "'/dev/blob'")));
-          const blob = await raw._getWrittenBlob();
-          if (blob) checksum.update(Buffer.from(await blob.arrayBuffer()));
-        } finally {
-          await raw._cleanupBlob();
+        const [[pages] = []] = await rowsOf(pg, tablePagesSql(name));
+        for (let first = 0; first < Number(pages ?? 0); first += pagesPerCopy) {
+          try {
+            await pg.execProtocol(simpleQuery(copyOutPagesSql(name, columns, first, pagesPerCopy, "'/dev/blob'")));
+            const blob = await raw._getWrittenBlob();
+            if (blob) for await (const piece of blob.stream()) checksum.update(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+          } finally {
+            await raw._cleanupBlob();
+          }
         }
         stats.push(checksum.finish(name));
       }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { reportProgress, type CommandIO } from "../../platform/command.ts";
 import type { PlatformContext } from "../../platform/context.ts";
@@ -8,8 +8,9 @@ import { ownerTag } from "../../platform/process-identity.ts";
 import { backupKey } from "./backup-key.ts";
 import type { RestoreSource, StoredBackup } from "./backup-store.ts";
 import { compareTables, type TableStats } from "./manifest.ts";
-import { loadIntoNewPgliteDir } from "./pglite-engine.ts";
 import { loadPgDumpIntoNewPgliteDir } from "./pgdump-into-pglite.ts";
+import { loadIntoNewPgliteDir } from "./pglite-sql-script.ts";
+import { splitSqlFile } from "./sql-script-splitter.ts";
 import type { Db } from "../../platform/db/db.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
 import { createDatabase, databaseOf, databaseStats, dropDatabase, loadIntoDatabase, scratchName, urlFor } from "./postgres-engine.ts";
@@ -112,7 +113,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
       if ((await startsAsPgDump(source.file)) && !(await endsWithDumpComplete(source.file))) {
         throw new RestoreRefused(`${source.file} is incomplete: it starts as a pg_dump file but stops before pg_dump's closing line (cut off or still being written); nothing was changed`);
       }
-      if (embedded && /\bFROM stdin;/.test(await readFile(source.file, "utf8"))) {
+      if (embedded && (await copiesFromStdin(source.file))) {
         throw new RestoreRefused(`${source.file} loads rows with COPY … FROM stdin, which the embedded database cannot read: make it with pg_dump --inserts`);
       }
     }
@@ -166,6 +167,12 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Whether a plain SQL file loads rows with `COPY … FROM stdin` (read as a stream, statement by statement: a string or comment saying so does not count). */
+async function copiesFromStdin(file: string): Promise<boolean> {
+  for await (const part of splitSqlFile(file)) if (part.kind === "copy") return true;
+  return false;
 }
 
 /** Whether a plain SQL file was written by pg_dump (its header, in the file's first 4 KiB). */
