@@ -2,10 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { usableCores } from "../src/platform/cpu-quota.ts";
 import { argon2Queue, hashingThreadCount } from "../src/services/auth/argon2-queue.ts";
 import { apiClient } from "./helpers/api.ts";
-import { backends } from "./helpers/backends.ts";
+import { embedded } from "./helpers/backends.ts";
 import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
-
-const embedded = backends().find((backend) => backend.name === "embedded")!;
 
 /** How many of `tasks` held-open tasks this process's argon2 queue runs at once; then lets them all end. */
 async function hashesAtOnce(tasks: number): Promise<number> {
@@ -18,7 +16,10 @@ async function hashesAtOnce(tasks: number): Promise<number> {
   return running;
 }
 
-/** PASSWORD_HASH_THREADS reaches the hashing pool of the process `azora up` runs in (docs/adr/0500). */
+/**
+ * PASSWORD_HASH_THREADS reaches the hashing pool of the process `azora up` runs in (docs/adr/0500). The embedded
+ * default only: the pool is the same whatever the database.
+ */
 describe("the hashing pool's size at start", () => {
   let platform: TestPlatform | undefined;
   afterEach(async () => {
