@@ -10,9 +10,10 @@
 //  3. the ratio of median answer times, unknown email ÷ wrong password (no account enumeration by timing);
 //  4. the ratio of median forgot-password answer times, known ÷ unknown email (the mail goes out after the answer).
 //
-// Where it runs (bench/README.md, "bench:auth"): `azora up` and the bare server on BENCH_SERVER_CPUS (default CPU 0),
-// this process (the login load) and the prober on BENCH_LOAD_CPUS (default CPU 1), as bench:gateway pins its servers
-// and wrk, so the load generator and the prober never take the server's core. "all" for both runs unpinned. With
+// Where it runs (bench/README.md, "bench:auth"): unpinned by default, as production runs the server: every core the
+// machine gives it, so the hashing pool is sized by its normal rule (a server pinned to one core gets one thread on
+// its event loop's core, a different capacity). Optionally pinned: `azora up` and the bare server on
+// BENCH_SERVER_CPUS, this process (the login load) and the prober on BENCH_LOAD_CPUS ("all", the default, unpinned). With
 // DATABASE_URL and REDIS_URL set, `azora up` runs on a database and a Redis key prefix of the run's own, dropped at
 // the end; PASSWORD_HASH_THREADS is handed to `azora up` as it is (docs/adr/0500).
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
@@ -26,8 +27,9 @@ import { cpuSnapshot, foreignCpu } from "./foreign-cpu.ts";
 const CONCURRENCY = 50;
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 400);
 const TIMING_SAMPLES = Number(process.env.BENCH_TIMING_SAMPLES ?? 150);
-const SERVER_CPUS = process.env.BENCH_SERVER_CPUS || "0";
-const LOAD_CPUS = process.env.BENCH_LOAD_CPUS || "1";
+// Unpinned unless asked: pinning changes the capacity measured (the server then sees fewer usable cores).
+const SERVER_CPUS = process.env.BENCH_SERVER_CPUS || "all";
+const LOAD_CPUS = process.env.BENCH_LOAD_CPUS || "all";
 
 /** Starts a child on `cpus` ("all": wherever the kernel puts it), tracked so every exit path stops it. */
 const spawnOn = (cpuList: string, command: string, args: string[], options: SpawnOptions): ChildProcess =>
@@ -44,7 +46,7 @@ function pinSelf(cpuList: string): void {
 function checkPinning(): void {
   const lists = [SERVER_CPUS, LOAD_CPUS].filter((list) => list !== "all");
   if (lists.length > 0 && !commandExists("taskset")) {
-    process.stderr.write('bench:auth: "taskset" is not installed. Install it with: apt-get install -y util-linux (or set BENCH_SERVER_CPUS=all BENCH_LOAD_CPUS=all)\n');
+    process.stderr.write('bench:auth: "taskset" is not installed. Install it with: apt-get install -y util-linux (or leave BENCH_SERVER_CPUS and BENCH_LOAD_CPUS unset: unpinned)\n');
     process.exit(2);
   }
   for (const list of lists) {
