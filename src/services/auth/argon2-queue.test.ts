@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../platform/errors.ts";
 import { usableCores } from "../../platform/cpu-quota.ts";
-import { argon2Queue, createWorkQueue, hashingThreadCount, sizeHashingPool } from "./argon2-queue.ts";
+import { hashesAtOnce } from "../../../test/helpers/hashing-pool.ts";
+import { createWorkQueue, hashingThreadCount, sizeHashingPool } from "./argon2-queue.ts";
 
 describe("argon2 work queue", () => {
   it("runs at most `concurrency` tasks at once and the rest in order", async () => {
@@ -63,14 +64,8 @@ describe("argon2 work queue", () => {
   });
 
   it("the process's queue runs as many at once as the pool is sized for: the rule by default, the setting when given", async () => {
-    /** How many of `tasks` held-open tasks the process's queue lets run at once (the rest wait), then lets them all end. */
     const runningAtOnce = async (tasks: number) => {
-      let release: () => void = () => undefined;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      const all = Array.from({ length: tasks }, () => argon2Queue.run(() => held));
-      const { running, waiting } = argon2Queue.depth();
-      release();
-      await Promise.all(all);
+      const { running, waiting } = await hashesAtOnce(tasks);
       expect(running + waiting).toBe(tasks);
       return running;
     };
