@@ -166,7 +166,8 @@ async function main() {
   pinSelf(LOAD_CPUS);
   const dataDir = await mkdtemp(join(tmpdir(), "azora-bench-auth-"));
   // A database and a Redis key prefix of this run's own on PostgreSQL + Redis (nothing on the embedded default).
-  const provisioned = await backend.provision();
+  // The cleanup waits for it, so a Ctrl-C while the database is being created still drops it.
+  const provisioning = backend.provision();
   let child: ChildProcess | undefined;
   let bare: ChildProcess | undefined;
   let cleaned: Promise<void> | undefined;
@@ -175,8 +176,12 @@ async function main() {
       if (child) await stopChild(child);
       bare?.stdin!.end();
       if (bare) await stopChild(bare);
-      await provisioned.dispose();
-      await rm(dataDir, { recursive: true, force: true });
+      try {
+        // A provisioning that failed created nothing to drop.
+        await (await provisioning.catch(() => undefined))?.dispose();
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
     })());
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
@@ -184,6 +189,11 @@ async function main() {
       void cleanup().finally(() => process.exit(130));
     });
   }
+  // A failed provisioning (an unreachable server) still removes the temporary DATA_DIR.
+  const provisioned = await provisioning.catch(async (error: unknown) => {
+    await cleanup();
+    throw error;
+  });
   const [port, opsPort] = [await freePort(), await freePort()];
   child = spawnOn(SERVER_CPUS, process.execPath, ["bin/azora.js", "up"], {
     env: {
