@@ -9,16 +9,76 @@
 //     as 1 s in the percentiles, as a kubelet counts them against the pod;
 //  3. the ratio of median answer times, unknown email ÷ wrong password (no account enumeration by timing);
 //  4. the ratio of median forgot-password answer times, known ÷ unknown email (the mail goes out after the answer).
-import { spawn } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { loadavg, tmpdir } from "node:os";
+//
+// Where it runs (bench/README.md, "bench:auth"): unpinned by default, as production runs the server: every core the
+// machine gives it, so the hashing pool is sized by its normal rule (a server pinned to one core gets one thread on
+// its event loop's core, a different capacity). Optionally pinned: `azora up` and the bare server on
+// BENCH_SERVER_CPUS, this process (the login load) and the prober on BENCH_LOAD_CPUS ("all", the default, unpinned). With
+// DATABASE_URL and REDIS_URL set, `azora up` runs on a database and a Redis key prefix of the run's own, dropped at
+// the end; PASSWORD_HASH_THREADS is handed to `azora up` as it is (docs/adr/0500).
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { firstJsonLine, freePort, stopChild, track, waitForHttp } from "./children.ts";
+import { embedded, postgresAndRedis } from "../test/helpers/backends.ts";
+import { canPin, commandExists, firstJsonLine, freePort, spawnPinned, stopChild, track, waitForHttp } from "./children.ts";
 import { cpuSnapshot, foreignCpu } from "./foreign-cpu.ts";
 
 const CONCURRENCY = 50;
 const LOGINS = Number(process.env.BENCH_LOGINS ?? 400);
 const TIMING_SAMPLES = Number(process.env.BENCH_TIMING_SAMPLES ?? 150);
+// Unpinned unless asked: pinning changes the capacity measured (the server then sees fewer usable cores).
+const SERVER_CPUS = process.env.BENCH_SERVER_CPUS || "all";
+const LOAD_CPUS = process.env.BENCH_LOAD_CPUS || "all";
+
+/** Starts a child on `cpus` ("all": wherever the kernel puts it), tracked so every exit path stops it. */
+const spawnOn = (cpuList: string, command: string, args: string[], options: SpawnOptions): ChildProcess =>
+  cpuList === "all" ? track(spawn(command, args, options)) : spawnPinned(cpuList, command, args, options);
+
+/** Pins this process, every thread of it, to the load generator's cores (its fetches are the login load). */
+function pinSelf(cpuList: string): void {
+  if (cpuList === "all") return;
+  const pinned = spawnSync("taskset", ["-a", "-p", "-c", cpuList, String(process.pid)], { stdio: "ignore" });
+  if (pinned.status !== 0) throw new Error(`taskset could not pin the bench to CPU(s) ${cpuList}`);
+}
+
+/** Refuses to start when the cores cannot be pinned as asked (exit 2, with what to set). */
+function checkPinning(): void {
+  const lists = [SERVER_CPUS, LOAD_CPUS].filter((list) => list !== "all");
+  if (lists.length > 0 && !commandExists("taskset")) {
+    process.stderr.write('bench:auth: "taskset" is not installed. Install it with: apt-get install -y util-linux (or leave BENCH_SERVER_CPUS and BENCH_LOAD_CPUS unset: unpinned)\n');
+    process.exit(2);
+  }
+  for (const list of lists) {
+    if (!canPin(list)) {
+      process.stderr.write(`bench:auth: cannot pin a process to CPU(s) "${list}" (this machine has ${cpus().length}). Set BENCH_SERVER_CPUS and BENCH_LOAD_CPUS to cores that exist, or "all".\n`);
+      process.exit(2);
+    }
+  }
+}
+
+/** Threads of `pid` running at a lowered priority: the argon2 threads the server has started (argon2-worker.js). */
+async function loweredPriorityThreads(pid: number): Promise<number> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const nices = await Promise.all(
+    tasks.map(async (task) => {
+      const stat = await readFile(`/proc/${pid}/task/${task}/stat`, "utf8").catch(() => "");
+      // Fields after the command name (which may hold spaces): state is the 3rd field, nice the 19th.
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    }),
+  );
+  return nices.filter((nice) => nice > 0).length;
+}
+
+/** Both or neither: PostgreSQL without Redis (or the reverse) is not a shape the platform is measured in. */
+function chooseBackend() {
+  const { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl } = process.env;
+  if (Boolean(databaseUrl) !== Boolean(redisUrl)) {
+    process.stderr.write("bench:auth: set both DATABASE_URL and REDIS_URL (PostgreSQL + Redis), or neither (the embedded default).\n");
+    process.exit(2);
+  }
+  return databaseUrl && redisUrl ? postgresAndRedis(databaseUrl, redisUrl, "bench") : embedded;
+}
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -58,9 +118,11 @@ const PROBE_FAILURE_MS = 1_000;
  * each URL has at least `minSamples` outcomes.
  */
 function startProbe(urls: string[], minSamples = 0) {
-  const prober = track(
-    spawn(process.execPath, [join(import.meta.dirname, "probe-live.js"), ...urls], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, PROBE_MIN_SAMPLES: String(minSamples) } }),
-  );
+  // On the load generator's cores: a kubelet probes from outside the pod.
+  const prober = spawnOn(LOAD_CPUS, process.execPath, [join(import.meta.dirname, "probe-live.js"), ...urls], {
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, PROBE_MIN_SAMPLES: String(minSamples) },
+  });
   let output = "";
   prober.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => prober.once("exit", () => resolve()));
@@ -99,33 +161,65 @@ function liveFigures(report: ProbeReport, opsUrl: string, bareUrl: string) {
 }
 
 async function main() {
+  checkPinning();
+  const backend = chooseBackend();
+  pinSelf(LOAD_CPUS);
   const dataDir = await mkdtemp(join(tmpdir(), "azora-bench-auth-"));
+  // A database and a Redis key prefix of this run's own on PostgreSQL + Redis (nothing on the embedded default).
+  // The cleanup waits for it, so a Ctrl-C while the database is being created still drops it.
+  const provisioning = backend.provision();
+  let child: ChildProcess | undefined;
+  let bare: ChildProcess | undefined;
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      if (child) await stopChild(child);
+      bare?.stdin!.end();
+      if (bare) await stopChild(bare);
+      try {
+        // A provisioning that failed created nothing to drop.
+        await (await provisioning.catch(() => undefined))?.dispose();
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    })());
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nbench:auth: ${signal}, stopping the servers and dropping the run's database\n`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  // A failed provisioning (an unreachable server) still removes the temporary DATA_DIR.
+  const provisioned = await provisioning.catch(async (error: unknown) => {
+    await cleanup();
+    throw error;
+  });
   const [port, opsPort] = [await freePort(), await freePort()];
-  const child = track(
-    spawn(process.execPath, ["bin/azora.js", "up"], {
-      env: {
-        ...process.env,
-        DATA_DIR: dataDir,
-        HOST: "127.0.0.1",
-        PORT: String(port),
-        OPS_PORT: String(opsPort),
-        LOG_STDOUT: "false",
-        // The gateway's per-IP auth limit and the guard's budgets would refuse one client's 400 logins.
-        RATE_LIMIT_AUTH: "0",
-        LOGIN_FREE_FAILURES: "1000",
-        LOGIN_ACCOUNT_IP_FAILURES: "10000",
-        LOGIN_IP_DAILY_FAILURES: "10000000",
-      },
-      stdio: ["ignore", "ignore", "inherit"],
-    }),
-  );
-  // The baseline server: a process of its own at the same priority, stopped with the platform.
-  const bare = track(spawn(process.execPath, [join(import.meta.dirname, "bare-live-server.js")], { stdio: ["pipe", "pipe", "inherit"] }));
+  child = spawnOn(SERVER_CPUS, process.execPath, ["bin/azora.js", "up"], {
+    env: {
+      ...process.env,
+      ...provisioned.env,
+      DATA_DIR: dataDir,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      OPS_PORT: String(opsPort),
+      LOG_STDOUT: "false",
+      // The gateway's per-IP auth limit and the guard's budgets would refuse one client's 400 logins.
+      RATE_LIMIT_AUTH: "0",
+      LOGIN_FREE_FAILURES: "1000",
+      LOGIN_ACCOUNT_IP_FAILURES: "10000",
+      LOGIN_IP_DAILY_FAILURES: "10000000",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const server = child;
+  // The baseline server: a process of its own at the same priority on the server's cores, stopped with the platform.
+  bare = spawnOn(SERVER_CPUS, process.execPath, [join(import.meta.dirname, "bare-live-server.js")], { stdio: ["pipe", "pipe", "inherit"] });
   const base = `http://127.0.0.1:${port}`;
   const live = `http://127.0.0.1:${opsPort}/health/live`;
   try {
     const bareLive = String((await firstJsonLine(bare, "bare-live-server", 10_000)).url);
-    await waitForHttp(`${base}/health`, 180_000, () => child.exitCode === null);
+    await waitForHttp(`${base}/health`, 180_000, () => server.exitCode === null);
     const email = `bench-${Date.now()}@example.com`;
     const password = "bench-password-long-enough";
     const registered = await fetch(`${base}/api/auth/register`, loginRequest(email, password));
@@ -166,6 +260,7 @@ async function main() {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const hashingThreads = await loweredPriorityThreads(server.pid!);
     const otherProcesses = foreignCpu(cpuBefore, await cpuSnapshot(), seconds);
     const loadAverageAfter = loadavg();
     const loadLive = await loadProbe.stop();
@@ -213,6 +308,11 @@ async function main() {
     }
 
     const report = {
+      backend: backend.name,
+      serverCpus: SERVER_CPUS,
+      loadCpus: LOAD_CPUS,
+      passwordHashThreads: process.env.PASSWORD_HASH_THREADS || "unset (usable cores − 1, at least 1)",
+      hashingThreadsStarted: hashingThreads,
       logins: LOGINS,
       concurrency: CONCURRENCY,
       statuses,
@@ -237,10 +337,7 @@ async function main() {
     };
     console.log(JSON.stringify(report, null, 2));
   } finally {
-    await stopChild(child);
-    bare.stdin!.end();
-    await stopChild(bare);
-    await rm(dataDir, { recursive: true, force: true });
+    await cleanup();
   }
 }
 

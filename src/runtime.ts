@@ -25,6 +25,7 @@ import { startScheduler, type Scheduler } from "./platform/scheduler.ts";
 import { createAuthRoutes } from "./services/auth/auth.app.ts";
 import { createServiceApp, type ServiceRoutes } from "./platform/service-app.ts";
 import { createPasswordGuard, type PasswordGuard } from "./services/auth/password-guard.ts";
+import { sizeHashingPool } from "./services/auth/argon2-queue.ts";
 import { logAccountKeyer } from "./platform/log-account-key.ts";
 import { createMailOutboxRepository } from "./services/auth/mail-outbox.repository.ts";
 import { createPasswordResetTokensRepository } from "./services/auth/password-reset-tokens.repository.ts";
@@ -193,6 +194,8 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
     });
     securityPolicy.start();
     stopPolicyWatcher = securityPolicy.stop;
+    // One hashing pool per process (its cores are the process's), sized before the first login can hash.
+    sizeHashingPool(config.passwordHashing.threads);
     passwordGuard = createPasswordGuard({
       config,
       clock: context.clock,

@@ -43,6 +43,18 @@ describe("loadConfig", () => {
     expect(given.ok && [given.config.gateway.port, given.config.database.poolMax]).toEqual([8081, 5]);
   });
 
+  it("PASSWORD_HASH_THREADS: unset leaves the hashing pool to its rule; a whole number from 1 to 256 replaces it", () => {
+    const unset = loadConfig({});
+    expect(unset.ok && unset.config.passwordHashing.threads).toBeUndefined();
+    const given = loadConfig({ PASSWORD_HASH_THREADS: "2" });
+    expect(given.ok && given.config.passwordHashing.threads).toBe(2);
+    for (const value of ["0", "257", "1.5", "two", "-1"]) {
+      const bad = loadConfig({ PASSWORD_HASH_THREADS: value });
+      expect(bad.ok, value).toBe(false);
+      if (!bad.ok) expect(bad.problems[0]).toMatch(/^PASSWORD_HASH_THREADS: /);
+    }
+  });
+
   it("syncs every commit of the embedded database by default; DB_SYNC takes always, interval or off only", () => {
     const defaults = loadConfig({});
     expect(defaults.ok && defaults.config.database.sync).toBe("always");

@@ -101,6 +101,11 @@ const envSchema = z.object({
   PUBLIC_BASE_URL: optionalUrl(["http:", "https:"]),
   /** How long a password reset link works. */
   PASSWORD_RESET_TTL_MINUTES: integer(5, 24 * 60, 60),
+  /**
+   * argon2 hashes this process runs at once, each on a thread of its own (docs/adr/0500). Unset: every usable core
+   * but one (the CPUs it may run on, capped by its cgroup's CPU quota), at least one, so the event loop keeps a core.
+   */
+  PASSWORD_HASH_THREADS: optionalInteger(1, 256),
   S3_ENDPOINT: optionalUrl(["http:", "https:"]),
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().optional(),
@@ -308,6 +313,8 @@ function shapeConfig(env: z.infer<typeof envSchema>) {
       refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
       jwksCacheSeconds: env.JWKS_CACHE_SECONDS,
       accessTtlSeconds: 15 * 60, refreshTtlSeconds: 30 * 24 * 3600, purgeIntervalMs: env.TOKEN_PURGE_INTERVAL_MS },
+    /** Unset: the hashing pool sizes itself from the usable cores (argon2-queue.ts). */
+    passwordHashing: { threads: env.PASSWORD_HASH_THREADS },
     loginGuard: {
       freeFailures: env.LOGIN_FREE_FAILURES,
       backoffMaxSeconds: env.LOGIN_BACKOFF_MAX_SECONDS,

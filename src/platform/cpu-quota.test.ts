@@ -71,6 +71,28 @@ describe("CPU quota of the process's cgroup", () => {
     expect(usableCores({ root: "/nonexistent-cgroup", membership: "/nonexistent-cgroup/self" }, 4)).toBe(4);
   });
 
+  it("hashing threads: every usable core but one, at least one; PASSWORD_HASH_THREADS replaces the rule", () => {
+    const noQuota = { root: "/nonexistent-cgroup", membership: "/nonexistent-cgroup/self" };
+    const quota = (cpuMax: string) => cgroupTree("0::/\n", { "cpu.max": `${cpuMax}\n` });
+    // [what the process sees, CPUs it may run on, threads by the rule]
+    const cases: [CgroupPaths, number, number][] = [
+      [noQuota, 1, 1], // one core: the floor; the thread shares it with the event loop at a lower priority
+      [noQuota, 2, 1], // this project's 2-core machine: one core hashes, one is the event loop's
+      [noQuota, 4, 3],
+      [noQuota, 64, 63],
+      [quota("100000 100000"), 16, 1], // limits.cpu: 1 on a 16-core node
+      [quota("150000 100000"), 16, 1], // 1.5 cores round down to 1
+      [quota("200000 100000"), 16, 1], // limits.cpu: 2
+      [quota("400000 100000"), 16, 3],
+      [quota("800000 100000"), 4, 3], // more quota than CPUs: the CPUs decide
+    ];
+    for (const [paths, cpus, threads] of cases) expect(hashingThreadCount(usableCores(paths, cpus)), `${cpus} CPUs`).toBe(threads);
+    // The setting is taken as it is, above or below the rule (an operator trading latency for login throughput).
+    expect(hashingThreadCount(usableCores(noQuota, 2), 2)).toBe(2);
+    expect(hashingThreadCount(usableCores(quota("400000 100000"), 16), 1)).toBe(1);
+    expect(hashingThreadCount(usableCores(noQuota, 1), 4)).toBe(4);
+  });
+
   it("reads this machine's cgroup without failing", () => {
     expect(usableCores()).toBeGreaterThanOrEqual(1);
   });

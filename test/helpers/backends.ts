@@ -10,25 +10,28 @@ export interface Backend {
   provision(): Promise<{ env: Record<string, string>; dispose(): Promise<void> }>;
 }
 
-const embedded: Backend = {
+export const embedded: Backend = {
   name: "embedded",
   provision: async () => ({ env: {}, dispose: async () => undefined }),
 };
 
-/** Each suite gets its own database and its own Redis key prefix, so suites never see each other's data. */
-function postgresAndRedis(databaseUrl: string, redisUrl: string): Backend {
+/**
+ * Each suite gets its own database and its own Redis key prefix, so suites never see each other's data; `label`
+ * names what made them (a benchmark's leftovers are told from a suite's).
+ */
+export function postgresAndRedis(databaseUrl: string, redisUrl: string, label = "test"): Backend {
   return {
     name: "postgres+redis",
     async provision() {
       const suffix = randomBytes(6).toString("hex");
-      const database = `azora_test_${suffix}`;
+      const database = `azora_${label}_${suffix}`;
       const admin = new pg.Client({ connectionString: databaseUrl });
       await admin.connect();
       await admin.query(`CREATE DATABASE ${database}`);
       await admin.end();
       const url = new URL(databaseUrl);
       url.pathname = `/${database}`;
-      const keyPrefix = `azora-test-${suffix}:`;
+      const keyPrefix = `azora-${label}-${suffix}:`;
       return {
         env: { DATABASE_URL: url.href, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix },
         async dispose() {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../platform/errors.ts";
-import { createWorkQueue } from "./argon2-queue.ts";
+import { usableCores } from "../../platform/cpu-quota.ts";
+import { hashesAtOnce } from "../../../test/helpers/hashing-pool.ts";
+import { createWorkQueue, hashingThreadCount, sizeHashingPool } from "./argon2-queue.ts";
 
 describe("argon2 work queue", () => {
   it("runs at most `concurrency` tasks at once and the rest in order", async () => {
@@ -59,5 +61,22 @@ describe("argon2 work queue", () => {
     // A task that throws frees its slot.
     await expect(queue.run(async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
     expect(await queue.run(async () => 4)).toBe(4);
+  });
+
+  it("the process's queue runs as many at once as the pool is sized for: the rule by default, the setting when given", async () => {
+    const runningAtOnce = async (tasks: number) => {
+      const { running, waiting } = await hashesAtOnce(tasks);
+      expect(running + waiting).toBe(tasks);
+      return running;
+    };
+    const cores = usableCores();
+    sizeHashingPool(undefined);
+    expect(await runningAtOnce(cores + 3)).toBe(hashingThreadCount(cores));
+    // A setting above the rule (on this 2-core machine the rule gives 1): the next tasks run that many at once.
+    sizeHashingPool(cores + 1);
+    expect(await runningAtOnce(cores + 3)).toBe(cores + 1);
+    sizeHashingPool(1);
+    expect(await runningAtOnce(cores + 3)).toBe(1);
+    sizeHashingPool(undefined);
   });
 });

@@ -5,13 +5,13 @@ import { createArgon2Threads } from "./argon2-threads.ts";
 /**
  * A bounded queue in front of argon2. Hashes run off the event loop, but 4 memory-hard hashes at once on a
  * 2-core machine leave the event loop no CPU: health probes and every other request then wait behind
- * logins. So at most (cores − 1) hashes run at once, on threads of lowered priority (argon2-threads.ts),
- * leaving a core to the event loop, and a burst beyond the queue's bound is refused with 503 + Retry-After
- * instead of piling up.
+ * logins. So at most hashingThreadCount() hashes run at once (cores − 1 unless PASSWORD_HASH_THREADS says
+ * otherwise), on threads of lowered priority (argon2-threads.ts), leaving a core to the event loop, and a burst
+ * beyond the queue's bound is refused with 503 + Retry-After instead of piling up.
  */
 export function createWorkQueue(concurrency: number | (() => number), maxQueued: number) {
-  // Read at the first task, not at import (a function reads the cgroup's files: no I/O at import time).
-  let limit: number | undefined;
+  // A function is asked at each task, not at import (it reads the cgroup's files once: no I/O at import time), so
+  // a pool sized by the composition root after this module loaded takes effect from the next task.
   let running = 0;
   const waiting: (() => void)[] = [];
   // A finished task hands its slot straight to the first waiter (running stays the same): were the slot
@@ -23,7 +23,7 @@ export function createWorkQueue(concurrency: number | (() => number), maxQueued:
   };
   return {
     async run<T>(task: () => Promise<T>): Promise<T> {
-      limit ??= typeof concurrency === "number" ? concurrency : concurrency();
+      const limit = typeof concurrency === "number" ? concurrency : concurrency();
       if (running < limit) running++;
       else if (waiting.length >= maxQueued) {
         throw new AppError("service_unavailable", "Too many sign-ins at once; try again shortly.", { headers: { "retry-after": "1" } });
@@ -38,13 +38,28 @@ export function createWorkQueue(concurrency: number | (() => number), maxQueued:
   };
 }
 
-/** Hashes at once: every usable core but one (the event loop's), counting a container's CPU quota; at least one. */
-export function hashingThreadCount(cores: number): number {
-  return Math.max(1, cores - 1);
+/**
+ * Hashes at once: `setting` (PASSWORD_HASH_THREADS) when given; otherwise every usable core but one, counting a
+ * container's CPU quota, and at least one. The core left over is the event loop's: with every core hashing, a
+ * health probe or a request waits for a core behind the logins (docs/adr/0500 has the measured trade).
+ */
+export function hashingThreadCount(cores: number, setting?: number): number {
+  return setting ?? Math.max(1, cores - 1);
 }
 
-let threadCount: number | undefined;
-const hashingThreads = () => (threadCount ??= hashingThreadCount(usableCores()));
+let cores: number | undefined;
+let threadsSetting: number | undefined;
+/** The cgroup's files are read once, at the first hash; the setting may come later (sizeHashingPool). */
+const hashingThreads = () => hashingThreadCount((cores ??= usableCores()), threadsSetting);
+
+/**
+ * Sizes this process's hashing pool: `threads` from the config (PASSWORD_HASH_THREADS), undefined for the rule
+ * above. One pool per process, because the cores are the process's, whichever services it composes: the
+ * composition root calls this before it serves; a later call applies from the next hash.
+ */
+export function sizeHashingPool(threads: number | undefined): void {
+  threadsSetting = threads;
+}
 
 /** The queue every argon2 hash and verification of this process goes through. */
 export const argon2Queue = createWorkQueue(hashingThreads, 1_000);
