@@ -16,27 +16,37 @@ export const embedded: Backend = {
   provision: async () => ({ env: {}, dispose: async () => undefined }),
 };
 
+/** A new empty database `name` on the PostgreSQL server of `adminUrl`, its URL, and how to drop it (cutting its connections). */
+export async function createScratchDatabase(adminUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
 /** Each suite gets its own database and its own Redis key prefix, so suites never see each other's data. */
 function postgresAndRedis(databaseUrl: string, redisUrl: string): Backend {
   return {
     name: "postgres+redis",
     async provision() {
       const suffix = randomBytes(6).toString("hex");
-      const database = `azora_test_${suffix}`;
-      const admin = new pg.Client({ connectionString: databaseUrl });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${database}`);
-      await admin.end();
-      const url = new URL(databaseUrl);
-      url.pathname = `/${database}`;
+      const database = await createScratchDatabase(databaseUrl, `azora_test_${suffix}`);
       const keyPrefix = `azora-test-${suffix}:`;
       return {
-        env: { DATABASE_URL: url.href, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix },
+        env: { DATABASE_URL: database.url, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix },
         async dispose() {
-          const client = new pg.Client({ connectionString: databaseUrl });
-          await client.connect();
-          await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-          await client.end();
+          await database.drop();
           const redis = new Redis(redisUrl);
           const keys = await redis.keys(`${keyPrefix}*`);
           if (keys.length > 0) await redis.del(...keys);
