@@ -98,22 +98,30 @@ export interface TestInstallation {
 /** Prepares an installation on `backend` without starting it: for a test that stops the platform and starts it again. */
 export async function provisionTestPlatform(backend: Backend, extraEnv: Record<string, string> = {}, options: TestPlatformOptions = {}): Promise<TestInstallation> {
   const dataDir = await makeDataDir();
-  const provisioned = options.provisioned ?? (await backend.provision());
-  const config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, ...extraEnv });
-  await prepareDataDir(config);
-  return {
-    config,
-    dataDir,
-    start: () =>
-      startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands,
-        ...(options.clock ? { clock: options.clock } : {}),
-        ...(options.composition ? { composition: options.composition } : {}),
-      }),
-    async dispose() {
-      if (!options.provisioned) await provisioned.dispose();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+  let provisioned = options.provisioned;
+  const dispose = async () => {
+    if (!options.provisioned) await provisioned?.dispose();
+    await rm(dataDir, { recursive: true, force: true });
   };
+  try {
+    provisioned ??= await backend.provision();
+    const config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, ...extraEnv });
+    await prepareDataDir(config);
+    return {
+      config,
+      dataDir,
+      start: () =>
+        startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands,
+          ...(options.clock ? { clock: options.clock } : {}),
+          ...(options.composition ? { composition: options.composition } : {}),
+        }),
+      dispose,
+    };
+  } catch (error) {
+    // The caller gets no installation to dispose of: what was made for it so far goes now.
+    await dispose();
+    throw error;
+  }
 }
 
 /** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
