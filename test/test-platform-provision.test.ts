@@ -26,14 +26,14 @@ describe("provisionTestPlatform when the installation cannot be prepared", () =>
 
   it("a setting the config refuses: the provisioned database is disposed of and the data directory removed", async () => {
     let disposed = 0;
-    const backend: Backend = { name: "recording", provision: async () => ({ env: {}, dispose: async () => void disposed++ }) };
+    const backend: Backend = { name: "embedded", provision: async () => ({ env: {}, dispose: async () => void disposed++ }) };
     await expect(provisionTestPlatform(backend, { PORT: "not-a-port" })).rejects.toThrow(/bad test config/);
     expect(disposed).toBe(1);
     expect(await readdir(scratch)).toEqual([]);
   });
 
   it("a backend that cannot provision: the data directory is removed", async () => {
-    const backend: Backend = { name: "unreachable", provision: async () => Promise.reject(new Error("no database server")) };
+    const backend: Backend = { name: "postgres+redis", provision: async () => Promise.reject(new Error("no database server")) };
     await expect(provisionTestPlatform(backend)).rejects.toThrow("no database server");
     expect(await readdir(scratch)).toEqual([]);
   });
@@ -41,7 +41,7 @@ describe("provisionTestPlatform when the installation cannot be prepared", () =>
   it("a database the caller provisioned is left to the caller", async () => {
     let disposed = 0;
     const provisioned = { env: {}, dispose: async () => void disposed++ };
-    const backend: Backend = { name: "unused", provision: async () => Promise.reject(new Error("not called")) };
+    const backend: Backend = { name: "embedded", provision: async () => Promise.reject(new Error("not called")) };
     await expect(provisionTestPlatform(backend, { PORT: "not-a-port" }, { provisioned })).rejects.toThrow(/bad test config/);
     expect(disposed).toBe(0);
     expect(await readdir(scratch)).toEqual([]);
