@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { downloadFile, pngBytes, uploadFile } from "./helpers/attachments.ts";
 import { backends } from "./helpers/backends.ts";
-import { cliEnv, runScript } from "./helpers/backup.ts";
+import { runScript, startPlatformWithS3, type PlatformWithS3 } from "./helpers/backup.ts";
 import { runCli } from "./helpers/cli.ts";
-import { makeDataDir, startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
-import { startS3, type TestS3 } from "./helpers/s3.ts";
+import { makeDataDir, type TestPlatform } from "./helpers/platform.ts";
 
 /**
  * Content backups whose pool is in S3 live in the bucket whole: their manifests beside the pool (a new machine
@@ -15,7 +14,7 @@ import { startS3, type TestS3 } from "./helpers/s3.ts";
  * shares the database, which an embedded data directory cannot.
  */
 describe.each(backends().filter((backend) => backend.name !== "embedded"))("content backups in S3 ($name)", (backend) => {
-  let s3: TestS3;
+  let installation: PlatformWithS3 | undefined;
   let platform: TestPlatform;
   let env: Record<string, string>;
   const slow = 400_000;
@@ -23,14 +22,10 @@ describe.each(backends().filter((backend) => backend.name !== "embedded"))("cont
   const retention = { BACKUP_KEEP_DAILY: "1", BACKUP_KEEP_HOURLY: "0", BACKUP_S3_KEEP_DAILY: "30", BACKUP_S3_KEEP_HOURLY: "0" };
 
   beforeAll(async () => {
-    s3 = await startS3();
-    platform = await startTestPlatform(backend, { ...s3.env, ...retention });
-    env = cliEnv(platform, { ...s3.env, ...retention });
+    installation = await startPlatformWithS3(backend, retention);
+    ({ platform, env } = installation);
   }, slow);
-  afterAll(async () => {
-    await platform?.stop();
-    await s3?.stop();
-  });
+  afterAll(() => installation?.stop());
 
   it("a new machine (an empty DATA_DIR) restores the attachment files from the bucket alone", async () => {
     const api = apiClient(platform.baseUrl);

@@ -81,7 +81,7 @@ describe("backup copies to S3 in parts", () => {
     const id = "20261129T120000Z-full-abc123";
     // 1.5 MiB of random bytes with a part size of 256 KiB: six full parts and a short last one.
     const { dir: backupDir, manifest } = await writeBackup(dir, id, 1.5 * 1024 * 1024 + 12_345);
-    const config = { endpoint: s3.endpoint, bucket: s3.bucket, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } };
+    const config = s3.config;
 
     const location = await uploadBackup(config, { dir: backupDir, manifest }, { partBytes: 256 * 1024 });
     expect(location).toBe(remoteLocation(config, id));
@@ -98,7 +98,7 @@ describe("backup copies to S3 in parts", () => {
     // The third part never gets through (each retry of it is cut too).
     const proxy = await startBreakingProxy(s3.endpoint, (req) => req.method === "PUT" && /[?&]partNumber=3(&|$)/.test(req.url ?? ""));
     try {
-      const config = { endpoint: proxy.endpoint, bucket: s3.bucket, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } };
+      const config = { ...s3.config, endpoint: proxy.endpoint };
       await expect(uploadBackup(config, { dir: backupDir, manifest }, { partBytes: 256 * 1024 })).rejects.toThrow();
       const key = `/${s3.bucket}/backups/database/${id}/database.pgdump`;
       const started = proxy.requests.find((line) => line.startsWith(`POST ${key}?uploads`));
@@ -122,7 +122,7 @@ describe("backup copies to S3 in parts", () => {
     let attempts = 0;
     const proxy = await startBreakingProxy(s3.endpoint, (req) => req.method === "PUT" && /[?&]partNumber=3(&|$)/.test(req.url ?? "") && ++attempts === 1);
     try {
-      const config = { endpoint: proxy.endpoint, bucket: s3.bucket, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } };
+      const config = { ...s3.config, endpoint: proxy.endpoint };
       const location = await uploadBackup(config, { dir: backupDir, manifest }, { partBytes: 256 * 1024 });
       expect(attempts).toBe(2);
       expect(await verifyRemoteBackup({ ...config, endpoint: s3.endpoint }, { manifest, location })).toEqual([]);

@@ -4,15 +4,16 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3Client } from "../src/platform/blobs/s3.ts";
 import { backends } from "./helpers/backends.ts";
-import { cliEnv, dropRestoreLeftovers, runScript } from "./helpers/backup.ts";
+import { runScript, startPlatformWithS3, type PlatformWithS3 } from "./helpers/backup.ts";
 import { runCli } from "./helpers/cli.ts";
-import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
-import { startS3, type TestS3 } from "./helpers/s3.ts";
+import type { TestPlatform } from "./helpers/platform.ts";
+import type { TestS3 } from "./helpers/s3.ts";
 
 const dayMs = 24 * 3_600_000;
 
 /** BACKUP_S3_KEEP_*: the bucket keeps its own number of backups, here more days than the local store. */
 describe.each(backends())("retention of backup copies in S3 ($name)", (backend) => {
+  let installation: PlatformWithS3 | undefined;
   let s3: TestS3;
   let platform: TestPlatform;
   let env: Record<string, string>;
@@ -21,15 +22,10 @@ describe.each(backends())("retention of backup copies in S3 ($name)", (backend) 
   const retention = { BACKUP_KEEP_DAILY: "1", BACKUP_KEEP_HOURLY: "0", BACKUP_S3_KEEP_DAILY: "5", BACKUP_S3_KEEP_HOURLY: "0" };
 
   beforeAll(async () => {
-    s3 = await startS3();
-    platform = await startTestPlatform(backend, { ...s3.env, ...retention });
-    env = cliEnv(platform, { ...s3.env, ...retention });
+    installation = await startPlatformWithS3(backend, retention);
+    ({ s3, platform, env } = installation);
   }, slow);
-  afterAll(async () => {
-    await dropRestoreLeftovers(platform);
-    await platform?.stop();
-    await s3?.stop();
-  });
+  afterAll(() => installation?.stop());
 
   const take = async () => {
     const taken = await runScript("backup/database-backup.sh", ["full", "--json"], env);

@@ -3,13 +3,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { backends } from "./helpers/backends.ts";
-import { cliEnv, dropRestoreLeftovers, runScript, statsOf, withoutRestoreWrites } from "./helpers/backup.ts";
+import { runScript, startPlatformWithS3, statsOf, withoutRestoreWrites, type PlatformWithS3 } from "./helpers/backup.ts";
 import { runCli } from "./helpers/cli.ts";
-import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
-import { startS3, type TestS3 } from "./helpers/s3.ts";
+import type { TestPlatform } from "./helpers/platform.ts";
+import type { TestS3 } from "./helpers/s3.ts";
 
 /** With S3_BUCKET set, database backups leave the machine, and a restore finds them in the bucket. */
 describe.each(backends())("database backups in S3 ($name)", (backend) => {
+  let installation: PlatformWithS3 | undefined;
   let s3: TestS3;
   let platform: TestPlatform;
   let env: Record<string, string>;
@@ -19,15 +20,10 @@ describe.each(backends())("database backups in S3 ($name)", (backend) => {
   const retention = { BACKUP_KEEP_DAILY: "1", BACKUP_KEEP_HOURLY: "0" };
 
   beforeAll(async () => {
-    s3 = await startS3();
-    platform = await startTestPlatform(backend, { ...s3.env, BACKUP_KEY: key, ...retention });
-    env = cliEnv(platform, { ...s3.env, BACKUP_KEY: key, ...retention });
+    installation = await startPlatformWithS3(backend, { BACKUP_KEY: key, ...retention });
+    ({ s3, platform, env } = installation);
   }, slow);
-  afterAll(async () => {
-    await dropRestoreLeftovers(platform);
-    await platform?.stop();
-    await s3?.stop();
-  });
+  afterAll(() => installation?.stop());
 
   it("a backup to S3 restores from S3 after the local copies are gone", async () => {
     const api = apiClient(platform.baseUrl);

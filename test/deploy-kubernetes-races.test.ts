@@ -5,40 +5,25 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { kubectlStub, releaseRepo, type KubectlStub } from "./helpers/kubectl-stub.ts";
-import { changes, startScript } from "./helpers/kubernetes-deploy.ts";
-import { renderOverlay } from "./helpers/kubernetes.ts";
-import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
+import type { KubectlStub } from "./helpers/kubectl-stub.ts";
+import { changes, deployState, removePreview, route, stagingStub, startDeployTarget, type DeployTarget, type Traffic } from "./helpers/kubernetes-deploy.ts";
 import { toolAvailability } from "./helpers/tools.ts";
 import { waitUntil } from "./helpers/wait.ts";
 
 const exec = promisify(execFile);
 const kubectl = toolAvailability("kubectl", "kubernetes-client");
 const SLOW = 900_000;
-const route = (track: string) => ["auth-service", "user-service", "api-gateway"].map((name) => `patch service ${name} --type=merge -p {"spec":{"selector":{"azora.os/track":"${track}"}}}`);
-const removePreview = [
-  "delete deployment auth-service-preview --ignore-not-found",
-  "delete service auth-service-preview --ignore-not-found",
-  "delete deployment user-service-preview --ignore-not-found",
-  "delete service user-service-preview --ignore-not-found",
-  "delete deployment api-gateway-preview --ignore-not-found",
-];
 const beginCanary = 'track":null';
 
 describe.skipIf(!kubectl.run)("races of azora deploy and rollback on the kubernetes target", () => {
-  let platform: TestPlatform;
+  let target: DeployTarget | undefined;
   let stub: KubectlStub;
-  let repo: ReturnType<typeof releaseRepo>;
-  let traffic: { stop(): Promise<number> } | undefined;
+  let traffic: Traffic | undefined;
 
   beforeAll(async () => {
-    platform = await startTestPlatform({ name: "embedded", provision: async () => ({ env: {}, dispose: async () => undefined }) });
-    repo = releaseRepo(["v1.0.0", "v2.0.0"]);
+    target = await startDeployTarget(["v1.0.0", "v2.0.0"]);
   });
-  afterAll(async () => {
-    repo?.dispose();
-    await platform?.stop();
-  });
+  afterAll(() => target?.stop());
   afterEach(async () => {
     await traffic?.stop();
     traffic = undefined;
@@ -46,10 +31,9 @@ describe.skipIf(!kubectl.run)("races of azora deploy and rollback on the kuberne
     stub?.dispose();
   });
 
-  const fresh = () => (stub = kubectlStub(renderOverlay("staging")));
-  const start = (script: string, args: string[], extraEnv: Record<string, string> = {}) =>
-    startScript(stub, repo.dir, { STUB_PORT_8080: new URL(platform.baseUrl).port, STUB_PORT_9090: new URL(platform.opsUrl).port }, script, args, extraEnv);
-  const state = () => JSON.parse(stub.object("ConfigMap", "azora-deploy-state")?.data?.state ?? "{}");
+  const fresh = () => (stub = stagingStub());
+  const start = (script: string, args: string[], extraEnv: Record<string, string> = {}) => target!.start(stub, script, args, extraEnv);
+  const state = () => deployState(stub);
   const lockObject = () => stub.object("ConfigMap", "azora-deploy-lock");
   /** kubectl itself (the stub), as another client of the cluster would call it: fast, and exclusive on create. */
   const kubectlCall = (args: string[]) =>
@@ -61,14 +45,7 @@ describe.skipIf(!kubectl.run)("races of azora deploy and rollback on the kuberne
     kubectlCall(["create", "configmap", "azora-deploy-rollback", "--from-literal=kind=rollback", "--from-literal=reason=Canary latency regression", "--from-literal=holder=ops@bastion pid 7", "--from-literal=at=2026-11-29T05:00:00Z", `--from-literal=deployId=${deployId}`, `--from-literal=id=${id}`]);
   const callIndex = (pattern: RegExp) => stub.calls().findIndex(({ args }) => pattern.test(args.join(" ")));
   function keepTraffic(): void {
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        await (await fetch(new URL("/health", platform.baseUrl)).catch(() => undefined))?.text();
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
-    traffic = { stop: async () => ((running = false), await loop, 0) };
+    traffic = target!.traffic();
   }
 
   it("a deploy whose lock was removed as stale and taken by another leaves that lock alone", async () => {

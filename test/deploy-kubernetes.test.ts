@@ -3,10 +3,8 @@
 // the smoke tests and the metric gates run for real. The asserted command sequences are docs/deployment.md's.
 import { createServer, type Server } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { kubectlStub, releaseRepo, type KubectlStub } from "./helpers/kubectl-stub.ts";
-import { changes, startScript } from "./helpers/kubernetes-deploy.ts";
-import { renderOverlay } from "./helpers/kubernetes.ts";
-import { startTestPlatform, type TestPlatform } from "./helpers/platform.ts";
+import type { KubectlStub } from "./helpers/kubectl-stub.ts";
+import { changes, deployState, removePreview, route, stagingStub, startDeployTarget, type DeployTarget, type Traffic } from "./helpers/kubernetes-deploy.ts";
 import { toolAvailability } from "./helpers/tools.ts";
 import { waitUntil } from "./helpers/wait.ts";
 
@@ -17,7 +15,6 @@ if (!kubectl.run) console.log(`deploy suite skipped: ${kubectl.reason} (the stub
 const quick = ["--analysis-seconds", "3", "--keep-warm-seconds", "0"];
 // Each test runs the CLI several times; on a busy two-core machine one start alone can take 15 s.
 const SLOW = 900_000;
-const port = (url: string) => new URL(url).port;
 
 const startPreview = [
   "delete job migrate --ignore-not-found",
@@ -34,17 +31,8 @@ const startPreview = [
   "port-forward deployment/api-gateway-preview :8080",
   "port-forward deployment/api-gateway-preview :9090",
 ];
-const route = (track: string) =>
-  ["auth-service", "user-service", "api-gateway"].map((name) => `patch service ${name} --type=merge -p {"spec":{"selector":{"azora.os/track":"${track}"}}}`);
 const promote = (version: string) =>
   ["auth-service", "user-service", "api-gateway"].flatMap((name) => [`set image deployment/${name} ${name}=azora/${name}:${version}`, `rollout status deployment/${name} --timeout=600s`]);
-const removePreview = [
-  "delete deployment auth-service-preview --ignore-not-found",
-  "delete service auth-service-preview --ignore-not-found",
-  "delete deployment user-service-preview --ignore-not-found",
-  "delete service user-service-preview --ignore-not-found",
-  "delete deployment api-gateway-preview --ignore-not-found",
-];
 const clearRequest = "delete configmap azora-deploy-rollback --ignore-not-found";
 // A deploy takes the lock and clears any rollback request a dead deploy left; at the end it removes what was made
 // for it (its promotion marker, or the request it acted on) and releases its own lock, both by id.
@@ -58,24 +46,20 @@ const promoting = "create configmap azora-deploy-rollback kind=promoting";
 const claimed = (...lines: string[]) => ["create configmap azora-deploy-rollback kind=moving", ...lines, ownRequest];
 
 describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
-  let platform: TestPlatform;
+  let target: DeployTarget | undefined;
   let stub: KubectlStub;
-  let repo: ReturnType<typeof releaseRepo>;
   let closedPort: Server;
-  let traffic: { stop(): Promise<number> } | undefined;
+  let traffic: Traffic | undefined;
 
   beforeAll(async () => {
-    // The embedded default: the platform behind the port-forward only has to answer as a release would.
-    platform = await startTestPlatform({ name: "embedded", provision: async () => ({ env: {}, dispose: async () => undefined }) });
-    repo = releaseRepo(["v1.0.0", "v2.0.0", "v2.0.1"]);
+    target = await startDeployTarget(["v1.0.0", "v2.0.0", "v2.0.1"]);
     // A port that accepts nothing: the "preview" whose smoke tests fail.
     closedPort = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve) => closedPort.listen(0, "127.0.0.1", resolve));
   });
   afterAll(async () => {
     closedPort?.close();
-    repo?.dispose();
-    await platform?.stop();
+    await target?.stop();
   });
   afterEach(async () => {
     await traffic?.stop();
@@ -84,33 +68,15 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
   });
 
   function freshStub(): KubectlStub {
-    stub = kubectlStub(renderOverlay("staging"));
+    stub = stagingStub();
     return stub;
   }
 
-  /** Requests to the platform behind the stub's port-forward, as live traffic would reach the new version. */
   function keepTraffic(): void {
-    let running = true;
-    let failed = 0;
-    const loop = (async () => {
-      while (running) {
-        const response = await fetch(new URL("/health", platform.baseUrl)).catch(() => undefined);
-        if (!response?.ok) failed++;
-        await response?.text();
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
-    traffic = {
-      stop: async () => {
-        running = false;
-        await loop;
-        return failed;
-      },
-    };
+    traffic = target!.traffic();
   }
 
-  const run = (script: string, args: string[], extraEnv: Record<string, string> = {}) =>
-    startScript(stub, repo.dir, { STUB_PORT_8080: port(platform.baseUrl), STUB_PORT_9090: port(platform.opsUrl) }, script, args, extraEnv).done;
+  const run = (script: string, args: string[], extraEnv: Record<string, string> = {}) => target!.start(stub, script, args, extraEnv).done;
   const image = (name: string) => stub.object("Deployment", name)?.spec.template.spec.containers[0].image;
   const selector = (name: string) => stub.object("Service", name)?.spec.selector;
 
@@ -191,7 +157,7 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     freshStub();
     keepTraffic();
     const deploying = run("blue-green-deploy.sh", ["staging", "v2.0.0", "--analysis-seconds", "3", "--keep-warm-seconds", "3600"]);
-    const state = () => JSON.parse(stub.object("ConfigMap", "azora-deploy-state")?.data?.state ?? "{}");
+    const state = () => deployState(stub);
     await waitUntil(async () => (state().phase === "switched" && /^keep .* warm/.test(state().step)) || undefined, "the deploy to keep the old version warm", 180_000);
     const switchedAt = stub.calls().length;
     const back = await run("rollback.sh", ["staging", "High error rates detected"]);
@@ -217,7 +183,7 @@ describe.skipIf(!kubectl.run)("azora deploy on the kubernetes target", () => {
     keepTraffic();
     // An hour per step: only the rollback ends the canary within the test.
     const deploying = run("canary-deploy.sh", ["staging", "v2.0.0", "--analysis-seconds", "3600", "--keep-warm-seconds", "0"]);
-    const state = () => JSON.parse(stub.object("ConfigMap", "azora-deploy-state")?.data?.state ?? "{}");
+    const state = () => deployState(stub);
     // At 10 %, in the step's analysis window: the preview scaled, its claim released, and the deploy looking for a rollback request since.
     await waitUntil(async () => {
       const calls = stub.calls();

@@ -10,10 +10,30 @@ export interface Backend {
   provision(): Promise<{ env: Record<string, string>; dispose(): Promise<void> }>;
 }
 
+/** The embedded default alone, for a suite whose platform only has to answer (the data behind it does not matter). */
 export const embedded: Backend = {
   name: "embedded",
   provision: async () => ({ env: {}, dispose: async () => undefined }),
 };
+
+/** A new empty database `name` on the PostgreSQL server of `adminUrl`, its URL, and how to drop it (cutting its connections). */
+export async function createScratchDatabase(adminUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
 
 /**
  * Each suite gets its own database and its own Redis key prefix, so suites never see each other's data; `label`
@@ -24,21 +44,12 @@ export function postgresAndRedis(databaseUrl: string, redisUrl: string, label = 
     name: "postgres+redis",
     async provision() {
       const suffix = randomBytes(6).toString("hex");
-      const database = `azora_${label}_${suffix}`;
-      const admin = new pg.Client({ connectionString: databaseUrl });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${database}`);
-      await admin.end();
-      const url = new URL(databaseUrl);
-      url.pathname = `/${database}`;
+      const database = await createScratchDatabase(databaseUrl, `azora_${label}_${suffix}`);
       const keyPrefix = `azora-${label}-${suffix}:`;
       return {
-        env: { DATABASE_URL: url.href, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix },
+        env: { DATABASE_URL: database.url, REDIS_URL: redisUrl, REDIS_KEY_PREFIX: keyPrefix },
         async dispose() {
-          const client = new pg.Client({ connectionString: databaseUrl });
-          await client.connect();
-          await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-          await client.end();
+          await database.drop();
           const redis = new Redis(redisUrl);
           const keys = await redis.keys(`${keyPrefix}*`);
           if (keys.length > 0) await redis.del(...keys);

@@ -4,8 +4,10 @@ import pg from "pg";
 import type { Db } from "../../src/platform/db/db.ts";
 import { readTableStats } from "../../src/ops/backup/table-stats.repository.ts";
 import type { TableStats } from "../../src/ops/backup/manifest.ts";
+import type { Backend } from "./backends.ts";
 import { repoRoot, runCli } from "./cli.ts";
-import type { TestPlatform } from "./platform.ts";
+import { startTestPlatform, type TestPlatform } from "./platform.ts";
+import { startS3, type TestS3 } from "./s3.ts";
 
 /** The environment a CLI in another process needs to reach the same installation as a test platform. */
 export function cliEnv(platform: TestPlatform, extra: Record<string, string> = {}): Record<string, string> {
@@ -59,4 +61,36 @@ export async function dropRestoreLeftovers(platform: TestPlatform): Promise<stri
   } finally {
     await client.end();
   }
+}
+
+/** A test platform whose backups also go to a bucket of its own, and the environment its CLI runs with. */
+export interface PlatformWithS3 {
+  s3: TestS3;
+  platform: TestPlatform;
+  /** cliEnv of the platform, with the bucket's settings and the extra ones the platform got. */
+  env: Record<string, string>;
+  /** Drops what PostgreSQL restores left behind, then stops the platform and the bucket. */
+  stop(): Promise<void>;
+}
+
+/** Starts an S3 server (s3rver) and a platform on `backend` pointed at its bucket, both with `extra` settings (BACKUP_*). */
+export async function startPlatformWithS3(backend: Backend, extra: Record<string, string> = {}): Promise<PlatformWithS3> {
+  const s3 = await startS3();
+  let platform: TestPlatform;
+  try {
+    platform = await startTestPlatform(backend, { ...s3.env, ...extra });
+  } catch (error) {
+    await s3.stop();
+    throw error;
+  }
+  return {
+    s3,
+    platform,
+    env: cliEnv(platform, { ...s3.env, ...extra }),
+    async stop() {
+      await dropRestoreLeftovers(platform);
+      await platform.stop();
+      await s3.stop();
+    },
+  };
 }

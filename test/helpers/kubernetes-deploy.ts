@@ -1,8 +1,11 @@
 // Running the guide's deploy scripts against the kubectl stub, and reading back what they changed.
 import { execFile, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { embedded } from "./backends.ts";
 import { repoRoot } from "./cli.ts";
-import type { KubectlStub } from "./kubectl-stub.ts";
+import { kubectlStub, releaseRepo, type KubectlStub } from "./kubectl-stub.ts";
+import { renderOverlay } from "./kubernetes.ts";
+import { startTestPlatform, type TestPlatform } from "./platform.ts";
 
 export interface ScriptResult {
   code: number;
@@ -52,4 +55,82 @@ export function startScript(stub: KubectlStub, cwd: string, ports: Record<string
   // What it has said so far, for a test that acts once the command has reached a point (a signal handled, say).
   child.stderr?.on("data", (chunk: Buffer | string) => (stderrSoFar += chunk.toString()));
   return { child, done, stderr: () => stderrSoFar };
+}
+
+/** A stub whose store is the rendered staging overlay, as a cluster the overlay was applied to. */
+export function stagingStub(): KubectlStub {
+  return kubectlStub(renderOverlay("staging"));
+}
+
+/** The deploy's state as the scripts keep it (the azora-deploy-state ConfigMap), or {} before the first deploy. */
+export function deployState(stub: KubectlStub): any {
+  return JSON.parse(stub.object("ConfigMap", "azora-deploy-state")?.data?.state ?? "{}");
+}
+
+/** The three Services' selectors moved to one track, as docs/deployment.md lists the calls. */
+export const route = (track: string) =>
+  ["auth-service", "user-service", "api-gateway"].map((name) => `patch service ${name} --type=merge -p {"spec":{"selector":{"azora.os/track":"${track}"}}}`);
+
+/** The preview track's objects removed, as docs/deployment.md lists the calls. */
+export const removePreview = [
+  "delete deployment auth-service-preview --ignore-not-found",
+  "delete service auth-service-preview --ignore-not-found",
+  "delete deployment user-service-preview --ignore-not-found",
+  "delete service user-service-preview --ignore-not-found",
+  "delete deployment api-gateway-preview --ignore-not-found",
+];
+
+/** Requests that keep reaching a platform until stopped; stop() answers how many failed. */
+export interface Traffic {
+  stop(): Promise<number>;
+}
+
+/** What a deploy suite runs against: a platform behind the stub's port-forwards, and a release repository. */
+export interface DeployTarget {
+  platform: TestPlatform;
+  /** startScript in the release repository, the port-forwards on the platform unless extraEnv points them elsewhere. */
+  start(stub: KubectlStub, script: string, args: string[], extraEnv?: Record<string, string>): ReturnType<typeof startScript>;
+  /** /health requests every 20 ms, as live traffic would reach the new version through the gateway. */
+  traffic(): Traffic;
+  stop(): Promise<void>;
+}
+
+/** Starts the target of a deploy suite: an embedded platform (it only has to answer as a release would), and `tags` to deploy. */
+export async function startDeployTarget(tags: string[]): Promise<DeployTarget> {
+  const repo = releaseRepo(tags);
+  let platform: TestPlatform;
+  try {
+    platform = await startTestPlatform(embedded);
+  } catch (error) {
+    repo.dispose();
+    throw error;
+  }
+  const ports = { STUB_PORT_8080: new URL(platform.baseUrl).port, STUB_PORT_9090: new URL(platform.opsUrl).port };
+  return {
+    platform,
+    start: (stub, script, args, extraEnv = {}) => startScript(stub, repo.dir, ports, script, args, extraEnv),
+    traffic() {
+      let running = true;
+      let failed = 0;
+      const loop = (async () => {
+        while (running) {
+          const response = await fetch(new URL("/health", platform.baseUrl)).catch(() => undefined);
+          if (!response?.ok) failed++;
+          await response?.text();
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      return {
+        stop: async () => {
+          running = false;
+          await loop;
+          return failed;
+        },
+      };
+    },
+    async stop() {
+      repo.dispose();
+      await platform.stop();
+    },
+  };
 }

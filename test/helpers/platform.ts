@@ -76,37 +76,67 @@ export async function splitModeEnv(provisioned: Record<string, string>, label: s
  */
 export type Composition = "in-process" | "proxy";
 
-/** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
-export async function startTestPlatform(
-  backend: Backend,
-  extraEnv: Record<string, string> = {},
-  options: {
-    /** The platform's clock (tests that jump time). */
-    clock?: Clock;
-    /** A database the caller provisioned and disposes of itself (platforms sharing one). */
-    provisioned?: { env: Record<string, string>; dispose(): Promise<void> };
-    /** How the gateway reaches the services (default: in-process, as `azora up`). */
-    composition?: Composition;
-  } = {},
-): Promise<TestPlatform> {
+export interface TestPlatformOptions {
+  /** The platform's clock (tests that jump time). */
+  clock?: Clock;
+  /** A database the caller provisioned and disposes of itself (platforms sharing one). */
+  provisioned?: { env: Record<string, string>; dispose(): Promise<void> };
+  /** How the gateway reaches the services (default: in-process, as `azora up`). */
+  composition?: Composition;
+}
+
+/** An installation (data directory, database) that platform processes start on, one after another as restarts. */
+export interface TestInstallation {
+  config: Config;
+  dataDir: string;
+  /** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
+  start(): Promise<RunningPlatform>;
+  /** Removes the database and the data directory; stop the running platform first. */
+  dispose(): Promise<void>;
+}
+
+/** Prepares an installation on `backend` without starting it: for a test that stops the platform and starts it again. */
+export async function provisionTestPlatform(backend: Backend, extraEnv: Record<string, string> = {}, options: TestPlatformOptions = {}): Promise<TestInstallation> {
   const dataDir = await makeDataDir();
-  const provisioned = options.provisioned ?? (await backend.provision());
-  const config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, ...extraEnv });
-  await prepareDataDir(config);
-  const running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands,
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.composition ? { composition: options.composition } : {}),
-  });
+  let provisioned = options.provisioned;
+  const dispose = async () => {
+    if (!options.provisioned) await provisioned?.dispose();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    provisioned ??= await backend.provision();
+    const config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, ...extraEnv });
+    await prepareDataDir(config);
+    return {
+      config,
+      dataDir,
+      start: () =>
+        startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands,
+          ...(options.clock ? { clock: options.clock } : {}),
+          ...(options.composition ? { composition: options.composition } : {}),
+        }),
+      dispose,
+    };
+  } catch (error) {
+    // The caller gets no installation to dispose of: what was made for it so far goes now.
+    await dispose();
+    throw error;
+  }
+}
+
+/** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
+export async function startTestPlatform(backend: Backend, extraEnv: Record<string, string> = {}, options: TestPlatformOptions = {}): Promise<TestPlatform> {
+  const installation = await provisionTestPlatform(backend, extraEnv, options);
+  const running = await installation.start();
   return {
-    config,
+    config: installation.config,
     running,
     baseUrl: running.urls.gateway ?? "",
     opsUrl: running.urls.ops,
-    dataDir,
+    dataDir: installation.dataDir,
     async stop() {
       await running.stop();
-      if (!options.provisioned) await provisioned.dispose();
-      await rm(dataDir, { recursive: true, force: true });
+      await installation.dispose();
     },
   };
 }

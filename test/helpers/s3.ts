@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
+import type { Config } from "../../src/platform/config.ts";
 
 interface S3rverInstance {
   run(): Promise<AddressInfo>;
@@ -16,6 +17,8 @@ export interface TestS3 {
   env: Record<string, string>;
   bucket: string;
   endpoint: string;
+  /** The same connection as the platform's config reads it from `env`, for code called directly (uploads, clients). */
+  config: NonNullable<Config["s3"]>;
   directory: string;
   /** What the server stored, in order: "ObjectCreated:Put KEY" for one PutObject, "ObjectCreated:Post KEY" for a completed multipart upload. */
   events: string[];
@@ -33,10 +36,13 @@ export async function startS3(bucket = "azora-test"): Promise<TestS3> {
   });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
+  // s3rver accepts only its own fixed key pair.
+  const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
   return {
-    env: { S3_ENDPOINT: endpoint, S3_BUCKET: bucket, S3_REGION: "us-east-1", S3_ACCESS_KEY_ID: "S3RVER", S3_SECRET_ACCESS_KEY: "S3RVER", S3_FORCE_PATH_STYLE: "true" },
+    env: { S3_ENDPOINT: endpoint, S3_BUCKET: bucket, S3_REGION: "us-east-1", S3_ACCESS_KEY_ID: credentials.accessKeyId, S3_SECRET_ACCESS_KEY: credentials.secretAccessKey, S3_FORCE_PATH_STYLE: "true" },
     bucket,
     endpoint,
+    config: { endpoint, bucket, region: "us-east-1", forcePathStyle: true, credentials },
     directory,
     events,
     async stop() {

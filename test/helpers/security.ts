@@ -1,6 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../../src/platform/clock.ts";
+import type { Config } from "../../src/platform/config.ts";
+import type { RunningPlatform } from "../../src/runtime.ts";
 import type { Backend } from "./backends.ts";
 import { startTestPlatform, type TestPlatform } from "./platform.ts";
 import { rawHttp } from "./raw-http.ts";
@@ -43,6 +45,14 @@ export async function logEvents(platform: TestPlatform, file: string, event: str
     if (lines.length > 0 || attempt >= 20) return lines;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Every log file of a running platform, flushed first, as one text: to search for what must never be logged. */
+export async function logFilesText(platform: { running: RunningPlatform; config: Config }): Promise<string> {
+  platform.running.context.logs.flush();
+  const dir = platform.config.paths.logs;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return (await Promise.all(names.map((name) => readFile(join(dir, name), "utf8").catch(() => "")))).join("\n");
 }
 
 /** An error answer without its request id, to compare two answers for equality. */

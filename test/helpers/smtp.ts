@@ -12,11 +12,14 @@ export interface ReceivedMail {
 
 /**
  * A real SMTP server on loopback (plain, no auth), collecting every mail it accepts. While `refusing` is set it
- * answers every recipient with a temporary failure whose text echoes the address, as real servers do.
+ * answers every recipient with a temporary failure whose text echoes the address, as real servers do. With
+ * `hold`, the first that many mails get no answer until the test lets each through, as from a slow server.
  */
-export async function startSmtpServer() {
+export async function startSmtpServer(options: { hold?: number } = {}) {
   const inbox: ReceivedMail[] = [];
   const state = { refusing: false, refused: 0 };
+  const held: (() => void)[] = [];
+  let holding = options.hold ?? 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
@@ -29,8 +32,9 @@ export async function startSmtpServer() {
     onData(stream, session, callback) {
       simpleParser(stream).then(
         (mail: ParsedMail) => {
-          inbox.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase()), subject: mail.subject ?? "", text: mail.text ?? "" });
-          callback();
+          const received = inbox.push({ to: session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase()), subject: mail.subject ?? "", text: mail.text ?? "" });
+          if (received <= holding) held.push(() => callback());
+          else callback();
         },
         (error: Error) => callback(error),
       );
@@ -41,6 +45,10 @@ export async function startSmtpServer() {
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const port = (server.server.address() as AddressInfo).port;
+  const releaseAll = () => {
+    holding = 0;
+    for (const release of held.splice(0)) release();
+  };
   return {
     url: `smtp://127.0.0.1:${port}`,
     inbox,
@@ -51,9 +59,21 @@ export async function startSmtpServer() {
     /** The `n`-th mail (1-based) to `address`, waiting for it to arrive. */
     nthMailTo: (address: string, n: number) =>
       eventually(async () => inbox.filter((mail) => mail.to.includes(address.toLowerCase()))[n - 1], `mail ${n} to ${address}`, 15_000),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    /** How many mails wait for their answer (see `hold`). */
+    heldCount: () => held.length,
+    /** Answers the oldest held mail: accepted. */
+    releaseOne: () => held.shift()?.(),
+    /** Answers every held mail, and holds none from now on. */
+    releaseAll,
+    close: () => {
+      // A held mail's connection would keep the server from closing.
+      releaseAll();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
+
+export type SmtpServer = Awaited<ReturnType<typeof startSmtpServer>>;
 
 /** The reset token in a reset mail's link (`…/reset-password#token=…`). */
 export function resetTokenIn(text: string): string {

@@ -1,17 +1,15 @@
-import { readdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPlatform, type RunningPlatform } from "../../src/runtime.ts";
-import { platformCommands } from "../../src/ops/commands.ts";
+import type { RunningPlatform } from "../../src/runtime.ts";
 import { MAIL_RETRY_DELAYS_MS } from "../../src/services/auth/mail-outbox.ts";
 import { RESET_MAILS_PER_ACCOUNT_HOUR } from "../../src/services/auth/password-reset.service.ts";
 import type { Config } from "../../src/platform/config.ts";
 import { apiClient, expectErrorShape, metricValue } from "../helpers/api.ts";
 import { backends } from "../helpers/backends.ts";
 import { eventually } from "../helpers/free-port.ts";
-import { makeDataDir, prepareDataDir, testConfig } from "../helpers/platform.ts";
+import { provisionTestPlatform, type TestInstallation } from "../helpers/platform.ts";
+import { logFilesText } from "../helpers/security.ts";
 import { manualClock } from "../helpers/security-platform.ts";
-import { resetTokenIn, startSmtpServer } from "../helpers/smtp.ts";
+import { resetTokenIn, startSmtpServer, type SmtpServer } from "../helpers/smtp.ts";
 
 const SLOW = 300_000;
 // The outbox looks for due mails every 5 s (real time); the bound only keeps a broken build from hanging.
@@ -27,41 +25,31 @@ interface OutboxRow {
 
 describe.each(backends())("mail through a failing SMTP server on the $name backend", (backend) => {
   const clock = manualClock();
-  let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
+  let smtp: SmtpServer;
+  let installation: TestInstallation | undefined;
   let config: Config;
   let running: RunningPlatform | undefined;
-  let dispose: () => Promise<void>;
-  let dataDir: string;
   const start = async () => {
-    running = await startPlatform(config, { roles: ["gateway", "auth", "users"], commands: platformCommands, clock });
+    running = await installation!.start();
     return apiClient(running.urls.gateway ?? "");
   };
   let api: ReturnType<typeof apiClient>;
 
   beforeAll(async () => {
     smtp = await startSmtpServer();
-    dataDir = await makeDataDir();
-    const provisioned = await backend.provision();
-    dispose = provisioned.dispose;
-    config = testConfig({ DATA_DIR: dataDir, ...provisioned.env, SMTP_URL: smtp.url, PUBLIC_BASE_URL: "https://accounts.azora.test" });
-    await prepareDataDir(config);
+    installation = await provisionTestPlatform(backend, { SMTP_URL: smtp.url, PUBLIC_BASE_URL: "https://accounts.azora.test" }, { clock });
+    config = installation.config;
     api = await start();
   }, SLOW);
   afterAll(async () => {
     await running?.stop();
-    await dispose?.();
+    await installation?.dispose();
     await smtp?.close();
-    await rm(dataDir, { recursive: true, force: true });
   }, SLOW);
 
   const outboxOf = async (userId: string) =>
     running!.context.db.query<OutboxRow>("SELECT kind, attempts, last_error, sent_at, failed_at FROM mail_outbox WHERE user_id = $1 ORDER BY created_at", [userId]);
-  const logText = async () => {
-    running!.context.logs.flush();
-    const dir = config.paths.logs;
-    const names = await readdir(dir).catch(() => [] as string[]);
-    return (await Promise.all(names.map((name) => readFile(join(dir, name), "utf8").catch(() => "")))).join("\n");
-  };
+  const logText = () => logFilesText({ running: running!, config });
   const mailFailedLines = async (userId: string) =>
     (await logText())
       .split("\n")

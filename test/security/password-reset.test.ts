@@ -7,6 +7,7 @@ import { apiClient, expectErrorShape } from "../helpers/api.ts";
 import { backends } from "../helpers/backends.ts";
 import { eventually } from "../helpers/free-port.ts";
 import type { TestPlatform } from "../helpers/platform.ts";
+import { logFilesText } from "../helpers/security.ts";
 import { manualClock, startClockedPlatform } from "../helpers/security-platform.ts";
 import { resetTokenIn, startSmtpServer } from "../helpers/smtp.ts";
 
@@ -24,13 +25,6 @@ async function sessionIsDead(api: Api, session: { accessToken: string; refreshTo
   const refresh = await api.call("POST", "/api/auth/refresh", { json: { refreshToken: session.refreshToken } });
   expectErrorShape(refresh, 401, "invalid_token");
   return true;
-}
-
-async function logFilesText(platform: TestPlatform): Promise<string> {
-  platform.running.context.logs.flush();
-  const dir = platform.config.paths.logs;
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return (await Promise.all(names.map((name) => readFile(join(dir, name), "utf8").catch(() => "")))).join("\n");
 }
 
 describe.each(backends())("password reset and change through SMTP on the $name backend", (backend) => {

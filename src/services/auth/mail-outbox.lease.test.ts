@@ -1,17 +1,14 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
-import pino from "pino";
-import { SMTPServer } from "smtp-server";
-import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { isCi } from "../../platform/config.ts";
 import { migrate } from "../../platform/db/migrator.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
-import { openMailer } from "../../platform/mailer.ts";
+import { createScratchDatabase } from "../../../test/helpers/backends.ts";
+import { testOutbox } from "../../../test/helpers/mail-outbox.ts";
 import { manualClock } from "../../../test/helpers/security.ts";
 import { eventually } from "../../../test/helpers/free-port.ts";
+import { startSmtpServer } from "../../../test/helpers/smtp.ts";
 import { createAccountsRepository } from "./accounts.repository.ts";
-import { createMailOutbox } from "./mail-outbox.ts";
 
 /**
  * Two auth replicas on one PostgreSQL and a slow SMTP server: a replica must never still be holding a mail whose
@@ -21,44 +18,16 @@ import { createMailOutbox } from "./mail-outbox.ts";
 describe.runIf(process.env.DATABASE_URL || isCi())("mail outbox leases on PostgreSQL", () => {
   it("a slow batch does not outlive its leases: no mail is sent twice by two replicas", async () => {
     // The first two mails are held until the test lets them through, as a slow SMTP server would.
-    const gates: (() => void)[] = [];
-    const received: string[] = [];
-    const smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ["STARTTLS", "AUTH"],
-      logger: false,
-      onData(stream, _session, callback) {
-        stream.resume();
-        stream.on("end", () => {
-          const n = received.push("mail");
-          if (n <= 2) gates.push(callback);
-          else callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
-    const smtpUrl = `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`;
+    const smtp = await startSmtpServer({ hold: 2 });
+    const received = smtp.inbox;
 
     const adminUrl = process.env.DATABASE_URL;
     if (!adminUrl) throw new Error("CI=true but DATABASE_URL is not set: this test needs PostgreSQL.");
-    const database = `azora_test_lease_${randomBytes(5).toString("hex")}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${database}`;
-    const dbA = await openPostgres(url.href, 4);
-    const dbB = await openPostgres(url.href, 4);
+    const database = await createScratchDatabase(adminUrl, `azora_test_lease_${randomBytes(5).toString("hex")}`);
+    const dbA = await openPostgres(database.url, 4);
+    const dbB = await openPostgres(database.url, 4);
     const clock = manualClock();
-    const replica = (db: typeof dbA) =>
-      createMailOutbox({
-        db,
-        clock,
-        accounts: createAccountsRepository(db),
-        mailer: openMailer({ smtpUrl, from: "azora@example.com", dir: "/nonexistent" }),
-        mail: { publicBaseUrl: "https://accounts.azora.test", resetTtlMinutes: 60 },
-        eventLog: pino({ level: "silent" }),
-      });
+    const replica = (db: typeof dbA) => testOutbox(db, smtp.url, clock);
     try {
       await migrate(dbA);
       const userId = await createAccountsRepository(dbA).insertIfAbsent({ email: "lease@example.com", passwordHash: "x", name: null });
@@ -69,26 +38,25 @@ describe.runIf(process.env.DATABASE_URL || isCi())("mail outbox leases on Postgr
 
       const runA = a.deliver();
       // A's first mail takes 40 s (on the clock), its second 30 s more: A is then 70 s into its run.
-      await eventually(async () => gates.length === 1 || undefined, "the first mail at the server");
+      await eventually(async () => smtp.heldCount() === 1 || undefined, "the first mail at the server");
       clock.advance(40_000);
-      gates.shift()!();
-      await eventually(async () => gates.length === 1 || undefined, "the second mail at the server");
+      smtp.releaseOne();
+      await eventually(async () => smtp.heldCount() === 1 || undefined, "the second mail at the server");
       clock.advance(30_000);
       // Meanwhile B looks for due mails: it may take only what A no longer holds.
       await b.deliver();
-      gates.shift()!();
+      smtp.releaseOne();
       await runA;
 
       expect(received).toHaveLength(3);
       const attempts = await dbA.query<{ attempts: number }>("SELECT attempts FROM mail_outbox ORDER BY created_at");
       expect(attempts.map((row) => row.attempts)).toEqual([1, 1, 1]);
     } finally {
-      for (const release of gates) release();
+      smtp.releaseAll();
       await dbA.close();
       await dbB.close();
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await admin.end();
-      await new Promise<void>((resolve) => smtp.close(() => resolve()));
+      await database.drop();
+      await smtp.close();
     }
   });
 });

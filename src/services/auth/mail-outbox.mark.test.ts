@@ -1,15 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { migrate } from "../../platform/db/migrator.ts";
-import { openPglite } from "../../platform/db/pglite.ts";
-import { openMailer } from "../../platform/mailer.ts";
-import { manualClock } from "../../../test/helpers/security.ts";
-import { startSmtpServer } from "../../../test/helpers/smtp.ts";
-import { createAccountsRepository } from "./accounts.repository.ts";
-import { createMailOutbox, type DeliveryOutcome } from "./mail-outbox.ts";
+import { startEmbeddedOutbox } from "../../../test/helpers/mail-outbox.ts";
+import type { DeliveryOutcome } from "./mail-outbox.ts";
 
 /**
  * The SMTP server accepted a mail, then writing its sent mark failed (the database refused the UPDATE): the mail
@@ -17,24 +8,9 @@ import { createMailOutbox, type DeliveryOutcome } from "./mail-outbox.ts";
  */
 describe("mail outbox: a sent mail whose mark could not be written", () => {
   it("is not sent again; its mark is written once the database takes it", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "azora-outbox-mark-"));
-    const smtp = await startSmtpServer();
-    const db = await openPglite(dir);
+    const outcomes: DeliveryOutcome[] = [];
+    const { db, smtp, userId, clock, outbox, close } = await startEmbeddedOutbox("mark@example.com", (_kind, outcome) => void outcomes.push(outcome));
     try {
-      await migrate(db);
-      const userId = await createAccountsRepository(db).insertIfAbsent({ email: "mark@example.com", passwordHash: "x", name: null });
-      if (!userId) throw new Error("no user");
-      const clock = manualClock();
-      const outcomes: DeliveryOutcome[] = [];
-      const outbox = createMailOutbox({
-        db,
-        clock,
-        accounts: createAccountsRepository(db),
-        mailer: openMailer({ smtpUrl: smtp.url, from: "azora@example.com", dir }),
-        mail: { publicBaseUrl: "https://accounts.azora.test", resetTtlMinutes: 60 },
-        eventLog: pino({ level: "silent" }),
-        onDelivery: (_kind, outcome) => void outcomes.push(outcome),
-      });
       await db.exec(`
         CREATE FUNCTION refuse_sent_mark() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
@@ -59,29 +35,13 @@ describe("mail outbox: a sent mail whose mark could not be written", () => {
       expect(row?.sent_at).not.toBeNull();
       expect(row?.last_error).toBeNull();
     } finally {
-      await db.close();
-      await smtp.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   }, 120_000);
 
   it("claimed again by the same process before its mark is written: marked, not sent", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "azora-outbox-mark-"));
-    const smtp = await startSmtpServer();
-    const db = await openPglite(dir);
+    const { db, smtp, userId, clock, outbox, close } = await startEmbeddedOutbox("again@example.com");
     try {
-      await migrate(db);
-      const userId = await createAccountsRepository(db).insertIfAbsent({ email: "again@example.com", passwordHash: "x", name: null });
-      if (!userId) throw new Error("no user");
-      const clock = manualClock();
-      const outbox = createMailOutbox({
-        db,
-        clock,
-        accounts: createAccountsRepository(db),
-        mailer: openMailer({ smtpUrl: smtp.url, from: "azora@example.com", dir }),
-        mail: { publicBaseUrl: "https://accounts.azora.test", resetTtlMinutes: 60 },
-        eventLog: pino({ level: "silent" }),
-      });
       // Refuses the mark while the row counts one attempt: it succeeds once a second claim has counted another.
       await db.exec(`
         CREATE FUNCTION refuse_sent_mark() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -102,9 +62,7 @@ describe("mail outbox: a sent mail whose mark could not be written", () => {
       const [row] = await db.query<{ sent_at: Date | null }>("SELECT sent_at FROM mail_outbox");
       expect(row?.sent_at).not.toBeNull();
     } finally {
-      await db.close();
-      await smtp.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   }, 120_000);
 });

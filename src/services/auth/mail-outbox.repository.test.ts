@@ -1,27 +1,24 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { isCi } from "../../platform/config.ts";
 import { migrate } from "../../platform/db/migrator.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
+import { createScratchDatabase } from "../../../test/helpers/backends.ts";
 import { createAccountsRepository } from "./accounts.repository.ts";
 import { createMailOutboxRepository } from "./mail-outbox.repository.ts";
 
 /**
  * Two replicas on one PostgreSQL claim the outbox at the same moment: each row is claimed by one of them only
  * (FOR UPDATE SKIP LOCKED), so no mail is sent twice. Needs a real PostgreSQL (DATABASE_URL); the embedded
- * database has one connection and one process, so there is nothing to race there.
+ * database has one connection and one process, so there is nothing to race there. Under CI its absence is a failure.
  */
-describe.runIf(process.env.DATABASE_URL)("mail outbox claims on PostgreSQL", () => {
+describe.runIf(process.env.DATABASE_URL || isCi())("mail outbox claims on PostgreSQL", () => {
   it("hands each due row to exactly one of two concurrent claimers", async () => {
-    const adminUrl = process.env.DATABASE_URL ?? "";
-    const database = `azora_test_outbox_${randomBytes(5).toString("hex")}`;
-    const admin = new pg.Client({ connectionString: adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${database}`;
-    const replicaA = await openPostgres(url.href, 4);
-    const replicaB = await openPostgres(url.href, 4);
+    const adminUrl = process.env.DATABASE_URL;
+    if (!adminUrl) throw new Error("CI=true but DATABASE_URL is not set: this test needs PostgreSQL.");
+    const database = await createScratchDatabase(adminUrl, `azora_test_outbox_${randomBytes(5).toString("hex")}`);
+    const replicaA = await openPostgres(database.url, 4);
+    const replicaB = await openPostgres(database.url, 4);
     try {
       await migrate(replicaA);
       const userId = await createAccountsRepository(replicaA).insertIfAbsent({ email: "outbox@example.com", passwordHash: "x", name: null });
@@ -49,8 +46,7 @@ describe.runIf(process.env.DATABASE_URL)("mail outbox claims on PostgreSQL", () 
     } finally {
       await replicaA.close();
       await replicaB.close();
-      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await admin.end();
+      await database.drop();
     }
   });
 });

@@ -1,39 +1,16 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { migrate } from "../../platform/db/migrator.ts";
-import { openPglite } from "../../platform/db/pglite.ts";
-import { openMailer } from "../../platform/mailer.ts";
-import { manualClock } from "../../../test/helpers/security.ts";
-import { startSmtpServer } from "../../../test/helpers/smtp.ts";
-import { createAccountsRepository } from "./accounts.repository.ts";
-import { createMailOutbox, MAIL_RETRY_DELAYS_MS, type DeliveryOutcome } from "./mail-outbox.ts";
+import { startEmbeddedOutbox } from "../../../test/helpers/mail-outbox.ts";
+import { MAIL_RETRY_DELAYS_MS, type DeliveryOutcome } from "./mail-outbox.ts";
 import type { OutboxKind } from "./mail-outbox.repository.ts";
 
 /** What the outcome `skipped` of azora_mail_deliveries_total means, in the code and in docs/operations.md. */
 describe("mail outbox: the skipped outcome", () => {
   it("a reset link to an account disabled since is closed unsent and never retried; a notice to it is still sent", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "azora-outbox-skipped-"));
-    const smtp = await startSmtpServer();
-    const db = await openPglite(dir);
+    const outcomes: [OutboxKind, DeliveryOutcome][] = [];
+    const { db, accounts, userId, smtp, clock, outbox, close } = await startEmbeddedOutbox("skipped@example.com", (kind, outcome) => void outcomes.push([kind, outcome]));
     try {
-      await migrate(db);
-      const accounts = createAccountsRepository(db);
-      const userId = await accounts.insertIfAbsent({ email: "skipped@example.com", passwordHash: "x", name: null });
-      if (!userId) throw new Error("no user");
-      const clock = manualClock();
-      const outcomes: [OutboxKind, DeliveryOutcome][] = [];
-      const outbox = createMailOutbox({
-        db,
-        clock,
-        accounts,
-        mailer: openMailer({ smtpUrl: smtp.url, from: "azora@example.com", dir }),
-        mail: { publicBaseUrl: "https://accounts.azora.test", resetTtlMinutes: 60 },
-        eventLog: pino({ level: "silent" }),
-        onDelivery: (kind, outcome) => void outcomes.push([kind, outcome]),
-      });
       await outbox.add(db, userId, "reset_link");
       await outbox.add(db, userId, "change_notice");
       await accounts.setDisabled(userId, new Date(clock.now()));
@@ -53,9 +30,7 @@ describe("mail outbox: the skipped outcome", () => {
       expect(rows).toEqual([expect.objectContaining({ attempts: 1, last_error: "account_unavailable", failed_at: expect.any(Date) })]);
       expect(await outbox.hasPending(userId, "reset_link")).toBe(false);
     } finally {
-      await db.close();
-      await smtp.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   }, 120_000);
 
