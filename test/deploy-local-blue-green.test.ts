@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { Agent } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
-import { deployUnderTraffic, localDeployBackend, quick, requestLoop, startLocalInstallation, routeSwitchedWithin, type LocalInstallation } from "./helpers/local-deploy.ts";
+import { deployUnderTraffic, localDeployBackend, quick, requestLoop, routeSwitchedWithin, startLocalInstallation, type LocalInstallation } from "./helpers/local-deploy.ts";
 import { packRelease } from "./helpers/release.ts";
 import { waitUntil } from "./helpers/wait.ts";
 

@@ -10,7 +10,7 @@ import { Agent } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { apiClient } from "./helpers/api.ts";
 import { repoRoot } from "./helpers/cli.ts";
-import { deployUnderTraffic, localDeployBackend, markedRelease, releaseMarker, quick, requestLoop, startLocalInstallation, routeSwitchedWithin, type LocalInstallation } from "./helpers/local-deploy.ts";
+import { deployUnderTraffic, localDeployBackend, markedRelease, quick, releaseMarker, requestLoop, routeSwitchedWithin, startLocalInstallation, type LocalInstallation } from "./helpers/local-deploy.ts";
 import { packRelease } from "./helpers/release.ts";
 import { waitUntil } from "./helpers/wait.ts";
 
