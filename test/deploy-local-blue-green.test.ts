@@ -1,8 +1,9 @@
 // The local target of `azora deploy` and `azora rollback`, through the guide's scripts: real releases (packed
 // tarballs of this tree), real process sets of `azora serve`, a real split-mode gateway whose traffic routes
 // move, real PostgreSQL and Redis, and a request loop that must not see a failure. This file: blue-green, the
-// ways a rollback goes back, releases that fail by themselves, bad input. Canaries and git refs:
-// deploy-local-canary-git.test.ts; races: deploy-local-races.test.ts (one installation each, test/helpers/local-deploy.ts).
+// ways a rollback goes back, releases that fail by themselves (at migrate, in their smoke tests, in a canary's
+// analysis), bad input. rollback.sh during a canary and git refs: deploy-local-canary-git.test.ts; races:
+// deploy-local-races.test.ts (one installation each, test/helpers/local-deploy.ts).
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -48,6 +49,12 @@ describe.runIf(localDeployBackend)("azora deploy on the local target: blue-green
     await writeFile(join(notARelease, "package", "package.json"), JSON.stringify({ name: "something-else", version: "1.0.0" }));
     releases.notARelease = join(dir, "something-else-1.0.0.tgz");
     await exec("tar", ["-czf", releases.notARelease, "-C", notARelease, "package"]);
+    // A release whose users service answers one API request in twenty with a 500.
+    releases.fivePercent = await packRelease(dir, "2.0.2", {
+      file: "src/services/users/users.app.ts",
+      from: "    register: (app) => {\n",
+      to: '    register: (app) => {\n      let apiCalls = 0;\n      app.addHook("onRequest", async (request, reply) => {\n        if (request.url.startsWith("/api/") && ++apiCalls % 20 === 0) return reply.code(500).send({ error: { code: "internal", message: "injected" } });\n      });\n',
+    });
   }, SLOW);
   // An access token lasts 15 minutes and the suite takes longer on a loaded machine: each test logs in for its
   // own, which outlives it (a test's limit, SLOW, is shorter than the token's life).
@@ -183,6 +190,23 @@ describe.runIf(localDeployBackend)("azora deploy on the local target: blue-green
     expect(back.stderr).toMatch(/nothing to roll back to: .* holds azora-os-unreleased, which failed its own deploy at "smoke tests and analysis on the preview" \(smoke tests failed .*\) and was removed/);
     expect(await route()).toMatchObject({ active: live, canaryWeight: 0 });
     expect((await status()).sets[other]).toMatchObject({ version: "azora-os-unreleased", running: false, failed: { step: "smoke tests and analysis on the preview" } });
+  }, SLOW);
+
+  it("a canary returning 5 % errors is aborted at the first analysis step, traffic back on the old version, the reason in the audit log", async () => {
+    const live = (await route()).active as "blue" | "green";
+    const canary = live === "blue" ? "green" : "blue";
+    const traffic = loop();
+    const result = await script("canary-deploy.sh", ["staging", releases.fivePercent!, ...quick]);
+    const { total, failures } = await traffic.stop();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/failed at "canary 10 %": canary 10 % analysis: error rate too high/);
+    expect(result.stderr).not.toMatch(/canary 25 %/);
+    // Only the canary's own errors reached clients: about 5 % of the 10 % it received.
+    expect(failures.every((failure) => failure === "500")).toBe(true);
+    expect(failures.length).toBeLessThan(total * 0.02);
+    expect(await route()).toMatchObject({ active: live, canaryWeight: 0 });
+    expect((await auditRows()).at(-1)).toMatchObject({ action: "deploy.rolled_back", details: { failedStep: "canary 10 %", reason: expect.stringMatching(/error rate too high/) } });
+    expect((await status()).sets[canary]).toMatchObject({ version: "azora-os-2.0.2", running: false });
   }, SLOW);
 
   it("refuses bad input and a second deploy while one holds the lock, with nothing switched", async () => {
