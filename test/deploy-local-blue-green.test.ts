@@ -196,7 +196,12 @@ describe.runIf(localDeployBackend)("azora deploy on the local target: blue-green
     const live = (await route()).active as "blue" | "green";
     const canary = live === "blue" ? "green" : "blue";
     const traffic = loop();
-    const result = await script("canary-deploy.sh", ["staging", releases.fivePercent!, ...quick]);
+    // The gateway sends exactly one request in ten to the canary and the release fails exactly one API request in
+    // twenty, so the 10 % step's window sees an error only once the canary got about twenty requests in it: 200
+    // through the gateway. In the 3 s of `quick` that is 67 per second from the loop, which a machine running
+    // other deploy suites beside this one need not give (the step then passes and the canary goes on to 25 %).
+    // The window's length is not what this test is about: 15 s asks for 14 per second.
+    const result = await script("canary-deploy.sh", ["staging", releases.fivePercent!, "--analysis-seconds", "15", "--keep-warm-seconds", "0"]);
     const { total, failures } = await traffic.stop();
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/failed at "canary 10 %": canary 10 % analysis: error rate too high/);
