@@ -2,84 +2,33 @@
 // releases (packed tarballs of this tree), real process sets, a real split-mode gateway and PostgreSQL:
 // the first deploy on a fresh data directory, a tarball rebuilt under the same name, SIGINT during a canary,
 // and a rollback of a canary whose deploy was killed.
-import { execFile, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiClient } from "./helpers/api.ts";
-import { backends } from "./helpers/backends.ts";
-import { repoRoot, runCli, spawnCli, type RunningCli } from "./helpers/cli.ts";
 import { isAlive } from "./helpers/child-platform.ts";
-import { splitModeEnv } from "./helpers/platform.ts";
+import { localDeployBackend, markedRelease as marked, quick, releaseMarker, requestLoop, startLocalInstallation, type LocalInstallation } from "./helpers/local-deploy.ts";
 import { packRelease } from "./helpers/release.ts";
 import { waitUntil } from "./helpers/wait.ts";
 
-const postgres = backends().find((backend) => backend.name === "postgres+redis");
 const SLOW = 600_000;
-const quick = ["--analysis-seconds", "3", "--keep-warm-seconds", "0"];
-/** A release whose users service marks its answers, so a request through the gateway tells which build served it. */
-const marked = (marker: string) => ({
-  file: "src/services/users/users.app.ts",
-  from: "    register: (app) => {\n",
-  to: `    register: (app) => {\n      app.addHook("onRequest", async (_request, reply) => void reply.header("x-release-marker", ${JSON.stringify(marker)}));\n`,
-});
 
-describe.runIf(postgres)("azora deploy on the local target: races and leftovers", () => {
-  const processes: RunningCli[] = [];
+describe.runIf(localDeployBackend)("azora deploy on the local target: races and leftovers", () => {
+  let installation: LocalInstallation;
   let env: Record<string, string>;
-  let dispose: () => Promise<void> = async () => undefined;
-  let gatewayUrl = "";
-  let path = "";
-  let token = "";
   let releaseDir = "";
   const agent = new Agent({ connections: 8 });
-
-  const serve = async (service: string) => {
-    const run = spawnCli(["serve", service], env);
-    processes.push(run);
-    return (await run.waitFor(/(?:API|Auth|Users):\s+(http:\/\/\S+)/))[1]!;
-  };
-  const start = (name: string, args: string[]) => {
-    let child!: ChildProcess;
-    const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      child = execFile(join(repoRoot, "deployment", name), args, { cwd: repoRoot, env: { ...env, PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" }, timeout: 400_000 }, (error, stdout, stderr) =>
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-    return { child, done };
-  };
-  const status = async () => JSON.parse((await runCli(["deploy", "status", "--target", "local", "--json"], env)).stdout);
-  const query = async (sql: string) => {
-    const client = new pg.Client({ connectionString: env.DATABASE_URL });
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
-  const usersRoute = async () => (await query("SELECT active, canary_weight FROM traffic_routes WHERE upstream = 'users'"))[0] as { active: string; canary_weight: number } | undefined;
-  const localState = async () => JSON.parse(await readFile(join(env.DATA_DIR!, "state", "deploy-local.json"), "utf8").catch(() => "{}"));
-  const marker = async () => {
-    const response = await request(new URL(path, gatewayUrl), { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
-    await response.body.dump();
-    return String(response.headers["x-release-marker"] ?? "(none)");
-  };
+  const start = (name: string, args: string[]) => installation.start(name, args);
+  const status = () => installation.status();
+  const query = (sql: string) => installation.query(sql);
+  const usersRoute = () => installation.usersRoute();
+  const localState = () => installation.localState();
+  const marker = async () => (await releaseMarker(installation, agent, installation.user.accessToken)).marker;
   /** Requests through the operator's gateway while a deploy runs: its analysis windows need requests. */
   const loop = () => {
-    let running = true;
-    const done = Promise.all(
-      [0, 1].map(async () => {
-        while (running) await marker().catch(() => undefined);
-      }),
-    );
-    return async () => {
-      running = false;
-      await done;
-    };
+    const traffic = requestLoop(installation, agent, () => installation.user.accessToken, ["users", "users"]);
+    return async () => void (await traffic.stop());
   };
   /** Waits until a canary deploy has moved its first weight, and returns the live colour and the canary's. */
   const atFirstCanaryStep = async () => {
@@ -92,25 +41,14 @@ describe.runIf(postgres)("azora deploy on the local target: races and leftovers"
   };
 
   beforeAll(async () => {
-    const provisioned = await postgres!.provision();
-    dispose = provisioned.dispose;
-    env = await splitModeEnv(provisioned.env, "deploy-races", { LOG_STDOUT: "false", AZORA_DEPLOY_TARGET: "local", RATE_LIMIT_READ: "10000000", RATE_LIMIT_AUTH: "100000", TRAFFIC_POLL_MS: "100", UPSTREAM_TOTAL_TIMEOUT_MS: "10000" });
-    expect((await runCli(["migrate"], env)).code).toBe(0);
-    env.AUTH_URL = await serve("auth");
-    env.USERS_URL = await serve("users");
-    gatewayUrl = await serve("gateway");
-    const user = await apiClient(gatewayUrl).newUser("races");
-    token = user.accessToken;
-    path = `/api/user/${user.id}`;
+    installation = await startLocalInstallation("deploy-races");
+    env = installation.env;
     releaseDir = await mkdtemp(join(tmpdir(), "azora-race-releases-"));
   }, SLOW);
   afterAll(async () => {
     await agent.close();
-    const state = await status().catch(() => undefined);
-    for (const set of Object.values(state?.sets ?? {}) as { processes: { pid: number }[] }[]) for (const each of set.processes) if (isAlive(each.pid)) process.kill(each.pid, "SIGKILL");
-    for (const run of processes) if (run.child.exitCode === null) run.child.kill("SIGKILL");
+    await installation?.stop();
     await rm(releaseDir, { recursive: true, force: true });
-    await dispose();
   });
 
   it("the first deploy drains nothing (no set of ours was live); a tarball rebuilt under the same name is unpacked anew, and a rollback starts the first build again", async () => {

@@ -97,6 +97,8 @@ const envSchema = z.object({
   SMTP_URL: optionalUrl(["smtp:", "smtps:"]),
   /** The From of every mail the platform sends. */
   MAIL_FROM: z.string().min(3).default("Azora OS <no-reply@localhost>"),
+  /** How often the mail outbox looks for due mails (retries, and mails a stopped process left); a new mail goes at once. */
+  MAIL_OUTBOX_POLL_MS: integer(100, 60_000, 5_000),
   /** Where users reach the platform: links in mails (password reset) start with it. Unset → http://localhost:PORT. */
   PUBLIC_BASE_URL: optionalUrl(["http:", "https:"]),
   /** How long a password reset link works. */
@@ -267,6 +269,7 @@ function shapeConfig(env: z.infer<typeof envSchema>) {
     mail: {
       smtpUrl: env.SMTP_URL,
       from: env.MAIL_FROM,
+      outboxPollMs: env.MAIL_OUTBOX_POLL_MS,
       dir: join(dataDir, "mail"),
       publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, ""),
       resetTtlMinutes: env.PASSWORD_RESET_TTL_MINUTES,

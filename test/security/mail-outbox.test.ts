@@ -12,7 +12,10 @@ import { manualClock } from "../helpers/security-platform.ts";
 import { resetTokenIn, startSmtpServer, type SmtpServer } from "../helpers/smtp.ts";
 
 const SLOW = 300_000;
-// The outbox looks for due mails every 5 s (real time); the bound only keeps a broken build from hanging.
+// The outbox looks for due mails every MAIL_OUTBOX_POLL_MS (real time; 5 s by default): each retry below waits
+// for the next look after the injected clock moves, so a short one keeps the suite from sleeping through a dozen
+// of them per backend. The bound only keeps a broken build from hanging.
+const OUTBOX_POLL_MS = "250";
 const DELIVERY_BOUND_MS = 30_000;
 
 interface OutboxRow {
@@ -37,7 +40,7 @@ describe.each(backends())("mail through a failing SMTP server on the $name backe
 
   beforeAll(async () => {
     smtp = await startSmtpServer();
-    installation = await provisionTestPlatform(backend, { SMTP_URL: smtp.url, PUBLIC_BASE_URL: "https://accounts.azora.test" }, { clock });
+    installation = await provisionTestPlatform(backend, { SMTP_URL: smtp.url, PUBLIC_BASE_URL: "https://accounts.azora.test", MAIL_OUTBOX_POLL_MS: OUTBOX_POLL_MS }, { clock });
     config = installation.config;
     api = await start();
   }, SLOW);
@@ -132,7 +135,7 @@ describe.each(backends())("mail through a failing SMTP server on the $name backe
     // Given up means given up: once the server accepts again, nothing more is sent.
     smtp.refuse(false);
     clock.advance(24 * 3600_000);
-    // A later mail's delivery proves a run of the outbox after the clock moved (no sleeping on its 5 s poll): that
+    // A later mail's delivery proves a run of the outbox after the clock moved (no sleeping on its poll): that
     // run claims every due row in one statement, so a row not truly given up would have been claimed (its attempts
     // counted, below) by then.
     const later = await api.newUser("smtp-after-give-up");

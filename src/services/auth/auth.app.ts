@@ -54,6 +54,7 @@ export async function createAuthRoutes(deps: ServiceDeps): Promise<ServiceRoutes
     accounts,
     mailer,
     mail: config.mail,
+    pollMs: config.mail.outboxPollMs,
     eventLog: logs.auth,
     onDelivery: (kind, outcome) => deps.metrics.mailDeliveries.inc({ kind, outcome }),
   });

@@ -14,8 +14,6 @@ import { sendPasswordChangedMail, sendPasswordResetMail, type PasswordResetMailD
 export const MAIL_RETRY_DELAYS_MS = [30_000, 60_000, 120_000, 300_000, 600_000, 1_200_000];
 /** A claimed mail is not claimed again (by any process) for this long: longer than the mailer's deadlines together. */
 const CLAIM_LEASE_MS = 60_000;
-/** How often waiting mails are looked for (real time): retries, and mails a stopped process left behind. */
-const POLL_MS = 5_000;
 /**
  * Mails claimed per statement: one. The lease covers one send; a batch is sent one mail after another, so against
  * a slow SMTP server the later mails' leases ran out while this process still held them, and another replica
@@ -40,6 +38,8 @@ export interface MailOutboxDeps {
   accounts: AccountsRepository;
   mailer: Mailer;
   mail: PasswordResetMailDeps["mail"];
+  /** How often waiting mails are looked for (real time): retries, and mails a stopped process left behind (MAIL_OUTBOX_POLL_MS, 5 s). */
+  pollMs?: number;
   /** auth.log: mail_failed, mail_sent_late */
   eventLog: Logger;
   /** Told each attempt's outcome (azora_mail_deliveries_total). */
@@ -175,7 +175,7 @@ export function createMailOutbox(deps: MailOutboxDeps) {
     deliver,
     /** Looks for due mails every few seconds (retries, and mails left by a process that stopped). */
     start(): void {
-      timer ??= setInterval(() => void deliver(), POLL_MS);
+      timer ??= setInterval(() => void deliver(), deps.pollMs ?? 5_000);
       timer.unref();
       void deliver();
     },
