@@ -9,16 +9,23 @@ import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { askedPathOf, createEdgeServer, defaultListenerLimits, EDGE_REJECTED_PATH, PREFLIGHT_PATH, rejectionOf, type CorsPolicy, type ListenerLimits } from "./edge.ts";
 
-/** Who a request was verified to come from, for its access line (set where the token is verified). */
-const callers = new WeakMap<FastifyRequest, { sub: string; jti: string }>();
+/**
+ * Who a request was verified to come from, for its access line (set where the token is verified): a field
+ * every request of createHttpApp's apps is born with (decorateRequest), not a WeakMap entry per request,
+ * which was a measurable cost on the gateway's path (docs/adr/0510).
+ */
+const CALLER_FIELD = "azoraCaller";
+type WithCaller = { [CALLER_FIELD]?: { sub: string; jti: string } | null };
 
 /**
  * Records the verified caller of a request: its access line then carries `user` (the user id) and
  * `tokenId` (the access token's jti, never the token), which the leak detector counts per user and per token.
  */
 export function noteCaller(request: FastifyRequest, claims: { sub: string; jti: string }): void {
-  callers.set(request, claims);
+  (request as WithCaller)[CALLER_FIELD] = claims;
 }
+
+const callerOf = (request: FastifyRequest) => (request as WithCaller)[CALLER_FIELD] ?? undefined;
 
 const wellFormedRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 const methodsWithBody = new Set(["POST", "PUT", "PATCH"]);
@@ -106,6 +113,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       socket.destroy(error);
     },
   });
+
+  app.decorateRequest(CALLER_FIELD, null);
 
   // JSON must be UTF-8: invalid bytes are a 400, not text silently changed to U+FFFD. Plain text is
   // not parsed, so it is a 415 like every other media type that is not JSON.
@@ -202,7 +211,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       }
       record?.(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
       if (writeAccessLine) {
-        const caller = callers.get(request);
+        const caller = callerOf(request);
         writeAccessLine({
           requestId: request.id,
           method: request.method,
