@@ -260,22 +260,26 @@ function routeMatcher(app: FastifyInstance): (method: string | undefined, path: 
 }
 
 /**
- * Counts one answered request. The labelled children are kept per (method, route, status): looking labels
- * up in prom-client hashes and validates them, which is measurable on the gateway's path. The key space is
+ * Counts one answered request. The labelled children are kept per route, method and status, in nested maps
+ * whose keys are the strings the request already carries (no key built per request): looking labels up in
+ * the metrics hashes and validates them, which is measurable on the gateway's path. The key space is
  * bounded: routes are templates ("unmatched" for the rest) and Node's parser accepts only known methods.
  */
 export function requestRecorder(service: string, metrics: Metrics) {
   type Children = { count: { inc(): void }; duration: { observe(seconds: number): void } };
-  const children = new Map<string, Children>();
+  const children = new Map<string, Map<string, Map<number, Children>>>();
   return (method: string, route: string, status: number, seconds: number) => {
-    const key = `${method} ${status} ${route}`;
-    let child = children.get(key);
+    let byMethod = children.get(route);
+    if (byMethod === undefined) children.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
+    let child = byStatus.get(status);
     if (child === undefined) {
       child = {
         count: metrics.httpRequests.labels({ service, method, route, status: String(status) }),
         duration: metrics.httpDuration.labels({ service, method, route }),
       };
-      children.set(key, child);
+      byStatus.set(status, child);
     }
     child.count.inc();
     child.duration.observe(seconds);
