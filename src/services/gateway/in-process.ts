@@ -94,7 +94,8 @@ export function mountInProcess(app: FastifyInstance, options: InProcessOptions):
       const counted = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
         const admission = admissionOf(request);
         if (admission !== null) {
-          record(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
+          // The table's template is the route's own (request.routeOptions builds an object on every read).
+          record(request.method, route.url, reply.statusCode, reply.elapsedTime / 1000);
           if (admission === "request") breaker.record(healthyAnswer(reply), false);
         }
         done();
