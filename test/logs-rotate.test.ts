@@ -46,7 +46,7 @@ describe("azora logs rotate while the platform writes", () => {
     expect(second.stdout).toContain("rotated api.log (forced");
     await eventually(() => load.sent() > 600, 60_000);
     const sent = await load.stop();
-    // The access log is written in 4 KiB blocks at least every second: wait for the last block.
+    // The access log is written in 64 KiB blocks at least every second: wait for the last block.
     await eventually(async () => probePaths(await allLogLines(logDir, "api")).length >= sent, 10_000);
     await expectEveryLineOnce(logDir, sent);
     expect((await readdir(logDir)).filter((name) => name.startsWith("api.log.") && name.endsWith(".gz"))).toHaveLength(2);
