@@ -22,10 +22,10 @@ type WithCaller = { [CALLER_FIELD]?: { sub: string; jti: string } | null };
  * `tokenId` (the access token's jti, never the token), which the leak detector counts per user and per token.
  */
 export function noteCaller(request: FastifyRequest, claims: { sub: string; jti: string }): void {
-  (request as WithCaller)[CALLER_FIELD] = claims;
+  (request as unknown as WithCaller)[CALLER_FIELD] = claims;
 }
 
-const callerOf = (request: FastifyRequest) => (request as WithCaller)[CALLER_FIELD] ?? undefined;
+const callerOf = (request: FastifyRequest) => (request as unknown as WithCaller)[CALLER_FIELD] ?? undefined;
 
 const wellFormedRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 const methodsWithBody = new Set(["POST", "PUT", "PATCH"]);

@@ -183,8 +183,9 @@ export function isoTimeOncePerMs(): string {
     const second = Math.floor(now / 1000);
     if (second !== lastSecond) {
       lastSecond = second;
-      // "2026-11-29T21:15:08." — everything of toISOString() before the milliseconds.
-      secondPrefix = `,"time":"${new Date(second * 1000).toISOString().slice(0, 20)}`;
+      // "2026-11-29T21:15:08." — everything of toISOString() before the milliseconds ("000Z").
+      const iso = new Date(second * 1000).toISOString();
+      secondPrefix = `,"time":"${iso.slice(0, iso.length - 4)}`;
     }
     const ms = now - second * 1000;
     lastTimeField = `${secondPrefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z"`;
