@@ -23,4 +23,14 @@ describe("createRecentMap", () => {
     expect(held.length).toBeLessThanOrEqual(200);
     expect(map.get(9_999)).toBe(9_999);
   });
+
+  it("forgets a deleted key in either generation", () => {
+    const map = createRecentMap<string, number>(2);
+    map.set("a", 1);
+    map.set("b", 2);
+    map.set("c", 3);
+    map.delete("a");
+    map.delete("c");
+    expect([map.get("a"), map.get("b"), map.get("c")]).toEqual([undefined, 2, undefined]);
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * A bounded map that keeps what was used recently, for lookups on every request (verified tokens, profile
- * cache keys): two generations of plain Maps. Writes go to the current one; when it is full it becomes the
+ * cache keys, active users): two generations of plain Maps. Writes go to the current one; when it is full it becomes the
  * previous one and the one before is dropped whole; a hit in the previous generation moves forward. An
  * entry used within the last `perGeneration` writes is always kept, and at most twice that many are held.
  * A get is one or two Map lookups, where an LRU's get also relinks its list (docs/adr/0510).
@@ -8,6 +8,7 @@
 export interface RecentMap<K, V> {
   get(key: K): V | undefined;
   set(key: K, value: V): void;
+  delete(key: K): void;
 }
 
 export function createRecentMap<K, V>(perGeneration: number): RecentMap<K, V> {
@@ -29,5 +30,9 @@ export function createRecentMap<K, V>(perGeneration: number): RecentMap<K, V> {
       return older;
     },
     set,
+    delete(key) {
+      current.delete(key);
+      previous.delete(key);
+    },
   };
 }
