@@ -120,6 +120,8 @@ export async function startPlatform(config: Config, options: StartOptions): Prom
     for (const { name, app } of listening) {
       await drain(app, Math.min(DRAIN_GRACE_MS, remaining()));
       await closeWithDeadline(app, remaining());
+      // The access lines of every request answered until now reach api.log before anything else stops.
+      context?.logs.flush();
       if (name === "gateway") await closeUpstreams();
     }
     stopMaintenanceWatcher?.();

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import { testConfig } from "./helpers/platform.ts";
 describe("gateway proxying", () => {
   const large = "x".repeat(300 * 1024);
   let seen: { method: string; url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  let endlessClosed = false;
   let upstream: Server;
   const gateways: ReturnType<typeof createGatewayApp>[] = [];
   const registries: Registry[] = [];
@@ -50,6 +51,14 @@ describe("gateway proxying", () => {
           response.writeHead(200, { "content-type": "text/plain" });
           response.write("first,");
           setTimeout(() => response.end("second"), 20);
+        } else if (kind === "endless") {
+          // Streams until its reader goes away: only the gateway cutting the exchange ends it.
+          response.writeHead(200, { "content-type": "text/plain" });
+          const timer = setInterval(() => response.write("x".repeat(1024)), 5);
+          response.on("close", () => {
+            clearInterval(timer);
+            endlessClosed = true;
+          });
         } else if (kind === "empty") {
           response.writeHead(204);
           response.end();
@@ -145,6 +154,23 @@ describe("gateway proxying", () => {
     const response = await post("chunked");
     expect(response.status).toBe(200);
     expect(await response.text()).toBe("first,second");
+  });
+
+  it("cuts the exchange with the service when the client goes away in the middle of a streamed answer", async () => {
+    endlessClosed = false;
+    await new Promise<void>((resolve, reject) => {
+      const client = httpRequest(`${baseUrl}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json", "x-answer": "endless" } }, (response) => {
+        response.once("data", () => {
+          // One chunk arrived through the gateway: the client leaves.
+          client.destroy();
+          resolve();
+        });
+      });
+      client.on("error", (error) => (endlessClosed ? undefined : reject(error)));
+      client.end(JSON.stringify({ hello: "stream" }));
+    });
+    for (let waited = 0; waited < 5_000 && !endlessClosed; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(endlessClosed).toBe(true);
   });
 
   it("passes an answer without a body", async () => {

@@ -12,6 +12,7 @@ import { createMetrics, type Metrics } from "../src/platform/metrics.ts";
 import { createGatewayApp } from "../src/services/gateway/gateway.app.ts";
 import { metricValue } from "./helpers/api.ts";
 import { testConfig } from "./helpers/platform.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 /**
  * Deadlines and retries against a real upstream that misbehaves on request: it never answers, or it drops
@@ -25,6 +26,7 @@ describe("gateway timeouts and retries", () => {
   let dir: string;
   let baseUrl: string;
   const attempts = new Map<string, number>();
+  const trickleClosed = new Set<string>();
 
   beforeAll(async () => {
     upstream = createServer((request, response) => {
@@ -33,6 +35,16 @@ describe("gateway timeouts and retries", () => {
       attempts.set(id, seen);
       const behaviour = request.headers["x-answer"];
       if (behaviour === "never") return; // holds the request open and never answers
+      if (behaviour === "trickle") {
+        // Streams a chunk every 100 ms until the gateway hangs up: only the total deadline can end it.
+        response.writeHead(200, { "content-type": "application/octet-stream" });
+        const timer = setInterval(() => response.write("x".repeat(1024)), 100);
+        response.on("close", () => {
+          clearInterval(timer);
+          trickleClosed.add(id);
+        });
+        return;
+      }
       if (behaviour === "drop-first" && seen === 1) {
         request.socket.destroy();
         return;
@@ -73,6 +85,14 @@ describe("gateway timeouts and retries", () => {
     expect(response.status).toBe(504);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("gateway_timeout");
     expect(metricValue(await metrics.registry.metrics(), "azora_upstream_errors_total", { upstream: "auth", reason: "timeout" })).toBe(1);
+  });
+
+  it("cuts a streamed answer that is still arriving at the total deadline, and hangs up on the service", async () => {
+    const response = await call("GET", "/.well-known/jwks.json", "trickle", "trickle-1");
+    expect(response.status).toBe(200);
+    // The body never ends on its own: reading it fails once the gateway cuts the exchange.
+    await expect(response.arrayBuffer()).rejects.toThrow();
+    await waitUntil(async () => trickleClosed.has("trickle-1") || undefined, "the service to see the gateway hang up");
   });
 
   it("retries an idempotent request once its connection drops, but never a POST", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startChildPlatform, type ChildPlatform } from "./helpers/child-platform.ts";
@@ -41,12 +41,15 @@ describe("azora logs rotate while the platform writes", () => {
     const audit = JSON.parse((await azora(["audit", "tail", "-n", "20", "--json"], { DATA_DIR: platform.dataDir })).stdout) as { action: string; details: { rotated: { stream: string }[] } }[];
     expect(audit.find((row) => row.action === "logs.rotate")?.details.rotated.map((entry) => entry.stream).sort()).toEqual(["api", "auth", "security"]);
     await eventually(() => load.sent() > 400, 60_000);
+    // api.log is written in 64 KiB blocks at least every second: a rotation within that second of the first
+    // finds it still empty and keeps it (no line is lost, they reach it at the next write). Wait for a block.
+    await eventually(async () => (await stat(join(logDir, "api.log"))).size > 0, 10_000);
     const second = await azora(["logs", "rotate", "--force", "--keep", "5"], { DATA_DIR: platform.dataDir });
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain("rotated api.log (forced");
     await eventually(() => load.sent() > 600, 60_000);
     const sent = await load.stop();
-    // The access log is written in 4 KiB blocks at least every second: wait for the last block.
+    // The access log is written in 64 KiB blocks at least every second: wait for the last block.
     await eventually(async () => probePaths(await allLogLines(logDir, "api")).length >= sent, 10_000);
     await expectEveryLineOnce(logDir, sent);
     expect((await readdir(logDir)).filter((name) => name.startsWith("api.log.") && name.endsWith(".gz"))).toHaveLength(2);

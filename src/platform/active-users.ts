@@ -1,6 +1,6 @@
-import { LRUCache } from "lru-cache";
 import type { Cache } from "./cache/cache.ts";
 import type { Clock } from "./clock.ts";
+import { createRecentMap } from "./recent-map.ts";
 
 const WINDOW_MS = 15 * 60_000;
 /** A user's timestamp is written at most once a minute per process: the window is 15 minutes, so nothing is lost. */
@@ -10,7 +10,8 @@ export const ACTIVE_USERS_SET = "active_users";
 
 /** Counts distinct users with an authenticated request in the last 15 minutes, across replicas through the shared cache. */
 export function createActiveUsers(cache: Cache, clock: Clock) {
-  const lastWritten = new LRUCache<string, number>({ max: 100_000 });
+  // Read on every authenticated request: plain maps (recent-map.ts), at most 100,000 users held, as the LRU did.
+  const lastWritten = createRecentMap<string, number>(50_000);
   return {
     /** Called for every authenticated request; cheap when the user was seen recently. */
     seen(userId: string): void {

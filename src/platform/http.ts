@@ -9,16 +9,23 @@ import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { askedPathOf, createEdgeServer, defaultListenerLimits, EDGE_REJECTED_PATH, PREFLIGHT_PATH, rejectionOf, type CorsPolicy, type ListenerLimits } from "./edge.ts";
 
-/** Who a request was verified to come from, for its access line (set where the token is verified). */
-const callers = new WeakMap<FastifyRequest, { sub: string; jti: string }>();
+/**
+ * Who a request was verified to come from, for its access line (set where the token is verified): a field
+ * every request of createHttpApp's apps is born with (decorateRequest), not a WeakMap entry per request,
+ * which was a measurable cost on the gateway's path (docs/adr/0510).
+ */
+const CALLER_FIELD = "azoraCaller";
+type WithCaller = { [CALLER_FIELD]?: { sub: string; jti: string } | null };
 
 /**
  * Records the verified caller of a request: its access line then carries `user` (the user id) and
  * `tokenId` (the access token's jti, never the token), which the leak detector counts per user and per token.
  */
 export function noteCaller(request: FastifyRequest, claims: { sub: string; jti: string }): void {
-  callers.set(request, claims);
+  (request as unknown as WithCaller)[CALLER_FIELD] = claims;
 }
+
+const callerOf = (request: FastifyRequest) => (request as unknown as WithCaller)[CALLER_FIELD] ?? undefined;
 
 const wellFormedRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 const methodsWithBody = new Set(["POST", "PUT", "PATCH"]);
@@ -106,6 +113,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       socket.destroy(error);
     },
   });
+
+  app.decorateRequest(CALLER_FIELD, null);
 
   // JSON must be UTF-8: invalid bytes are a 400, not text silently changed to U+FFFD. Plain text is
   // not parsed, so it is a 415 like every other media type that is not JSON.
@@ -202,7 +211,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       }
       record?.(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
       if (writeAccessLine) {
-        const caller = callers.get(request);
+        const caller = callerOf(request);
         writeAccessLine({
           requestId: request.id,
           method: request.method,
@@ -251,22 +260,26 @@ function routeMatcher(app: FastifyInstance): (method: string | undefined, path: 
 }
 
 /**
- * Counts one answered request. The labelled children are kept per (method, route, status): looking labels
- * up in prom-client hashes and validates them, which is measurable on the gateway's path. The key space is
+ * Counts one answered request. The labelled children are kept per route, method and status, in nested maps
+ * whose keys are the strings the request already carries (no key built per request): looking labels up in
+ * the metrics hashes and validates them, which is measurable on the gateway's path. The key space is
  * bounded: routes are templates ("unmatched" for the rest) and Node's parser accepts only known methods.
  */
 export function requestRecorder(service: string, metrics: Metrics) {
   type Children = { count: { inc(): void }; duration: { observe(seconds: number): void } };
-  const children = new Map<string, Children>();
+  const children = new Map<string, Map<string, Map<number, Children>>>();
   return (method: string, route: string, status: number, seconds: number) => {
-    const key = `${method} ${status} ${route}`;
-    let child = children.get(key);
+    let byMethod = children.get(route);
+    if (byMethod === undefined) children.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
+    let child = byStatus.get(status);
     if (child === undefined) {
       child = {
         count: metrics.httpRequests.labels({ service, method, route, status: String(status) }),
         duration: metrics.httpDuration.labels({ service, method, route }),
       };
-      children.set(key, child);
+      byStatus.set(status, child);
     }
     child.count.inc();
     child.duration.observe(seconds);

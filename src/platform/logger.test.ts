@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogs, maskEmail, maskEmailsIn, scrubLogObject } from "./logger.ts";
 
 describe("logs", () => {
@@ -160,6 +160,22 @@ describe("isoTimeOncePerMs", () => {
       expect(at).toBeLessThanOrEqual(after);
       expect(field.length).toBe(pino.stdTimeFunctions.isoTime().length);
       await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  });
+
+  it("gives toISOString's text at every millisecond, across seconds, days and years (the second is formatted once)", async () => {
+    const { isoTimeOncePerMs } = await import("./logger.ts");
+    const instants = [Date.UTC(2026, 11, 31, 23, 59, 58, 990), Date.UTC(2026, 10, 29, 21, 15, 8, 0), Date.UTC(2027, 0, 1, 0, 0, 0, 0)];
+    vi.useFakeTimers();
+    try {
+      for (const start of instants) {
+        for (let at = start; at < start + 2_020; at += 7) {
+          vi.setSystemTime(at);
+          expect(isoTimeOncePerMs()).toBe(`,"time":"${new Date(at).toISOString()}"`);
+        }
+      }
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

@@ -168,30 +168,47 @@ export interface LogOptions {
 
 /**
  * pino's isoTime, formatted once per millisecond: under load several access lines share a millisecond, and
- * formatting the date was a measurable part of writing one (docs/adr/0250). Same text as isoTime.
+ * formatting the date was a measurable part of writing one (docs/adr/0250). Same text as isoTime. Within a
+ * second only the milliseconds change, so the date and time up to the second are formatted once a second
+ * (docs/adr/0510).
  */
 let lastTimeMs = -1;
 let lastTimeField = "";
+let lastSecond = -1;
+let secondPrefix = "";
 export function isoTimeOncePerMs(): string {
   const now = Date.now();
   if (now !== lastTimeMs) {
     lastTimeMs = now;
-    lastTimeField = `,"time":"${new Date(now).toISOString()}"`;
+    const second = Math.floor(now / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      // "2026-11-29T21:15:08." — everything of toISOString() before the milliseconds ("000Z").
+      const iso = new Date(second * 1000).toISOString();
+      secondPrefix = `,"time":"${iso.slice(0, iso.length - 4)}`;
+    }
+    const ms = now - second * 1000;
+    lastTimeField = `${secondPrefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z"`;
   }
   return lastTimeField;
 }
 
 /** Creates the loggers; each writes JSON lines to its file and, when enabled, to stdout. No write ever throws. */
+/** api.log is written in blocks of this size (or once a second, whichever comes first). */
+const API_LOG_BLOCK_BYTES = 64 * 1024;
+
 export function createLogs(options: LogOptions): Logs {
   const files: LogFile[] = [];
   const stdout = options.stdout ? openStdout() : undefined;
   const make = (name: "api" | "auth" | "security"): Logger => {
     // Writes are synchronous, as nginx writes its access log: to the page cache that is a few microseconds,
     // cheaper than handing each write to the thread pool, and a crash cannot lose a line already logged.
-    // The access log is on every request's path, so it is written once per 4 KiB and at least every second
-    // (what sits in the buffer is at most a second old); auth and security events are written at once.
+    // The access log is on every request's path, so it is written once per 64 KiB and at least every second
+    // (what sits in the buffer is at most a second old, and is written on exit and on every drain; one
+    // write per 4 KiB was still ~2 % of a gateway request, docs/adr/0510); auth and security events are
+    // written at once.
     const buffered = name === "api";
-    const file = openLogFile(name, join(options.dir, `${name}.log`), { minLength: buffered ? 4096 : 0, flushIntervalMs: 1000 });
+    const file = openLogFile(name, join(options.dir, `${name}.log`), { minLength: buffered ? API_LOG_BLOCK_BYTES : 0, flushIntervalMs: 1000 });
     files.push(file);
     const destination: DestinationStream = stdout
       ? pino.multistream([

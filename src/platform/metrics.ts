@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { SeriesCounter, SeriesHistogram } from "./labelled-series.ts";
 
 /**
  * Every metric of a process, declared in one place. The four un-prefixed names are fixed by the operations
@@ -14,13 +15,14 @@ export function createMetrics(options: { service: string; version: string; sourc
 
   const metrics = {
     registry,
-    httpRequests: new Counter({
+    // Written on every request: children resolved once (labelled-series.ts), same output as prom-client's.
+    httpRequests: new SeriesCounter({
       name: "http_requests_total",
       help: "HTTP requests answered, by route template and status",
       labelNames: ["service", "method", "route", "status"] as const,
       registers,
     }),
-    httpDuration: new Histogram({
+    httpDuration: new SeriesHistogram({
       name: "http_request_duration_seconds",
       help: "HTTP request duration in seconds, by route template",
       labelNames: ["service", "method", "route"] as const,
@@ -179,7 +181,7 @@ export function createMetrics(options: { service: string; version: string; sourc
       labelNames: ["upstream"] as const,
       registers,
     }),
-    upstreamRequests: new Counter({
+    upstreamRequests: new SeriesCounter({
       name: "azora_upstream_requests_total",
       help: "Gateway requests forwarded per upstream and release colour (blue, green, or configured when no traffic route), by answer class",
       labelNames: ["upstream", "colour", "status_class"] as const,

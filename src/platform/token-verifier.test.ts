@@ -86,3 +86,53 @@ describe("token verifier and a key published after its JWKS cache was filled", (
     expect(fetches - before).toBeLessThanOrEqual(2);
   });
 });
+
+/**
+ * The verified-token memory is keyed by the whole Authorization header: a remembered header must still be
+ * refused once its token expires or its user's tokens are revoked, and must never answer for another header.
+ */
+describe("token verifier's memory of verified headers", () => {
+  let server: Server;
+  let key: Key;
+  let jwksUrl = "";
+  beforeAll(async () => {
+    key = await newKey();
+    server = createServer((_request, response) => response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [key.jwk] })));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
+  });
+  afterAll(async () => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("still asks the revocation check, refuses after exp, and keeps one header's verdict to that header", async () => {
+    let now = Date.now();
+    let current = true;
+    const verifier = createTokenVerifier({
+      jwksUrl: () => jwksUrl,
+      issuer,
+      audience,
+      maxLifetimeSeconds: 900,
+      clockSkewSeconds: 1,
+      clock: { now: () => now },
+      revocation: { isCurrent: async () => current },
+    });
+    const token = await tokenOf(key);
+    const header = `Bearer ${token}`;
+    expect((await verifier.verify(header)).ok).toBe(true);
+    expect((await verifier.verify(header)).ok).toBe(true);
+
+    // Revoked while remembered: refused on the next request.
+    current = false;
+    expect(await verifier.verify(header)).toEqual({ ok: false, reason: "revoked" });
+    current = true;
+
+    // Another header: a tampered signature, the same token in another scheme, no scheme at all.
+    const tampered = `Bearer ${token.slice(0, -2)}${token.endsWith("AA") ? "BB" : "AA"}`;
+    expect((await verifier.verify(tampered)).ok).toBe(false);
+    expect((await verifier.verify(`Basic ${token}`)).ok).toBe(false);
+    expect((await verifier.verify(token)).ok).toBe(false);
+
+    // Past exp (5 minutes and the skew): the remembered header no longer answers.
+    now += 5 * 60_000 + 2_000;
+    expect(await verifier.verify(header)).toEqual({ ok: false, reason: "expired" });
+  });
+});

@@ -1,9 +1,9 @@
 import type { FastifyRequest } from "fastify";
 import { noteCaller } from "./http.ts";
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, errors as joseErrors, type JWTVerifyGetKey } from "jose";
-import { LRUCache } from "lru-cache";
 import { systemClock, type Clock } from "./clock.ts";
 import { AppError } from "./errors.ts";
+import { createRecentMap } from "./recent-map.ts";
 import type { RevocationCheck } from "./revocation/revocation.ts";
 
 /** What a verified access token tells a service about its caller. */
@@ -73,8 +73,9 @@ function headerProblem(token: string): string | undefined {
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const clock = options.clock ?? systemClock;
   // A token that verifies is still refused once its user is gone, disabled, or had their tokens revoked.
-  const current = async (claims: AccessClaims): Promise<Verification> =>
-    !options.revocation || (await options.revocation.isCurrent(claims.sub, claims.iat)) ? { ok: true, claims } : { ok: false, reason: "revoked" };
+  // Not async: without a revocation check a cache hit is answered without one more promise.
+  const current = (claims: AccessClaims): Verification | Promise<Verification> =>
+    !options.revocation ? { ok: true, claims } : options.revocation.isCurrent(claims.sub, claims.iat).then((isCurrent): Verification => (isCurrent ? { ok: true, claims } : { ok: false, reason: "revoked" }));
 
   // Built on first use: in `azora up` the auth service's port is known only once it listens.
   let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
@@ -82,17 +83,18 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const keys = () =>
     (jwks ??= createRemoteJWKSet(new URL(options.jwksUrl()), { cooldownDuration: Math.min(30_000, cacheMs), cacheMaxAge: cacheMs, timeoutDuration: 5_000 }));
   const resolveKey = unknownKidRefetch(keys);
-  // No per-entry TTL: each hit checks `exp` itself, which keeps a lookup to a map read on the request path.
-  const verified = new LRUCache<string, AccessClaims>({ max: 20_000 });
+  // Keyed by the whole Authorization header, so a hit skips parsing it. No per-entry TTL: each hit checks
+  // `exp` itself, which keeps a lookup to a map read on the request path (at most 20,000 held, recent-map.ts).
+  const verified = createRecentMap<string, AccessClaims>(10_000);
 
   return {
     async verify(authorization) {
+      const cached = authorization === undefined ? undefined : verified.get(authorization);
+      const now = clock.now();
+      if (cached && cached.exp * 1000 > now) return current(cached);
       const token = bearerToken(authorization);
       if (token === undefined) return { ok: false, reason: "missing" };
       if (token === null) return { ok: false, reason: "malformed" };
-      const cached = verified.get(token);
-      const now = clock.now();
-      if (cached && cached.exp * 1000 > now) return current(cached);
       if (headerProblem(token)) return { ok: false, reason: "invalid" };
       try {
         const { payload } = await jwtVerify(token, resolveKey, {
@@ -113,7 +115,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         // of ours: refused here, before it can reach a query as a malformed id.
         if (typeof payload.sub !== "string" || !userId.test(payload.sub)) return { ok: false, reason: "invalid" };
         const claims: AccessClaims = { sub: payload.sub.toLowerCase(), jti: String(payload.jti), exp: Number(payload.exp), iat: Number(payload.iat) };
-        verified.set(token, claims);
+        verified.set(authorization!, claims);
         return current(claims);
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired) return { ok: false, reason: "expired" };

@@ -24,8 +24,8 @@ describe.skipIf("skip" in disk)(`log writes on a full disk${"skip" in disk ? ` (
     const ops = apiClient(platform.opsUrl);
     logs.fill();
 
-    // Far more than the 4 KiB the access log gathers before it writes, and auth events written at once.
-    for (let index = 0; index < 200; index++) expectErrorShape(await api.get(`/api/no-such-route-${index}`), 404, "not_found");
+    // More than the 64 KiB the access log gathers before it writes (500 lines of ~250 bytes), and auth events written at once.
+    for (let index = 0; index < 500; index++) expectErrorShape(await api.get(`/api/no-such-route-${index}`), 404, "not_found");
     const user = await api.newUser("full-disk");
     expect((await api.get("/api/user/me", user.accessToken)).status).toBe(200);
     expect((await ops.get("/health/live")).status).toBe(200);

@@ -71,6 +71,8 @@ export function describeEndToEnd(composition: Composition): void {
       const first = await api.get(`/api/user/${user.id}`, user.accessToken);
       expect(first.status).toBe(200);
       expect(first.headers.get("x-cache")).toBe("MISS");
+      expect(first.headers.get("content-type")).toBe("application/json; charset=utf-8");
+      expect(Object.keys(first.body).sort()).toEqual(["createdAt", "email", "id", "name", "role", "updatedAt"]);
       // The process's background work (the mail outbox, the policy and maintenance polls) may run a statement
       // between two scrapes on a busy machine; a read served from the cache runs none, so of three bracketed
       // reads at least one shows no statement at all (a read that queried would show one every time).
@@ -82,6 +84,8 @@ export function describeEndToEnd(composition: Composition): void {
         queriesAfter = metricValue(await scrape(), "azora_db_queries_total");
         expect(second.headers.get("x-cache")).toBe("HIT");
         expect(second.body).toEqual(first.body);
+        // The cached JSON text is sent as it is: the same bytes and headers as the read that filled the cache.
+        for (const header of ["content-type", "content-length", "cache-control"]) expect(second.headers.get(header), header).toBe(first.headers.get(header));
         queryDeltas.push(queriesAfter - queriesBefore);
       }
       expect(Math.min(...queryDeltas)).toBe(0);

@@ -1,7 +1,7 @@
-import { LRUCache } from "lru-cache";
 import type { Cache } from "../cache/cache.ts";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../db/db.ts";
+import { createRecentMap } from "../recent-map.ts";
 import { createRevocationRepository, type TokenStanding } from "./revocation.repository.ts";
 
 /**
@@ -22,7 +22,8 @@ export interface RevocationCheck {
 /** The per-user "tokens valid after" check every token verifier runs (gateway and services alike). */
 export function createRevocationCheck(deps: { db: Db; cache: Cache; clock: Clock }): RevocationCheck {
   const repository = createRevocationRepository(deps.db);
-  const local = new LRUCache<string, { standing: TokenStanding; until: number }>({ max: 50_000 });
+  // Read by every verification (the edge's and the handler's): plain maps (recent-map.ts), at most 50,000 users.
+  const local = createRecentMap<string, { standing: TokenStanding; until: number }>(25_000);
 
   async function standingOf(userId: string): Promise<TokenStanding> {
     const now = deps.clock.now();

@@ -12,7 +12,7 @@ import type { Clock } from "../../platform/clock.ts";
 import { LogEvent } from "../../platform/log-events.ts";
 import { breakerStateValue, type BreakerSnapshot, type BreakerState } from "./circuit-breaker.ts";
 import { createRateLimits, rateLimitHeaders } from "./rate-limits.ts";
-import { rateLimitBudgets } from "../security/policy-watcher.ts";
+import { rateLimitBudgets, type RateLimitBudgets } from "../security/policy-watcher.ts";
 import { shippedPolicy } from "../security/policy.ts";
 import type { SecurityPolicy } from "../security/policy.ts";
 import type { MaintenanceState } from "./maintenance.ts";
@@ -159,7 +159,13 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
     app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
   }
 
-  const budgets = () => rateLimitBudgets(config, deps.securityPolicy?.current() ?? shippedPolicy());
+  // Worked out again only when the policy in force is another object (a poll read it), not on every request.
+  let budgetsOf: { policy: SecurityPolicy; budgets: RateLimitBudgets } | undefined;
+  const budgets = (): RateLimitBudgets => {
+    const policy = deps.securityPolicy?.current() ?? shippedPolicy();
+    if (budgetsOf?.policy !== policy) budgetsOf = { policy, budgets: rateLimitBudgets(config, policy) };
+    return budgetsOf.budgets;
+  };
   const limits = createRateLimits(config, budgets);
   const carriesOpsToken = (request: FastifyRequest) => {
     const given = request.headers["x-azora-ops-token"];

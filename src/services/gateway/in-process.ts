@@ -30,11 +30,18 @@ export interface InProcessOptions {
 }
 
 /**
- * The per-request marker: the gateway's policies ran for this request and it was admitted to the service.
- * Fastify registers a GET route's HEAD twin from the same options, so the marker also keeps the policies
- * (and the budget they take) to one run per request whatever the route.
+ * The per-request marker: the gateway's policies ran for this request and it was admitted to the service,
+ * with the breaker's admission (a probe or not). Fastify registers a GET route's HEAD twin from the same
+ * options, so the marker also keeps the policies (and the budget they take) to one run per request
+ * whatever the route. A field every request is born with (decorateRequest), not a WeakSet entry per
+ * request (docs/adr/0510).
  */
-const admitted = new WeakSet<FastifyRequest>();
+const ADMITTED_FIELD = "azoraAdmitted";
+type Admitted = { [ADMITTED_FIELD]: "request" | "probe" | null };
+const admissionOf = (request: FastifyRequest) => (request as unknown as Admitted)[ADMITTED_FIELD];
+
+/** A service's answer counts against its breaker only when it was sent whole with an outage status (502/503/504). */
+const healthyAnswer = (reply: FastifyReply) => !(reply.raw.writableFinished && isOutageStatus(reply.raw.statusCode));
 
 const asArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
 
@@ -55,6 +62,7 @@ export function mountInProcess(app: FastifyInstance, options: InProcessOptions):
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, _body, done) =>
     done(new AppError("unsupported_media_type", "Send the request body as application/json."), undefined),
   );
+  app.decorateRequest(ADMITTED_FIELD, null);
   const mounted = new Set<string>();
   const mount = (name: ServiceName): InProcessService => {
     const routes = options.services[name];
@@ -66,7 +74,7 @@ export function mountInProcess(app: FastifyInstance, options: InProcessOptions):
     const hooksFor = (route: GatewayRoute) => {
       const policies = options.policiesFor(route);
       const admit = async (request: FastifyRequest, reply: FastifyReply) => {
-        if (admitted.has(request)) return;
+        if (admissionOf(request) !== null) return;
         await policies(request, reply);
         // As the proxy drops them on the way to a service: read by the policies (the ops token), never by a handler.
         for (const header of identityHeaders) delete request.headers[header];
@@ -77,13 +85,19 @@ export function mountInProcess(app: FastifyInstance, options: InProcessOptions):
             headers: { "retry-after": String(admission.retryAfterSeconds) },
           });
         }
-        admitted.add(request);
-        // 'close' comes for every answer, finished or cut: a breaker's probe is always settled. A client that
-        // went away before the answer is no sign of an outage.
-        reply.raw.once("close", () => breaker.record(!(reply.raw.writableFinished && isOutageStatus(reply.raw.statusCode)), admission.probe));
+        (request as unknown as Admitted)[ADMITTED_FIELD] = admission.probe ? "probe" : "request";
+        // A probe is settled on 'close', which comes for every answer, finished or cut, so a breaker is never
+        // left waiting on one. Other answers are recorded when they finish (counted, below): a listener per
+        // request was a measurable cost, and an answer whose client went away tells nothing either way.
+        if (admission.probe) reply.raw.once("close", () => breaker.record(healthyAnswer(reply), true));
       };
       const counted = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-        if (admitted.has(request)) record(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
+        const admission = admissionOf(request);
+        if (admission !== null) {
+          // The table's template is the route's own (request.routeOptions builds an object on every read).
+          record(request.method, route.url, reply.statusCode, reply.elapsedTime / 1000);
+          if (admission === "request") breaker.record(healthyAnswer(reply), false);
+        }
         done();
       };
       return { admit, counted };

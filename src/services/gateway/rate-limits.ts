@@ -46,9 +46,14 @@ export function createRateLimits(config: Config, budgets: () => RateLimitBudgets
   // Rebuilt when the budgets change (a security policy update): the Redis counters keep their keys, so a
   // client's use so far still counts against the new limit; leases taken under the old limit are dropped.
   let built = "";
+  let builtFrom: RateLimitBudgets | undefined;
   let limiters = new Map<RouteGroup, GroupLimiter>();
   const current = (): Map<RouteGroup, GroupLimiter> => {
-    const { windowSeconds, perGroup } = budgets();
+    const read = budgets();
+    // The same budgets object as last time: nothing to compare (this runs on every request).
+    if (read === builtFrom) return limiters;
+    builtFrom = read;
+    const { windowSeconds, perGroup } = read;
     const signature = `${windowSeconds}:${perGroup.auth}:${perGroup.read}:${perGroup.write}`;
     if (signature === built) return limiters;
     for (const limiter of limiters.values()) limiter.shared?.close();

@@ -1,6 +1,7 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from "undici";
 import { setMaxListeners } from "node:events";
 import type { IncomingHttpHeaders } from "node:http";
+import { BrokenAnswer, dispatchExchange } from "./upstream-exchange.ts";
 import { AppError } from "../../platform/errors.ts";
 import { createCircuitBreaker, type BreakerOptions, type BreakerState } from "./circuit-breaker.ts";
 import { createRetryBudget } from "./retry-budget.ts";
@@ -32,7 +33,6 @@ const droppedRequestHeaders = new Set([
   "expect",
   ...identityHeaders,
 ]);
-const droppedResponseHeaders = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "trailer"]);
 
 export interface ForwardRequest {
   method: string;
@@ -50,22 +50,6 @@ export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[]>;
   body: Buffer | NodeJS.ReadableStream;
-}
-
-/**
- * Answers up to this size (by their Content-Length) are read whole and sent as one buffer: headers and body
- * then leave in one write, where a stream costs several writes and a pipe. Larger or unsized answers stream.
- */
-const BUFFERED_BODY_MAX_BYTES = 64 * 1024;
-
-/**
- * A body that can be read whole: announced, not empty, small. HEAD answers, 204 and 304 have no body
- * whatever their Content-Length says, so they pass as they are.
- */
-function worthBuffering(method: string, response: Dispatcher.ResponseData): boolean {
-  if (method === "HEAD" || response.statusCode === 204 || response.statusCode === 304) return false;
-  const length = Number(response.headers["content-length"] ?? Number.NaN);
-  return length > 0 && length <= BUFFERED_BODY_MAX_BYTES;
 }
 
 export interface UpstreamPolicy {
@@ -104,21 +88,34 @@ export const isOutageStatus = (status: number) => status === 502 || status === 5
  * which was a measurable share of the gateway's CPU (docs/adr/0250). The signal fires at the slot's start
  * plus the timeout, so an exchange is cut at most one slot early, never late.
  */
-export function sharedDeadlines(totalMs: number, now: () => number = Date.now): () => { signal: AbortSignal; deadline: number } {
+export function sharedDeadlines(totalMs: number, now: () => number = Date.now): () => Deadline {
   const slotMs = Math.max(1, Math.min(50, Math.floor(totalMs / 20)));
-  let current: { signal: AbortSignal; deadline: number } | undefined;
+  let current: Deadline | undefined;
   let slotEnd = 0;
   return () => {
     const at = now();
     if (current === undefined || at >= slotEnd) {
       const signal = AbortSignal.timeout(totalMs);
-      // Every exchange in flight in the slot listens on it: no leak, so no listener warning.
+      // Every exchange in flight in the slot may listen on it: no leak, so no listener warning.
       setMaxListeners(0, signal);
-      current = { signal, deadline: at + totalMs };
+      // The exchanges still in flight when it fires are cut through one listener, not one each (docs/adr/0510).
+      const exchanges = new Set<(reason: Error) => void>();
+      signal.addEventListener("abort", () => {
+        for (const cancel of exchanges) cancel(signal.reason as Error);
+        exchanges.clear();
+      });
+      current = { signal, deadline: at + totalMs, exchanges };
       slotEnd = at + slotMs;
     }
     return current;
   };
+}
+
+/** The deadline of the exchanges of one slot: its signal, when it fires, and the exchanges it will cut. */
+export interface Deadline {
+  signal: AbortSignal;
+  deadline: number;
+  exchanges: Set<(reason: Error) => void>;
 }
 
 /**
@@ -146,16 +143,17 @@ export function createUpstream(name: string, origin: string, policy: UpstreamPol
   };
 
   /** Sends the request, again after a connection error when that is safe, until the deadline. */
-  const send = async (options: Dispatcher.RequestOptions, deadline: number): Promise<Dispatcher.ResponseData> => {
+  const send = async (options: Dispatcher.DispatchOptions, deadline: Deadline): Promise<UpstreamResponse> => {
     retryBudget.request();
     for (let attempt = 0; ; attempt++) {
       try {
-        return await pool.request(options);
+        return await dispatchExchange(pool, options, deadline);
       } catch (error) {
+        if (error instanceof BrokenAnswer) throw failure(error.reason, "incomplete", "broke off its answer");
         const code = (error as { code?: unknown }).code;
         const retryable = idempotentMethods.has(options.method) && typeof code === "string" && connectionErrorCodes.has(code);
         const pauseMs = 25 * 2 ** attempt + Math.random() * 25;
-        if (retryable && attempt < MAX_RETRIES && Date.now() + pauseMs < deadline && retryBudget.tryRetry()) {
+        if (retryable && attempt < MAX_RETRIES && Date.now() + pauseMs < deadline.deadline && retryBudget.tryRetry()) {
           events.retry();
           await new Promise((resolve) => setTimeout(resolve, pauseMs));
           continue;
@@ -165,7 +163,8 @@ export function createUpstream(name: string, origin: string, policy: UpstreamPol
     }
   };
 
-  const exchange = async (request: ForwardRequest): Promise<UpstreamResponse> => {
+  // Not async: the promise of send is the exchange's, without one more promise and tick per request.
+  const exchange = (request: ForwardRequest): Promise<UpstreamResponse> => {
     const headers: Record<string, string | string[]> = {};
     for (const key in request.headers) {
       const value = request.headers[key];
@@ -175,29 +174,15 @@ export function createUpstream(name: string, origin: string, policy: UpstreamPol
     headers["x-forwarded-for"] = request.forwardedFor;
     if (request.proof) headers["x-azora-gateway"] = request.proof;
     headers["x-request-id"] = request.requestId;
-    const { signal, deadline } = deadlineNow();
-    const response = await send(
+    return send(
       {
         method: request.method as "GET",
         path: request.path,
         headers,
         body: request.body && request.body.length > 0 ? request.body : null,
-        signal,
       },
-      deadline,
+      deadlineNow(),
     );
-    const responseHeaders: Record<string, string | string[]> = {};
-    for (const key in response.headers) {
-      const value = response.headers[key];
-      if (value !== undefined && !droppedResponseHeaders.has(key)) responseHeaders[key] = value;
-    }
-    if (!worthBuffering(request.method, response)) return { status: response.statusCode, headers: responseHeaders, body: response.body };
-    try {
-      const body = Buffer.from(await response.body.arrayBuffer());
-      return { status: response.statusCode, headers: responseHeaders, body };
-    } catch (error) {
-      throw failure(error, "incomplete", "broke off its answer");
-    }
   };
 
   return {

@@ -37,7 +37,8 @@ export function registerUsersRoutes(app: FastifyInstance, deps: UsersRouteDeps):
     reply.header("x-cache", result.cache.toUpperCase());
     // An account's profile is personal data: no shared or browser cache keeps a copy.
     reply.header("cache-control", "private, no-store");
-    return result.user;
+    // The profile's JSON text as cached (the same text serialising it would give), sent as it is.
+    return reply.type("application/json; charset=utf-8").send(result.json);
   });
 
   app.patch("/api/user/:id", async (request, reply) => {
