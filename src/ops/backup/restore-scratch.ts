@@ -52,7 +52,13 @@ async function checkSize(dir: string, file: FileEntry): Promise<string | undefin
 /** A file whose bytes differ from the manifest's SHA-256 (a file that cannot be read is a problem too). */
 async function checkSha256(dir: string, file: FileEntry): Promise<string | undefined> {
   const path = join(dir, file.name);
-  const sha256 = await sha256File(path).catch((error: unknown) => `unreadable (${error instanceof Error ? error.message : String(error)})`);
+  let sha256: string;
+  try {
+    sha256 = await sha256File(path);
+  } catch (error) {
+    // Not a verdict on its bytes (permissions, a directory in its place): the reason is what to fix.
+    return `${path}: unreadable (${error instanceof Error ? error.message : String(error)})`;
+  }
   return sha256 === file.sha256 ? undefined : `${path}: SHA-256 differs from the manifest (damaged)`;
 }
 
