@@ -165,3 +165,43 @@ describe.each(backends())("restore steps that overlap ($name)", (backend) => {
     expect(err).toContain("azora.probe");
   }, slow);
 });
+
+/**
+ * The copy loads while the gateways take up maintenance mode, so the restore must wait for them before it reads
+ * the live deletion ledger: with a poll interval (the longest allowed) longer than the load, a restore that did not wait would
+ * read the ledger (and swap) while the gateways still accept writes, erasures among them.
+ */
+describe.each(backends())("a load shorter than the gateways' poll interval ($name)", (backend) => {
+  let platform: TestPlatform;
+  let api: ReturnType<typeof apiClient>;
+  const slow = 400_000;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(backend, { MAINTENANCE_POLL_MS: "5000" });
+    api = apiClient(platform.baseUrl);
+  }, slow);
+  afterAll(async () => {
+    if (platform) await dropRestoreLeftovers(platform);
+    await platform?.stop();
+  });
+
+  it("the gateways refuse writes by the time the live deletion ledger has been read", async () => {
+    const context = platform.running.context;
+    const owner = await api.newUser("poll-wait");
+    const io = captureIO();
+    expect(await backupFullCommand.run(context, { kind: "full", json: true }, io), io.errText()).toBe(0);
+    const { id } = JSON.parse(io.outText()) as { id: string };
+
+    // A public write sent the moment the replay starts, i.e. just after the live ledger was read.
+    let writeAtReplay: Promise<{ status: number }> | undefined;
+    const restoreIO = {
+      ...captureIO(),
+      progress: ({ label }: { label: string }) => {
+        if (label.startsWith("replaying the GDPR deletion ledger")) writeAtReplay ??= api.call("POST", "/api/content", { token: owner.accessToken, json: { title: "at the replay" } });
+      },
+    };
+    expect(await restoreCommand.run(context, { reference: id }, restoreIO), restoreIO.errText()).toBe(0);
+    expect(writeAtReplay).toBeDefined();
+    expect((await writeAtReplay)?.status).toBe(503);
+  }, slow);
+});
