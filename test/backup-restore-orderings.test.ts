@@ -148,6 +148,27 @@ describe.each(backends())("restore steps that overlap ($name)", (backend) => {
     }
   }, slow);
 
+  it("a damaged PostgreSQL dump restored into the embedded default: refused after PGlite loaded it, the copy removed", async () => {
+    const backup = await backupDir();
+    const file = await dumpFileOf(backup.path);
+    const bytes = await readFile(file);
+    // A header byte pg_restore only prints: the conversion to SQL and PGlite's load both go through.
+    const at = bytes.subarray(0, 1024).indexOf(databaseOf(platform.config.database.url ?? ""));
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = (bytes[at] ?? 0) ^ 0x20;
+    await writeFile(file, bytes);
+
+    const embedded = await startTestPlatform(backends().find((other) => other.name === "embedded")!);
+    try {
+      const io = captureIO();
+      expect(await restoreCommand.run(embedded.running.context, { reference: backup.path }, io)).toBe(1);
+      expect(io.errText()).toContain(`${file}: SHA-256 differs from the manifest (damaged)`);
+      expect((await readdir(embedded.dataDir)).filter((name) => /^pg\.restore-/.test(name))).toEqual([]);
+    } finally {
+      await embedded.stop();
+    }
+  }, slow);
+
   it("indexes or constraints that fail after the rows loaded: refused with pg_restore's error, the copy discarded", async () => {
     // An index whose expression needs a setting that lives outside the dump: the rows load, the index build fails.
     await admin("CREATE TABLE restore_probe (n int); INSERT INTO restore_probe VALUES (1), (2)");
