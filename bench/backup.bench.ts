@@ -25,6 +25,8 @@ if (!serverUrl) {
 }
 /** Each step's label and when it started, so the figures say where the time goes. */
 let steps: { label: string; at: number }[] = [];
+/** Steps start being counted now: what runs before the first step (locks, maintenance on) shows as "starting". */
+const startSteps = () => void (steps = [{ label: "starting", at: performance.now() }]);
 const quiet: CommandIO = { out: () => undefined, err: (text) => console.error(text), progress: ({ label }) => void steps.push({ label, at: performance.now() }) };
 const stepTimes = (endAt: number) =>
   steps.map((step, index) => `${step.label} ${(((steps[index + 1]?.at ?? endAt) - step.at) / 1000).toFixed(1)} s`).join("; ");
@@ -84,11 +86,11 @@ try {
       await runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", `--dbname=${name}_raw${round}`, rawFile], libpqEnv(urlOf(name)));
     }))[1]);
     await admin(`DROP DATABASE ${name}_raw${round}`);
-    steps = [];
+    startSteps();
     const [taken, backupSeconds] = await timed(() => takeFullBackup(context, "full", quiet));
     if (backupSeconds < azoraBackup) [azoraBackup, backupSteps] = [backupSeconds, stepTimes(performance.now())];
     backup = taken.backup;
-    steps = [];
+    startSteps();
     const [, restoreSeconds] = await timed(async () => restoreBackup(context, await resolveSource(loaded.config.paths.backups, taken.backup.manifest.id), quiet));
     if (restoreSeconds < azoraRestore) [azoraRestore, restoreSteps] = [restoreSeconds, stepTimes(performance.now())];
   }

@@ -102,22 +102,45 @@ export async function dropDatabase(url: string, name: string): Promise<void> {
   await withClient(maintenanceUrl(url), (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
 }
 
-/** Loads a dump into an existing (new, empty) database: pg_restore for custom format, psql for plain SQL. */
-export async function loadIntoDatabase(url: string, database: string, file: string, format: "sql" | "pg_dump-custom"): Promise<void> {
+/**
+ * Loads a dump into a new, empty database and recounts its statistics the way the manifest's were computed.
+ * A custom-format dump loads in two pg_restore runs: tables and rows in one transaction, then the indexes
+ * and constraints, with the recount beside that second run: it reads rows that are committed by then and
+ * that index builds do not change (ADR 0520). A plain SQL file loads in one psql run, then is recounted.
+ * An aborted signal stops the tool that runs and fails the load; the caller drops the database either way.
+ */
+export async function loadAndRecount(url: string, database: string, file: string, format: "sql" | "pg_dump-custom", statsFormat: StatsFormat, signal?: AbortSignal): Promise<TableStats[]> {
   const env = libpqEnv(url, database);
-  if (format === "pg_dump-custom") {
-    const [server] = await withClient(url, async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows);
-    await requireClientNotOlder("pg_restore", Number(server?.v));
-    await runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", `--dbname=${database}`, file], env);
-  } else {
-    const [server] = await withClient(url, async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows);
-    const loadable = await withoutNewerSettings(file, Number(server?.v));
+  const serverVersion = async () => Number((await withClient(url, async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows))[0]?.v);
+  if (format === "sql") {
+    const loadable = await withoutNewerSettings(file, await serverVersion());
     try {
-      await runTool("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", loadable], env);
+      await runTool("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", loadable], env, signal);
     } finally {
       if (loadable !== file) await rm(loadable, { force: true });
     }
+    return databaseStats(url, database, statsFormat);
   }
+  await requireClientNotOlder("pg_restore", await serverVersion());
+  const pgRestore = (sections: string[], more: string[], stop?: AbortSignal) =>
+    runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", ...more, ...sections.map((section) => `--section=${section}`), `--dbname=${database}`, file], env, stop);
+  await pgRestore(["pre-data", "data"], ["--single-transaction"], signal);
+  signal?.throwIfAborted();
+  // Statement by statement: each index build or constraint holds its table's lock only while it runs, so a
+  // primary key being added holds up the recount of that one table, not of the whole section. The copy is
+  // dropped if any of it fails, so one transaction would add nothing.
+  const recountFailed = new AbortController();
+  const indexing = pgRestore(["post-data"], [], signal ? AbortSignal.any([signal, recountFailed.signal]) : recountFailed.signal);
+  const counting = databaseStats(url, database, statsFormat).catch((error: unknown) => {
+    recountFailed.abort();
+    throw error;
+  });
+  const [indexed, counted] = await Promise.allSettled([indexing, counting]);
+  // A failed index build or constraint says more than a recount it was stopped for.
+  if (indexed.status === "rejected" && !recountFailed.signal.aborted) throw indexed.reason;
+  if (counted.status === "rejected") throw counted.reason;
+  if (indexed.status === "rejected") throw indexed.reason;
+  return counted.value;
 }
 
 /**

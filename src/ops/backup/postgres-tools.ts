@@ -20,10 +20,13 @@ export function libpqEnv(databaseUrl: string, database?: string): NodeJS.Process
   return env;
 }
 
-/** Runs a client tool to completion; a non-zero exit is a ToolError carrying the last lines of stderr. */
-export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+/**
+ * Runs a client tool to completion; a non-zero exit is a ToolError carrying the last lines of stderr.
+ * An aborted signal stops the tool (SIGTERM) and fails the run.
+ */
+export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], signal });
     let out = "";
     let err = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));

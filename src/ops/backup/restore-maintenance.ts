@@ -12,6 +12,12 @@ const RESTORE_RETRY_AFTER_SECONDS = 60;
 
 /** Maintenance mode held by a restore: on before the copy loads, carried into the copy, given back at the end. */
 export interface RestoreMaintenance {
+  /**
+   * Settles once every gateway process answers writes with 503 (one poll interval after the flag was
+   * written). The restore loads its copy meanwhile, and waits for this before it reads the live deletion
+   * ledger and swaps (ADR 0520).
+   */
+  inForce: Promise<void>;
   /** Writes the same flag into the copy, so the swapped-in database keeps answering 503 until the restore ends. */
   carryInto(copy: Queryable): Promise<void>;
   /**
@@ -22,9 +28,9 @@ export interface RestoreMaintenance {
 }
 
 /**
- * Switches maintenance mode on for the length of a restore and waits one poll interval, so every gateway
- * process answers writes with 503 before the database is replaced. A database without the flag (restored
- * from before it existed, or dropped) cannot hold it: the restore goes on, and says so in the log.
+ * Switches maintenance mode on for the length of a restore; `inForce` settles one poll interval later, when
+ * every gateway process answers writes with 503. A database without the flag (restored from before it
+ * existed, or dropped) cannot hold it: the restore goes on, and says so in the log.
  */
 export async function holdMaintenanceForRestore(context: PlatformContext): Promise<RestoreMaintenance> {
   const live = createMaintenanceRepository(context.db);
@@ -39,13 +45,15 @@ export async function holdMaintenanceForRestore(context: PlatformContext): Promi
       throw error;
     });
     context.logs.api.info({ event: LogEvent.MAINTENANCE_MODE_CHANGED, enabled: true, wasEnabled: before.enabled, retryAfterSeconds: during.retryAfterSeconds, actor: "restore" }, "maintenance mode on for a restore");
-    await oneMaintenancePoll(context);
   } else {
     context.logs.api.warn({ event: "restore_without_maintenance" }, "the live database has no maintenance flag; the restore runs without maintenance mode");
   }
   // The restored database's own row, put back as it was when the backup said "off", so its checksums stay the backup's.
   let fromBackup: MaintenanceSnapshot | undefined;
+  // Without a flag there is nothing for the gateways to follow.
+  const inForce = before ? oneMaintenancePoll(context) : Promise.resolve();
   return {
+    inForce,
     async carryInto(copy) {
       const repository = createMaintenanceRepository(copy);
       fromBackup = await repository.snapshot();

@@ -7,13 +7,13 @@ import { migrationsDir } from "../../platform/db/migrator.ts";
 import { ownerTag } from "../../platform/process-identity.ts";
 import { backupKey } from "./backup-key.ts";
 import type { RestoreSource, StoredBackup } from "./backup-store.ts";
-import { compareTables, type TableStats } from "./manifest.ts";
+import { compareTables, type FileEntry, type StatsFormat, type TableStats } from "./manifest.ts";
 import { loadPgDumpIntoNewPgliteDir } from "./pgdump-into-pglite.ts";
 import { loadIntoNewPgliteDir } from "./pglite-sql-script.ts";
 import { splitSqlFile } from "./sql-script-splitter.ts";
 import type { Db } from "../../platform/db/db.ts";
 import { openPostgres } from "../../platform/db/postgres.ts";
-import { createDatabase, databaseOf, databaseStats, dropDatabase, loadIntoDatabase, scratchName, urlFor } from "./postgres-engine.ts";
+import { createDatabase, databaseOf, dropDatabase, loadAndRecount, scratchName, urlFor } from "./postgres-engine.ts";
 import { unsealFile, sha256File } from "./sealed-file.ts";
 import { dropAbandonedScratchDatabases, leaseScratchDatabase } from "./scratch-databases.ts";
 import { stat } from "node:fs/promises";
@@ -35,13 +35,32 @@ export async function latestKnownSchema(): Promise<string> {
 export async function verifyFiles(backup: StoredBackup): Promise<string[]> {
   const problems: string[] = [];
   for (const file of backup.manifest.files) {
-    const path = join(backup.dir, file.name);
-    const info = await stat(path).catch(() => undefined);
-    if (!info) problems.push(`${path}: missing`);
-    else if (info.size !== file.bytes) problems.push(`${path}: ${info.size} bytes, the manifest says ${file.bytes} (truncated or replaced)`);
-    else if ((await sha256File(path)) !== file.sha256) problems.push(`${path}: SHA-256 differs from the manifest (damaged)`);
+    const problem = (await checkSize(backup.dir, file)) ?? (await checkSha256(backup.dir, file));
+    if (problem) problems.push(problem);
   }
   return problems;
+}
+
+/** A file missing, or of another size than the manifest says (cheap: no read). */
+async function checkSize(dir: string, file: FileEntry): Promise<string | undefined> {
+  const path = join(dir, file.name);
+  const info = await stat(path).catch(() => undefined);
+  if (!info) return `${path}: missing`;
+  if (info.size !== file.bytes) return `${path}: ${info.size} bytes, the manifest says ${file.bytes} (truncated or replaced)`;
+  return undefined;
+}
+
+/** A file whose bytes differ from the manifest's SHA-256 (a file that cannot be read is a problem too). */
+async function checkSha256(dir: string, file: FileEntry): Promise<string | undefined> {
+  const path = join(dir, file.name);
+  let sha256: string;
+  try {
+    sha256 = await sha256File(path);
+  } catch (error) {
+    // Not a verdict on its bytes (permissions, a directory in its place): the reason is what to fix.
+    return `${path}: unreadable (${error instanceof Error ? error.message : String(error)})`;
+  }
+  return sha256 === file.sha256 ? undefined : `${path}: SHA-256 differs from the manifest (damaged)`;
 }
 
 /** A copy of the backup loaded beside the live database, not yet serving. */
@@ -72,6 +91,8 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
   const work = join(config.paths.backups, `.work-${ownerTag()}-${randomBytes(4).toString("hex")}`);
   let dumpFile: string;
   let format: "sql" | "pg_dump-custom" = "sql";
+  // The stored dump's checksum when it is read beside the load (ADR 0520): the refusal if it differs.
+  let checkDump: (() => Promise<RestoreRefused | undefined>) | undefined;
   // A plain SQL file has no manifest: its statistics only count rows, the SQL way (format 1).
   const statsFormat = source.type === "backup" ? source.backup.manifest.format : 1;
   await mkdir(work, { recursive: true, mode: 0o700 });
@@ -79,8 +100,22 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     if (source.type === "backup") {
       const { manifest } = source.backup;
       reportProgress(io, { done: 1, total: 4, label: `checking ${manifest.id}` });
-      const damaged = await verifyFiles(source.backup);
-      if (damaged.length > 0) throw new RestoreRefused(`backup ${manifest.id} is damaged; nothing was changed`, damaged);
+      // A dump stored as pg_dump wrote it (custom format, neither compressed nor encrypted) is loaded from where
+      // it is, and its SHA-256 is read beside the load rather than before it (ADR 0520): pg_restore sends its SQL
+      // to the scratch database only (psql, which also runs meta-commands, never gets an unchecked file), a
+      // mismatch stops the load, and no copy is handed back before the check passed.
+      const loadsStored = !manifest.encryption && !manifest.dump.gzip && manifest.dump.format === "pg_dump-custom";
+      const checkedBeside = loadsStored ? manifest.files.find((file) => file.name === manifest.dump.file) : undefined;
+      const damaged: string[] = [];
+      for (const file of manifest.files) {
+        const problem = (await checkSize(source.backup.dir, file)) ?? (file === checkedBeside ? undefined : await checkSha256(source.backup.dir, file));
+        if (problem) damaged.push(problem);
+      }
+      if (damaged.length > 0) throw damagedBackup(manifest.id, damaged);
+      if (checkedBeside) checkDump = async () => {
+        const problem = await checkSha256(source.backup.dir, checkedBeside);
+        return problem ? damagedBackup(manifest.id, [problem]) : undefined;
+      };
       const known = await latestKnownSchema();
       if (manifest.schemaVersion > known) {
         throw new RestoreRefused(`backup ${manifest.id} has schema ${manifest.schemaVersion}, newer than this Azora OS knows (${known}): restore it with the version that took it (${manifest.appVersion}) or newer`);
@@ -121,44 +156,25 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     reportProgress(io, { done: 3, total: 4, label: `loading into a new ${embedded ? "directory" : "database"} beside the live one` });
     const url = config.database.url ?? "";
     const location = embedded ? `${config.paths.pg}.${purpose}-${ownerTag()}-${randomBytes(4).toString("hex")}` : scratchName(databaseOf(url), purpose);
-    let stats: TableStats[];
-    let open: () => Promise<Db>;
-    let discard: () => Promise<void>;
-    let settle: () => Promise<void> = async () => undefined;
-    if (embedded) {
-      // A PostgreSQL backup (custom format) moves into the embedded default through pg_restore's plain SQL.
-      const loaded = format === "pg_dump-custom" ? await loadPgDumpIntoNewPgliteDir(dumpFile, join(work, "converted.sql"), location, statsFormat) : await loadIntoNewPgliteDir(dumpFile, location, statsFormat);
-      stats = loaded.stats;
-      // Booting PGlite is slow: the loaded copy stays open for the migration step and is closed before the swap.
-      open = async () => loaded.db;
-      discard = async () => {
-        await loaded.db.close().catch(() => undefined);
-        await rm(location, { recursive: true, force: true });
-      };
-    } else {
-      // Leftovers of a killed restore or drill go first; a running one's copy is leased and stays.
-      const abandoned = await dropAbandonedScratchDatabases(url);
-      if (abandoned.length > 0) io.err(`Removed ${abandoned.length} scratch database(s) left by an interrupted restore or drill: ${abandoned.join(", ")}.`);
-      // Leased before it exists, so a cleanup elsewhere never takes it for abandoned.
-      const lease = await leaseScratchDatabase(url, location);
-      open = () => openPostgres(urlFor(url, location), 2);
-      discard = async () => {
-        try {
-          await dropDatabase(url, location);
-        } finally {
-          await lease.release();
-        }
-      };
-      settle = () => lease.release();
-      try {
-        await createDatabase(url, location);
-        await loadIntoDatabase(url, location, dumpFile, format);
-        stats = await databaseStats(url, location, statsFormat);
-      } catch (error) {
-        await discard().catch(() => undefined);
-        throw error;
-      }
+    const target = { context, location, dumpFile, format, statsFormat, converted: join(work, "converted.sql") };
+    const stopLoad = new AbortController();
+    const dumpChecked = (checkDump?.() ?? Promise.resolve(undefined)).then((refusal) => {
+      if (refusal) stopLoad.abort();
+      return refusal;
+    });
+    let copy: LoadedCopy;
+    try {
+      copy = await loadCopy(target, io, stopLoad.signal);
+    } catch (error) {
+      // A damaged file explains a failed (or stopped) load better than the loader's own error.
+      throw (await dumpChecked) ?? error;
     }
+    const refusal = await dumpChecked;
+    if (refusal) {
+      await copy.discard().catch(() => undefined);
+      throw refusal;
+    }
+    const { stats, open, discard, settle } = copy;
 
     reportProgress(io, { done: 4, total: 4, label: "comparing row counts and checksums with the manifest" });
     const checked = source.type === "backup";
@@ -173,6 +189,59 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
 async function copiesFromStdin(file: string): Promise<boolean> {
   for await (const part of splitSqlFile(file)) if (part.kind === "copy") return true;
   return false;
+}
+
+const damagedBackup = (id: string, problems: string[]) => new RestoreRefused(`backup ${id} is damaged; nothing was changed`, problems);
+
+type LoadedCopy = Pick<ScratchCopy, "stats" | "open" | "discard" | "settle">;
+
+/**
+ * Loads the dump into a new PGlite directory or a new PostgreSQL database named `location`, and recounts it.
+ * On PostgreSQL an aborted signal stops the load; PGlite loads in this process and runs to its end. A copy
+ * whose load fails is removed.
+ */
+async function loadCopy(
+  target: { context: PlatformContext; location: string; dumpFile: string; format: "sql" | "pg_dump-custom"; statsFormat: StatsFormat; converted: string },
+  io: CommandIO,
+  signal: AbortSignal,
+): Promise<LoadedCopy> {
+  const { context, location, dumpFile, format, statsFormat } = target;
+  const url = context.config.database.url;
+  if (!url) {
+    // A PostgreSQL backup (custom format) moves into the embedded default through pg_restore's plain SQL.
+    const loaded = format === "pg_dump-custom" ? await loadPgDumpIntoNewPgliteDir(dumpFile, target.converted, location, statsFormat) : await loadIntoNewPgliteDir(dumpFile, location, statsFormat);
+    return {
+      stats: loaded.stats,
+      // Booting PGlite is slow: the loaded copy stays open for the migration step and is closed before the swap.
+      open: async () => loaded.db,
+      discard: async () => {
+        await loaded.db.close().catch(() => undefined);
+        await rm(location, { recursive: true, force: true });
+      },
+      settle: async () => undefined,
+    };
+  }
+  // Leftovers of a killed restore or drill go first; a running one's copy is leased and stays.
+  const abandoned = await dropAbandonedScratchDatabases(url);
+  if (abandoned.length > 0) io.err(`Removed ${abandoned.length} scratch database(s) left by an interrupted restore or drill: ${abandoned.join(", ")}.`);
+  // Leased before it exists, so a cleanup elsewhere never takes it for abandoned.
+  const lease = await leaseScratchDatabase(url, location);
+  const discard = async () => {
+    try {
+      await dropDatabase(url, location);
+    } finally {
+      await lease.release();
+    }
+  };
+  try {
+    signal.throwIfAborted();
+    await createDatabase(url, location);
+    const stats = await loadAndRecount(url, location, dumpFile, format, statsFormat, signal);
+    return { stats, open: () => openPostgres(urlFor(url, location), 2), discard, settle: () => lease.release() };
+  } catch (error) {
+    await discard().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** Whether a plain SQL file was written by pg_dump (its header, in the file's first 4 KiB). */

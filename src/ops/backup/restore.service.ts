@@ -82,12 +82,7 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
   let swapped = false;
   let copiedKeys: string[] = [];
   try {
-    // Erasures recorded in the database being replaced must survive it, even without the ledger file.
-    // (A live database without the ledger table reads as none; any other failure refuses the restore, because
-    // going on would bring back people erased since the backup was taken.)
-    const carried = await readDeletionLedger(context).catch((error: unknown) => {
-      throw new RestoreRefused(`the live database's deletion ledger cannot be read (${error instanceof Error ? error.message : String(error)}); nothing was changed`);
-    });
+    // Loaded while the gateways take up maintenance mode (ADR 0520): the copy is not the live database.
     const copy = await loadScratchCopy(context, source, "restore", io);
     let ledger: Awaited<ReturnType<typeof replayLedgerOnCopy>>;
     let moved: BlobMoveReport;
@@ -95,6 +90,15 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
     let replacedHead: ChainHead | undefined;
     try {
       if (copy.problems.length > 0) throw new RestoreRefused("the restored copy does not match the backup's manifest; the live database was not touched", copy.problems);
+      // Every gateway refuses public writes from here on: an erasure that reached the live database before
+      // they did is in the ledger read next.
+      await maintenance.inForce;
+      // Erasures recorded in the database being replaced must survive it, even without the ledger file.
+      // (A live database without the ledger table reads as none; any other failure refuses the restore, because
+      // going on would bring back people erased since the backup was taken.)
+      const carried = await readDeletionLedger(context).catch((error: unknown) => {
+        throw new RestoreRefused(`the live database's deletion ledger cannot be read (${error instanceof Error ? error.message : String(error)}); nothing was changed`);
+      });
       const db = await copy.open();
       try {
         await bringSchemaUpToDate(db);
