@@ -2,9 +2,8 @@
 // steps (its lock then removed, as the refusal says), or an operator's `azora traffic weight`. The live colour is
 // still the stable one: the rollback takes the share away and leaves every request there. It must never switch
 // everything to the canary's colour, the version being rolled back.
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backends } from "./helpers/backends.ts";
+import { backends, queryOnce } from "./helpers/backends.ts";
 import { runCli } from "./helpers/cli.ts";
 import { splitModeEnv } from "./helpers/platform.ts";
 
@@ -13,15 +12,7 @@ const postgres = backends().find((backend) => backend.name === "postgres+redis")
 describe.runIf(postgres)("azora rollback on the local target with a canary share on the routes", () => {
   let env: Record<string, string>;
   let dispose: () => Promise<void> = async () => undefined;
-  const query = async (sql: string) => {
-    const client = new pg.Client({ connectionString: env.DATABASE_URL });
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const query = (sql: string) => queryOnce(env.DATABASE_URL ?? "", sql);
 
   beforeAll(async () => {
     const provisioned = await postgres!.provision();

@@ -16,6 +16,17 @@ export const embedded: Backend = {
   provision: async () => ({ env: {}, dispose: async () => undefined }),
 };
 
+/** Runs one statement on its own connection (a test reading what a platform in another process wrote) and returns its rows. */
+export async function queryOnce<Row extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<Row>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 /** A new empty database `name` on the PostgreSQL server of `adminUrl`, its URL, and how to drop it (cutting its connections). */
 export async function createScratchDatabase(adminUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {
   const admin = new pg.Client({ connectionString: adminUrl });

@@ -8,7 +8,7 @@ import pg from "pg";
 import { request, type Agent } from "undici";
 import { expect } from "vitest";
 import { apiClient } from "./api.ts";
-import { backends } from "./backends.ts";
+import { backends, queryOnce } from "./backends.ts";
 import { isAlive } from "./child-platform.ts";
 import { repoRoot, runCli, spawnCli, type RunningCli } from "./cli.ts";
 import { azora } from "./in-process-cli.ts";
@@ -71,15 +71,7 @@ export async function startLocalInstallation(label: string): Promise<LocalInstal
     if (result.code !== 0) throw new Error(`azora ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
     return JSON.parse(result.stdout);
   };
-  const query = async (sql: string) => {
-    const client = new pg.Client({ connectionString: env.DATABASE_URL });
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const query = (sql: string) => queryOnce(env.DATABASE_URL ?? "", sql);
   const status = (options: { child?: boolean } = {}) => json(["deploy", "status", "--target", "local", "--json"], options.child ?? false);
   const start = (name: string, args: string[], cwd = repoRoot) => {
     let child!: ChildProcess;
@@ -114,7 +106,7 @@ export async function startLocalInstallation(label: string): Promise<LocalInstal
       status,
       route: async (options = {}) => (await json(["traffic", "status", "--json"], options.child ?? false)).users,
       query,
-      usersRoute: async () => (await query("SELECT active, canary_weight FROM traffic_routes WHERE upstream = 'users'"))[0],
+      usersRoute: async () => (await queryOnce<{ active: string; canary_weight: number }>(env.DATABASE_URL ?? "", "SELECT active, canary_weight FROM traffic_routes WHERE upstream = 'users'"))[0],
       localState: async () => JSON.parse(await readFile(join(env.DATA_DIR!, "state", "deploy-local.json"), "utf8").catch(() => "{}")),
       stop,
     };
