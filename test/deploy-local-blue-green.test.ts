@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Agent } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { apiClient } from "./helpers/api.ts";
-import { deployUnderTraffic, localDeployBackend, quick, requestLoop, routeSwitchedWithin, startLocalInstallation, type LocalInstallation } from "./helpers/local-deploy.ts";
+import { deployUnderTraffic, freshAccessToken, localDeployBackend, quick, requestLoop, routeSwitchedWithin, startLocalInstallation, type LocalInstallation } from "./helpers/local-deploy.ts";
 import { packRelease } from "./helpers/release.ts";
 import { waitUntil } from "./helpers/wait.ts";
 
@@ -56,13 +55,8 @@ describe.runIf(localDeployBackend)("azora deploy on the local target: blue-green
       to: '    register: (app) => {\n      let apiCalls = 0;\n      app.addHook("onRequest", async (request, reply) => {\n        if (request.url.startsWith("/api/") && ++apiCalls % 20 === 0) return reply.code(500).send({ error: { code: "internal", message: "injected" } });\n      });\n',
     });
   }, SLOW);
-  // An access token lasts 15 minutes and the suite takes longer on a loaded machine: each test logs in for its
-  // own, which outlives it (a test's limit, SLOW, is shorter than the token's life).
   beforeEach(async () => {
-    const login = await apiClient(installation.gatewayUrl).call("POST", "/api/auth/login", { json: { email: installation.user.email, password: installation.user.password } });
-    expect(login.status).toBe(200);
-    expect(login.body.expiresIn * 1000).toBeGreaterThan(SLOW);
-    token = login.body.accessToken;
+    token = await freshAccessToken(installation, SLOW);
   }, 60_000);
   afterAll(async () => {
     await agent.close();

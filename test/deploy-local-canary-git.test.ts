@@ -8,9 +8,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Agent } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { apiClient } from "./helpers/api.ts";
 import { repoRoot } from "./helpers/cli.ts";
-import { deployUnderTraffic, localDeployBackend, markedRelease, quick, releaseMarker, requestLoop, routeSwitchedWithin, startLocalInstallation, type LocalInstallation } from "./helpers/local-deploy.ts";
+import { deployUnderTraffic, freshAccessToken, localDeployBackend, markedRelease, quick, releaseMarker, requestLoop, routeSwitchedWithin, startLocalInstallation, type LocalInstallation } from "./helpers/local-deploy.ts";
 import { packRelease } from "./helpers/release.ts";
 import { waitUntil } from "./helpers/wait.ts";
 
@@ -74,13 +73,8 @@ describe.runIf(localDeployBackend)("azora deploy on the local target: rollback d
     const dir = await mkdtemp(join(tmpdir(), "azora-releases-"));
     releases.good = await packRelease(dir, "2.0.0");
   }, SLOW);
-  // An access token lasts 15 minutes and the suite takes longer on a loaded machine: each test logs in for its
-  // own, which outlives it (a test's limit, SLOW, is shorter than the token's life).
   beforeEach(async () => {
-    const login = await apiClient(installation.gatewayUrl).call("POST", "/api/auth/login", { json: { email: installation.user.email, password: installation.user.password } });
-    expect(login.status).toBe(200);
-    expect(login.body.expiresIn * 1000).toBeGreaterThan(SLOW);
-    token = login.body.accessToken;
+    token = await freshAccessToken(installation, SLOW);
   }, 60_000);
   afterAll(async () => {
     await agent.close();

@@ -192,3 +192,14 @@ export async function routeSwitchedWithin(installation: LocalInstallation, colou
     await client.end();
   }
 }
+
+/**
+ * An access token for one test: a token lasts 15 minutes and a suite takes longer on a loaded machine, so each test
+ * logs in for its own, which must outlive the test's limit.
+ */
+export async function freshAccessToken(installation: LocalInstallation, testLimitMs: number): Promise<string> {
+  const login = await apiClient(installation.gatewayUrl).call("POST", "/api/auth/login", { json: { email: installation.user.email, password: installation.user.password } });
+  expect(login.status).toBe(200);
+  expect(login.body.expiresIn * 1000).toBeGreaterThan(testLimitMs);
+  return login.body.accessToken;
+}
