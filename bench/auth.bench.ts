@@ -21,7 +21,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { embedded, postgresAndRedis } from "../test/helpers/backends.ts";
-import { canPin, commandExists, firstJsonLine, freePort, spawnPinned, stopChild, track, waitForHttp } from "./children.ts";
+import { canPin, commandExists, exitAfterCleanupOnSignals, firstJsonLine, freePort, spawnPinned, stopChild, track, waitForHttp } from "./children.ts";
 import { cpuSnapshot, foreignCpu } from "./foreign-cpu.ts";
 
 const CONCURRENCY = 50;
@@ -183,12 +183,7 @@ async function main() {
         await rm(dataDir, { recursive: true, force: true });
       }
     })());
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`\nbench:auth: ${signal}, stopping the servers and dropping the run's database\n`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
+  exitAfterCleanupOnSignals("bench:auth", "stopping the servers and dropping the run's database", cleanup);
   // A failed provisioning (an unreachable server) still removes the temporary DATA_DIR.
   const provisioned = await provisioning.catch(async (error: unknown) => {
     await cleanup();

@@ -81,6 +81,19 @@ export function killAllNow(): void {
   }
 }
 
+/**
+ * On Ctrl-C or SIGTERM: says what is being stopped, runs `cleanup` once, then exits with the shell's code for
+ * that signal (128 + its number: 130 for SIGINT, 143 for SIGTERM), so a caller can tell a stop from a failure.
+ */
+export function exitAfterCleanupOnSignals(bench: string, stopping: string, cleanup: () => Promise<void>): void {
+  for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\n${bench}: ${signal}, ${stopping}\n`);
+      void cleanup().finally(() => process.exit(exitCode));
+    });
+  }
+}
+
 export { freePort } from "../test/helpers/free-port.ts";
 
 /** Polls `url` until it answers 200, or fails after `timeoutMs`. */

@@ -94,12 +94,7 @@ async function main(): Promise<void> {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   };
   process.on("exit", children.killAllNow);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => {
-      process.stderr.write(`\nbench:gateway: ${signal}, stopping the servers\n`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
+  children.exitAfterCleanupOnSignals("bench:gateway", "stopping the servers", cleanup);
   const budget = setTimeout(() => {
     process.stderr.write(`bench:gateway: gave up after ${Math.round(budgetMs / 1000)} s (time budget exceeded)\n`);
     void cleanup().finally(() => process.exit(1));

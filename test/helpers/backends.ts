@@ -62,8 +62,10 @@ export function postgresAndRedis(databaseUrl: string, redisUrl: string, label = 
         async dispose() {
           await database.drop();
           const redis = new Redis(redisUrl);
-          const keys = await redis.keys(`${keyPrefix}*`);
-          if (keys.length > 0) await redis.del(...keys);
+          // SCAN, not KEYS: KEYS blocks the shared Redis for the whole key space while other suites run.
+          for await (const keys of redis.scanStream({ match: `${keyPrefix}*`, count: 1000 }) as AsyncIterable<string[]>) {
+            if (keys.length > 0) await redis.unlink(...keys);
+          }
           await redis.quit();
         },
       };

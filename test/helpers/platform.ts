@@ -127,7 +127,11 @@ export async function provisionTestPlatform(backend: Backend, extraEnv: Record<s
 /** Starts the whole platform in this process on ephemeral ports, as `azora up` does. */
 export async function startTestPlatform(backend: Backend, extraEnv: Record<string, string> = {}, options: TestPlatformOptions = {}): Promise<TestPlatform> {
   const installation = await provisionTestPlatform(backend, extraEnv, options);
-  const running = await installation.start();
+  // A platform that fails to start still gives back its database, key prefix and data directory.
+  const running = await installation.start().catch(async (error: unknown) => {
+    await installation.dispose().catch(() => undefined);
+    throw error;
+  });
   return {
     config: installation.config,
     running,
