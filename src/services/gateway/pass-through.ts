@@ -130,8 +130,10 @@ class LaneExchange {
     const { response } = this;
     const headers = this.answer;
     for (const key in answer.headers) headers[key] = answer.headers[key] as string | string[];
-    this.context.kit.houseHeaders(this, this.request, this.id);
     const body = answer.body;
+    // As Fastify's send() labels a buffer that has no type.
+    if (Buffer.isBuffer(body) && !headers["content-type"]) headers["content-type"] = "application/octet-stream";
+    this.context.kit.houseHeaders(this, this.request, this.id);
     response.statusCode = answer.status;
     if (Buffer.isBuffer(body)) {
       const length = headers["content-length"];
