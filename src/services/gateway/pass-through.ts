@@ -121,7 +121,14 @@ class LaneExchange {
       });
       this.send(answer);
     } catch (error) {
-      this.fail(error);
+      try {
+        this.fail(error);
+      } catch (failure) {
+        // Not even the error answer could be written (a header Node refuses): the connection is cut, as
+        // Fastify cuts one whose reply throws, rather than left to an unhandled rejection.
+        this.context.kit.logger.error({ err: failure, requestId: this.id }, "request failed");
+        this.response.destroy();
+      }
     }
   }
 
