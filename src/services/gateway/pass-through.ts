@@ -97,8 +97,8 @@ class LaneExchange {
     this.ip = request.socket.remoteAddress as string;
     this.headers = request.headers;
     (response as ResponseWithExchange)[EXCHANGE] = this;
-    response.once("finish", settle);
-    response.once("error", settle);
+    response.on("finish", settle);
+    response.on("error", settle);
   }
 
   /** The reply's header(): the policies' RateLimit-* headers, and the house headers (http.ts). */
