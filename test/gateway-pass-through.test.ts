@@ -1,12 +1,13 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createActiveUsers } from "../src/platform/active-users.ts";
 import { createMemoryCache } from "../src/platform/cache/memory.ts";
 import { systemClock } from "../src/platform/clock.ts";
-import { listen } from "../src/platform/http.ts";
+import { drain, listen } from "../src/platform/http.ts";
 import { createLogs, type Logs } from "../src/platform/logger.ts";
 import { createMetrics, type Metrics } from "../src/platform/metrics.ts";
 import { createGatewayApp } from "../src/services/gateway/gateway.app.ts";
@@ -206,3 +207,178 @@ describe("gateway pass-through lane", () => {
     expect(viaLane).toMatchObject({ event: "http_request", route: "/.well-known/jwks.json", path: "/.well-known/jwks.json", status: 200, method: "GET", ip: "127.0.0.1" });
   });
 });
+
+/** One request written as given on a fresh connection, and everything the gateway sent back until it closed. */
+function rawExchange(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // Written, not ended: a half-closed connection has its pending answers dropped by Node.
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(head));
+    let answer = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => (answer += chunk));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(answer));
+  });
+}
+
+/**
+ * The lane's refusals and the spellings of a path, byte for byte against Fastify's route: the same request
+ * written once as it is (the lane may take it) and once with `Content-Length: 0` (Fastify's route takes it).
+ * Only Date and RateLimit-Remaining may differ.
+ */
+describe("gateway pass-through lane: policies, path spellings and drain", () => {
+  const maintenance = { enabled: false, message: "Back soon.", retryAfterSeconds: 120, since: null, source: "database" as const };
+  let paths: string[] = [];
+  let reachedFastify: string[] = [];
+  let upstream: Server;
+  let logs: Logs;
+  let logDir: string;
+  const started: ReturnType<typeof createGatewayApp>[] = [];
+  let port = 0;
+  let limitedPort = 0;
+  let start: (env: Record<string, string>) => Promise<{ gateway: ReturnType<typeof createGatewayApp>; port: number }>;
+
+  beforeAll(async () => {
+    upstream = createServer((request, response) => {
+      request.resume();
+      paths.push(`${request.method} ${request.url}`);
+      const answer = () => {
+        response.writeHead(200, { "content-type": "application/json", "content-length": "11" });
+        response.end('{"ok":true}');
+      };
+      // A slow answer: still in flight when the test starts draining.
+      if (request.headers["x-slow"] !== undefined) setTimeout(answer, 300);
+      else answer();
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", () => resolve()));
+    const address = upstream.address();
+    if (address === null || typeof address === "string") throw new Error("no upstream address");
+    const origin = `http://127.0.0.1:${address.port}`;
+    logDir = await mkdtemp(join(tmpdir(), "azora-pass-through-"));
+    logs = createLogs({ dir: logDir, level: "info", stdout: false });
+    start = async (env: Record<string, string>) => {
+      const metrics = createMetrics({ service: "gateway", version: "test", sources: { activeConnections: () => 0, maxConnections: () => 1, queryCount: () => 0, activeUsers: async () => 0, logWriteErrors: () => logs.writeErrors() } });
+      const gateway = createGatewayApp({
+        config: testConfig({ DATA_DIR: logDir, CORS_ORIGINS: "https://app.example", ...env }),
+        logger: logs.api,
+        metrics,
+        activeUsers: createActiveUsers(createMemoryCache(), systemClock),
+        upstreams: { auth: origin, users: origin },
+        maintenance: { current: () => maintenance },
+        opsToken: "ops-token-of-the-test",
+      });
+      gateway.app.addHook("onRequest", (request, _reply, done) => {
+        reachedFastify.push(request.id);
+        done();
+      });
+      started.push(gateway);
+      return { gateway, port: await listen(gateway.app, "127.0.0.1", 0) };
+    };
+    port = (await start({})).port;
+    limitedPort = (await start({ RATE_LIMIT_READ: "1" })).port;
+  });
+
+  afterAll(async () => {
+    for (const gateway of started) {
+      if (gateway.app.server.listening) await gateway.app.close();
+      await gateway.close();
+    }
+    await new Promise((resolve) => upstream?.close(resolve));
+    logs?.close();
+    await rm(logDir, { recursive: true, force: true });
+  });
+
+  const comparable = (answer: string) => answer.replace(/\r\ndate: [^\r]*/i, "").replace(/\r\nratelimit-remaining: [^\r]*/, "");
+  /** The same request through the lane and through Fastify's route: which of them Fastify saw, both answers, the service's paths. */
+  const both = async (target: string, headers: Record<string, string> = {}, on = port) => {
+    paths = [];
+    reachedFastify = [];
+    const head = (id: string, extra: string) =>
+      `${target} HTTP/1.1\r\nHost: gateway.test\r\nX-Request-Id: ${id}\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")}${extra}Connection: close\r\n\r\n`;
+    const lane = await rawExchange(on, head("same-request-01", ""));
+    const fastify = await rawExchange(on, head("same-request-01", "Content-Length: 0\r\n"));
+    return { lane: comparable(lane), fastify: comparable(fastify), laneTook: reachedFastify.length === 1, paths: [...paths] };
+  };
+
+  it("refuses a missing or bad token, a DELETE included, as the route does, with its RateLimit headers", async () => {
+    for (const [target, headers] of [
+      ["GET /api/user/me", {}],
+      ["GET /api/user/me", { Authorization: "Bearer not.a.token" }],
+      ["DELETE /api/content/0b7e0a47-5a3c-4d0f-9a51-2a4c1e0f6d11", {}],
+    ] as const) {
+      const { lane, fastify, laneTook } = await both(target, headers);
+      expect(laneTook).toBe(true);
+      expect(lane).toMatch(/^HTTP\/1\.1 401 [^]*\r\nratelimit-limit: /);
+      expect(lane).toBe(fastify);
+    }
+  });
+
+  it("answers 503 in maintenance, with its message and Retry-After, and lets the ops token through", async () => {
+    maintenance.enabled = true;
+    try {
+      const refused = await both("GET /.well-known/jwks.json");
+      expect(refused.laneTook).toBe(true);
+      expect(refused.lane).toMatch(/^HTTP\/1\.1 503 [^]*\r\nretry-after: 120\r\n[^]*"message":"Back soon\."/);
+      expect(refused.lane).toBe(refused.fastify);
+      expect(refused.paths).toEqual([]);
+      const wrongToken = await both("GET /.well-known/jwks.json", { "X-Azora-Ops-Token": "ops-token-of-the-tesT" });
+      expect(wrongToken.lane).toMatch(/^HTTP\/1\.1 503 /);
+      expect(wrongToken.lane).toBe(wrongToken.fastify);
+      const operator = await both("GET /.well-known/jwks.json", { "X-Azora-Ops-Token": "ops-token-of-the-test" });
+      expect(operator.lane).toMatch(/^HTTP\/1\.1 200 /);
+      expect(operator.lane).toBe(operator.fastify);
+    } finally {
+      maintenance.enabled = false;
+    }
+  });
+
+  it("answers 429 past the limit with the same headers, and CORS headers for an allowed origin", async () => {
+    await both("GET /.well-known/jwks.json", {}, limitedPort);
+    const limited = await both("GET /.well-known/jwks.json", {}, limitedPort);
+    expect(limited.laneTook).toBe(true);
+    expect(limited.lane).toMatch(/^HTTP\/1\.1 429 [^]*\r\nretry-after: /);
+    expect(limited.lane).toBe(limited.fastify);
+    const cors = await both("GET /.well-known/jwks.json", { Origin: "https://app.example" });
+    expect(cors.laneTook).toBe(true);
+    expect(cors.lane).toMatch(/\r\nvary: Origin\r\naccess-control-allow-origin: https:\/\/app\.example\r\n/);
+    expect(cors.lane).toBe(cors.fastify);
+  });
+
+  it("gives every spelling of a path the answer of its canonical form, and refuses the same ones", async () => {
+    for (const target of ["GET //.well-known//jwks.json", "GET /.WELL-KNOWN/JWKS.JSON", "GET /.well-known/jwks.json/", "GET /.well-known/jwks%2Ejson?a=%2F.."]) {
+      const { lane, fastify, laneTook, paths: seen } = await both(target);
+      expect(laneTook).toBe(true);
+      expect(lane).toMatch(/^HTTP\/1\.1 200 /);
+      expect(lane).toBe(fastify);
+      expect(seen).toHaveLength(2);
+      expect(seen[0]).toMatch(/^GET \/\.well-known\/jwks\.json(\?a=%2F\.\.)?$/);
+      expect(seen[1]).toBe(seen[0]);
+    }
+    for (const target of ["GET /api/%2e%2e/.well-known/jwks.json", "GET /api/../.well-known/jwks.json", "GET /api/content/a%2Fb", "GET /api/user/a\\b"]) {
+      const { lane, fastify, paths: seen } = await both(target);
+      expect(lane).toMatch(/^HTTP\/1\.1 400 /);
+      expect(lane).toBe(fastify);
+      expect(seen).toEqual([]);
+    }
+  });
+
+  it("finishes a lane request in flight when draining starts, closing its connection, and takes no new one", async () => {
+    const { gateway, port: drainedPort } = await start({});
+    reachedFastify = [];
+    const inFlight = rawExchange(drainedPort, "GET /.well-known/jwks.json HTTP/1.1\r\nHost: gateway.test\r\nX-Request-Id: in-flight-0001\r\nX-Slow: 1\r\n\r\n");
+    await waitFor(() => paths.includes("GET /.well-known/jwks.json"));
+    const drained = drain(gateway.app, 5_000).then(() => gateway.app.close());
+    const answer = await inFlight;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n[^]*\{"ok":true\}$/i);
+    expect(reachedFastify).toEqual([]);
+    await expect(rawExchange(drainedPort, "GET /.well-known/jwks.json HTTP/1.1\r\nHost: gateway.test\r\n\r\n")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    await drained;
+  });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 5_000) throw new Error("condition not met within 5 s");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
