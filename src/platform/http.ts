@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { STATUS_CODES } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import net from "node:net";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { z } from "zod";
@@ -21,11 +21,12 @@ type WithCaller = { [CALLER_FIELD]?: { sub: string; jti: string } | null };
  * Records the verified caller of a request: its access line then carries `user` (the user id) and
  * `tokenId` (the access token's jti, never the token), which the leak detector counts per user and per token.
  */
-export function noteCaller(request: FastifyRequest, claims: { sub: string; jti: string }): void {
+export function noteCaller(request: object, claims: { sub: string; jti: string }): void {
   (request as unknown as WithCaller)[CALLER_FIELD] = claims;
 }
 
-const callerOf = (request: FastifyRequest) => (request as unknown as WithCaller)[CALLER_FIELD] ?? undefined;
+/** The caller noteCaller recorded for a request (or a pass-through lane's exchange), if any. */
+export const callerOf = (request: object) => (request as unknown as WithCaller)[CALLER_FIELD] ?? undefined;
 
 const wellFormedRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 const methodsWithBody = new Set(["POST", "PUT", "PATCH"]);
@@ -59,14 +60,87 @@ const CORS_MAX_AGE_SECONDS = "600";
 /** HSTS for a year, subdomains included, once a request is known to have come over HTTPS. */
 const HSTS = "max-age=31536000; includeSubDomains";
 
+/** The request id of a request: the caller's X-Request-Id when it is well formed, a fresh UUID otherwise. */
+export function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers["x-request-id"];
+  return typeof given === "string" && wellFormedRequestId.test(given) ? given : randomUUID();
+}
+
+/**
+ * The headers every answer of an app carries, whoever answers (the onSend hook, or a pass-through lane):
+ * the request id, no MIME sniffing of JSON into HTML, no URL of ours in a Referer, HSTS over HTTPS, the
+ * connection closed while draining, and the CORS headers for an allowed origin.
+ */
+function addHouseHeaders(
+  answer: { header(name: string, value: string): unknown },
+  requestId: string,
+  origin: string | undefined,
+  https: boolean,
+  state: { hsts: boolean; draining: boolean; cors: CorsPolicy | undefined },
+): void {
+  answer.header("x-request-id", requestId);
+  answer.header("x-content-type-options", "nosniff");
+  answer.header("referrer-policy", "no-referrer");
+  if (state.hsts && https) answer.header("strict-transport-security", HSTS);
+  if (state.draining) answer.header("connection", "close");
+  if (state.cors) {
+    answer.header("vary", "Origin");
+    if (origin !== undefined && state.cors.origins.includes(origin)) {
+      answer.header("access-control-allow-origin", origin);
+      answer.header("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+    }
+  }
+}
+
+/**
+ * What an app lends a pass-through lane (usePassThrough) so that its answers are the app's: the same
+ * request ids, house headers, metrics series and access line.
+ */
+export interface PassThroughKit {
+  requestId(request: IncomingMessage): string;
+  /** Sets the house headers (addHouseHeaders) on `answer`, for a plain-HTTP request. */
+  houseHeaders(answer: { header(name: string, value: string): unknown }, request: IncomingMessage, requestId: string): void;
+  /** Counts one finished answer and writes its access line, as the app's onResponse hook does. */
+  finished(answer: { requestId: string; method: string; route: string; path: string; status: number; elapsedMs: number; ip: string | undefined; caller: { sub: string; jti: string } | null }): void;
+  /** The app's logger (request.log of its routes). */
+  logger: Logger;
+}
+
+/**
+ * A lane in front of the app's router: it answers the requests it takes (returns true) in full, and leaves
+ * every other request to Fastify (false). Offered only requests the edge rules passed, and never while the
+ * app drains (those answers close their connection, which Fastify's path does).
+ */
+export type PassThroughLane = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+const passThroughSetters = new WeakMap<FastifyInstance, (build: (kit: PassThroughKit) => PassThroughLane) => void>();
+
+/** Puts a pass-through lane in front of an app made by createHttpApp (see services/gateway/pass-through.ts). */
+export function usePassThrough(app: FastifyInstance, build: (kit: PassThroughKit) => PassThroughLane): void {
+  const set = passThroughSetters.get(app);
+  if (!set) throw new Error("usePassThrough needs an app made by createHttpApp");
+  set(build);
+}
+
 /** A Fastify app with the house rules: request ids, one error shape, metrics and an access log line. */
 export function createHttpApp(options: HttpAppOptions): FastifyInstance {
   const limits = options.limits ?? defaultListenerLimits;
   const cors = options.cors && options.cors.origins.length > 0 ? options.cors : undefined;
+  // While draining, every answer closes its connection, so keep-alive clients let go and close() can finish.
+  const state = { hsts: options.hsts === true, draining: false, cors };
+  let lane: PassThroughLane | undefined;
   const app = Fastify({
     // The listener is ours (edge.ts): header limits, request and body timeouts, Host, path normalisation,
-    // CORS and Expect are settled on the raw request before Fastify routes it.
-    serverFactory: (handler) => createEdgeServer(handler, limits, cors),
+    // CORS and Expect are settled on the raw request before Fastify routes it; a pass-through lane
+    // (usePassThrough) may answer a request before Fastify sees it.
+    serverFactory: (handler) =>
+      createEdgeServer(
+        (request, response) => {
+          if (lane === undefined || state.draining || !lane(request, response)) handler(request, response);
+        },
+        limits,
+        cors,
+      ),
     loggerInstance: options.logger as FastifyBaseLogger,
     // The access log line is ours (onResponse below), with the route template and request id.
     logController: new LogController({ disableRequestLogging: true }),
@@ -77,10 +151,7 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     bodyLimit: options.bodyLimit,
     trustProxy: options.trustProxy && options.trustProxy.length > 0 ? options.trustProxy : false,
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers["x-request-id"];
-      return typeof given === "string" && wellFormedRequestId.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdOf,
     // Shutdown is ours (drain below): connections are not cut when close() starts, and a request that
     // arrives on an open connection while closing is served (with Connection: close), not refused with
     // Fastify's own 503 body.
@@ -138,31 +209,16 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
     parseJson(request, json, done);
   });
 
-  // While draining, every answer closes its connection, so keep-alive clients let go and close() can finish.
-  let draining = false;
   drainSwitches.set(app, () => {
-    draining = true;
+    state.draining = true;
   });
   app.addHook("preClose", async () => {
-    draining = true;
+    state.draining = true;
   });
   // Every answer (errors and 404s included) passes here. One callback-style hook: it runs on every
   // request, and each hook, more so an async one, is a measurable cost on the gateway's path.
   app.addHook("onSend", (request, reply, payload, done) => {
-    reply.header("x-request-id", request.id);
-    // Every answer: no MIME sniffing of JSON into HTML, and no URL of ours leaks in a Referer.
-    reply.header("x-content-type-options", "nosniff");
-    reply.header("referrer-policy", "no-referrer");
-    if (options.hsts && request.protocol === "https") reply.header("strict-transport-security", HSTS);
-    if (draining) reply.header("connection", "close");
-    if (cors) {
-      reply.header("vary", "Origin");
-      const origin = request.headers.origin;
-      if (origin !== undefined && cors.origins.includes(origin)) {
-        reply.header("access-control-allow-origin", origin);
-        reply.header("access-control-expose-headers", CORS_EXPOSE_HEADERS);
-      }
-    }
+    addHouseHeaders(reply, request.id, request.headers.origin, state.hsts && request.protocol === "https", state);
     done(null, payload);
   });
 
@@ -197,9 +253,24 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
 
   const record = options.recordMetrics !== false ? requestRecorder(options.service, options.metrics) : undefined;
   const accessLog = options.accessLog ?? options.recordMetrics !== false;
+  const writeAccessLine = accessLog ? accessLineWriter(options.logger) : undefined;
+  /** Counts one answer and writes its access line: the app's onResponse hook, and a pass-through lane's. */
+  const finished: PassThroughKit["finished"] = (answer) => {
+    record?.(answer.method, answer.route, answer.status, answer.elapsedMs / 1000);
+    writeAccessLine?.({
+      requestId: answer.requestId,
+      method: answer.method,
+      route: answer.route,
+      path: answer.path,
+      status: answer.status,
+      durationMs: Math.round(answer.elapsedMs * 10) / 10,
+      ip: answer.ip,
+      user: answer.caller?.sub,
+      tokenId: answer.caller?.jti,
+    });
+  };
   if (record || accessLog) {
     const routeOf = routeMatcher(app);
-    const writeAccessLine = accessLog ? accessLineWriter(options.logger) : undefined;
     app.addHook("onResponse", (request, reply, done) => {
       let route = request.routeOptions.url ?? "unmatched";
       let path: string | undefined;
@@ -209,24 +280,27 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
         path = asked?.path;
         route = asked?.canonical ? (routeOf(route === PREFLIGHT_PATH ? undefined : request.method, asked.path) ?? "unmatched") : "unmatched";
       }
-      record?.(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-      if (writeAccessLine) {
-        const caller = callerOf(request);
-        writeAccessLine({
-          requestId: request.id,
-          method: request.method,
-          route,
-          path: path ?? pathOf(request.url),
-          status: reply.statusCode,
-          durationMs: Math.round(reply.elapsedTime * 10) / 10,
-          ip: request.ip,
-          user: caller?.sub,
-          tokenId: caller?.jti,
-        });
-      }
+      finished({
+        requestId: request.id,
+        method: request.method,
+        route,
+        path: path ?? pathOf(request.url),
+        status: reply.statusCode,
+        elapsedMs: reply.elapsedTime,
+        ip: request.ip,
+        caller: callerOf(request) ?? null,
+      });
       done();
     });
   }
+  passThroughSetters.set(app, (build) => {
+    lane = build({
+      requestId: requestIdOf,
+      houseHeaders: (answer, request, requestId) => addHouseHeaders(answer, requestId, request.headers.origin, false, state),
+      finished,
+      logger: options.logger,
+    });
+  });
   return app;
 }
 

@@ -3,7 +3,7 @@ import type { ActiveUsers } from "../../platform/active-users.ts";
 import type { Config } from "../../platform/config.ts";
 import { timingSafeEqual } from "node:crypto";
 import { AppError } from "../../platform/errors.ts";
-import { createHttpApp, noteCaller, type FastifyInstance, type FastifyRequest } from "../../platform/http.ts";
+import { createHttpApp, noteCaller, usePassThrough, type FastifyInstance, type FastifyRequest } from "../../platform/http.ts";
 import type { Logger } from "../../platform/logger.ts";
 import type { Metrics } from "../../platform/metrics.ts";
 import { createTokenVerifier } from "../../platform/token-verifier.ts";
@@ -17,7 +17,8 @@ import { shippedPolicy } from "../security/policy.ts";
 import type { SecurityPolicy } from "../security/policy.ts";
 import type { MaintenanceState } from "./maintenance.ts";
 import { gatewayRoutes, type GatewayRoute } from "./routes.ts";
-import { mountInProcess, type EdgePolicies } from "./in-process.ts";
+import { mountInProcess, type EdgePolicies, type EdgeRequest } from "./in-process.ts";
+import { passThroughLane, type LaneRoute } from "./pass-through.ts";
 import type { ServiceRoutes } from "../../platform/service-app.ts";
 import type { IncidentsRepository } from "./incidents.repository.ts";
 import { renderStatusPage } from "./status-page.ts";
@@ -167,7 +168,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
     return budgetsOf.budgets;
   };
   const limits = createRateLimits(config, budgets);
-  const carriesOpsToken = (request: FastifyRequest) => {
+  const carriesOpsToken = (request: EdgeRequest) => {
     const given = request.headers["x-azora-ops-token"];
     if (!deps.opsToken || typeof given !== "string") return false;
     const opsToken = Buffer.from(opsTokenNow(deps.opsToken));
@@ -211,7 +212,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
             );
             throw new AppError("rate_limited", `Too many requests. Try again in ${decision.resetSeconds} s.`, { headers });
           }
-          reply.headers(headers);
+          for (const name in headers) reply.header(name, headers[name] as string);
         }
         if (tokenProblem) throw tokenProblem;
         if (user) deps.activeUsers.seen(user);
@@ -220,9 +221,11 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
 
   const composed = inProcess ? mountInProcess(app, { services: inProcess, routes: gatewayRoutes, policiesFor, breaker: config.upstreamPolicy.breaker, events, metrics }) : undefined;
   const backends = composed ?? upstreams!;
+  const laneRoutes: LaneRoute[] = [];
   for (const route of upstreams ? gatewayRoutes : []) {
     const upstream = upstreams![route.upstream];
     const policies = policiesFor(route);
+    laneRoutes.push({ route, policies, upstream });
     app.route({
       method: route.method,
       url: route.url,
@@ -242,6 +245,11 @@ export function createGatewayApp(deps: GatewayDeps): { app: FastifyInstance; bre
       },
     });
   }
+
+  // Bodiless reads and deletes of the proxied routes skip Fastify's pipeline, with every policy, header, metric
+  // and access line of the route above (pass-through.ts, docs/adr/0530). Behind TRUSTED_PROXIES the client's
+  // address comes from X-Forwarded-For, which only Fastify's path works out.
+  if (upstreams && config.trustedProxies.length === 0) usePassThrough(app, (kit) => passThroughLane(kit, laneRoutes, deps.gatewayProof));
 
   // Public health and status answer from one result computed at most once a second, so public traffic
   // cannot multiply into upstream health calls and database reads.

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from "node:http";
 import type { FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import { AppError } from "../../platform/errors.ts";
 import { healthHttpStatus } from "../../platform/health.ts";
@@ -8,8 +9,20 @@ import { createCircuitBreaker, type BreakerOptions } from "./circuit-breaker.ts"
 import type { GatewayRoute } from "./routes.ts";
 import { identityHeaders, isOutageStatus, type UpstreamEvents } from "./upstream.ts";
 
+/** What the edge policies read of a request: a Fastify request, or the proxy's pass-through lane (pass-through.ts). */
+export interface EdgeRequest {
+  id: string;
+  ip: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** What the edge policies set on an answer (the RateLimit-* headers). */
+export interface EdgeReply {
+  header(name: string, value: string): unknown;
+}
+
 /** The gateway's policies for one route (maintenance, token, rate limit): they return, or throw the refusal. */
-export type EdgePolicies = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+export type EdgePolicies = (request: EdgeRequest, reply: EdgeReply) => Promise<void>;
 
 export type ServiceName = GatewayRoute["upstream"];
 

@@ -1,6 +1,6 @@
 import { errors as undiciErrors, util as undiciUtil, type Dispatcher, type Pool } from "undici";
 import { Readable } from "node:stream";
-import type { Deadline, UpstreamResponse } from "./upstream.ts";
+import type { Cancellable, Deadline, UpstreamResponse } from "./upstream.ts";
 
 /** Answer headers that describe one hop: none reaches the client. */
 const droppedResponseHeaders = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "trailer"]);
@@ -37,69 +37,113 @@ export class BrokenAnswer extends Error {
  */
 export function dispatchExchange(pool: Pool, options: Dispatcher.DispatchOptions, deadline: Deadline): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    let abort: ((reason: Error) => void) | undefined;
-    let status = 0;
-    let headers: Record<string, string | string[]> = {};
-    let chunks: Buffer[] | undefined;
-    let stream: Readable | undefined;
-    let done = false;
-    const cancel = (reason: Error) => abort?.(reason);
-    const finish = () => {
-      done = true;
-      deadline.exchanges.delete(cancel);
-    };
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect(abortExchange) {
-        if (deadline.signal.aborted) {
-          abortExchange(deadline.signal.reason as Error);
-          return;
-        }
-        abort = abortExchange;
-        deadline.exchanges.add(cancel);
-      },
-      onHeaders(statusCode, rawHeaders, resume) {
-        // Informational answers (100 Continue and the like) are not the answer.
-        if (statusCode < 200) return true;
-        status = statusCode;
-        const parsed: Record<string, string | string[] | undefined> = undiciUtil.parseHeaders(rawHeaders);
-        headers = {};
-        for (const key in parsed) {
-          const value = parsed[key];
-          if (value !== undefined && !droppedResponseHeaders.has(key)) headers[key] = value;
-        }
-        if (worthBuffering(options.method, statusCode, parsed)) {
-          chunks = [];
-          return true;
-        }
-        stream = new Readable({
-          read: () => resume(),
-          destroy: (error, callback) => {
-            // The reader went away (the client left): the exchange is cut, not read to its end.
-            if (!done) abort?.(error ?? new undiciErrors.RequestAbortedError());
-            finish();
-            callback(error);
-          },
-        });
-        resolve({ status, headers, body: stream });
-        return true;
-      },
-      onData(chunk) {
-        if (stream) return stream.push(chunk);
-        chunks?.push(chunk);
-        return true;
-      },
-      onComplete() {
-        finish();
-        if (stream) stream.push(null);
-        else resolve({ status, headers, body: chunks === undefined || chunks.length === 0 ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
-      },
-      onError(error) {
-        finish();
-        if (stream) stream.destroy(error);
-        else reject(status === 0 ? error : new BrokenAnswer(error));
-      },
-    };
-    pool.dispatch(options, handler);
+    pool.dispatch(options, new ExchangeHandler(options.method, deadline, resolve, reject));
   });
 }
 
+/**
+ * The handler of one exchange. A class, not an object of closures: the platform runs through tsx, whose
+ * keepNames gives every function created per call a defineProperty of its name, measurable here (docs/adr/0530).
+ */
+class ExchangeHandler implements Dispatcher.DispatchHandler, Cancellable {
+  private abortExchange: ((reason: Error) => void) | undefined;
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private chunks: Buffer[] | undefined;
+  private stream: Readable | undefined;
+  private resume: (() => void) | undefined;
+  private done = false;
+
+  constructor(
+    private readonly method: string,
+    private readonly deadline: Deadline,
+    private readonly resolve: (response: UpstreamResponse) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  private finish(): void {
+    this.done = true;
+    this.deadline.exchanges.delete(this);
+  }
+
+  /** Cuts the exchange when the slot's deadline fires (upstream.ts sharedDeadlines). */
+  cancel(reason: Error): void {
+    this.abortExchange?.(reason);
+  }
+
+  onConnect(abortExchange: (reason: Error) => void): void {
+    if (this.deadline.signal.aborted) {
+      abortExchange(this.deadline.signal.reason as Error);
+      return;
+    }
+    this.abortExchange = abortExchange;
+    this.deadline.exchanges.add(this);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // Informational answers (100 Continue and the like) are not the answer.
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    const parsed: Record<string, string | string[] | undefined> = undiciUtil.parseHeaders(rawHeaders);
+    const headers: Record<string, string | string[]> = {};
+    for (const key in parsed) {
+      const value = parsed[key];
+      if (value !== undefined && !droppedResponseHeaders.has(key)) headers[key] = value;
+    }
+    this.headers = headers;
+    if (worthBuffering(this.method, statusCode, parsed)) {
+      this.chunks = [];
+      return true;
+    }
+    this.resume = resume;
+    this.stream = new Readable({ read: readMore, destroy: readerGone });
+    (this.stream as StreamOfExchange)[HANDLER] = this;
+    this.resolve({ status: statusCode, headers, body: this.stream });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.stream) return this.stream.push(chunk);
+    this.chunks?.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish();
+    if (this.stream) {
+      this.stream.push(null);
+      return;
+    }
+    const chunks = this.chunks;
+    this.resolve({ status: this.status, headers: this.headers, body: chunks === undefined || chunks.length === 0 ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) });
+  }
+
+  onError(error: Error): void {
+    this.finish();
+    if (this.stream) this.stream.destroy(error);
+    else this.reject(this.status === 0 ? error : new BrokenAnswer(error));
+  }
+
+  /** The reader wants more of a streamed answer. */
+  readMore(): void {
+    this.resume?.();
+  }
+
+  /** The reader went away (the client left): the exchange is cut, not read to its end. */
+  readerGone(error: Error | null): void {
+    if (!this.done) this.abortExchange?.(error ?? new undiciErrors.RequestAbortedError());
+    this.finish();
+  }
+}
+
+const HANDLER = Symbol("azora.exchangeHandler");
+type StreamOfExchange = Readable & { [HANDLER]?: ExchangeHandler };
+
+function readMore(this: StreamOfExchange): void {
+  this[HANDLER]?.readMore();
+}
+
+function readerGone(this: StreamOfExchange, error: Error | null, callback: (error?: Error | null) => void): void {
+  this[HANDLER]?.readerGone(error);
+  callback(error);
+}

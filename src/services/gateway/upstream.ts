@@ -99,9 +99,9 @@ export function sharedDeadlines(totalMs: number, now: () => number = Date.now): 
       // Every exchange in flight in the slot may listen on it: no leak, so no listener warning.
       setMaxListeners(0, signal);
       // The exchanges still in flight when it fires are cut through one listener, not one each (docs/adr/0510).
-      const exchanges = new Set<(reason: Error) => void>();
+      const exchanges = new Set<Cancellable>();
       signal.addEventListener("abort", () => {
-        for (const cancel of exchanges) cancel(signal.reason as Error);
+        for (const exchange of exchanges) exchange.cancel(signal.reason as Error);
         exchanges.clear();
       });
       current = { signal, deadline: at + totalMs, exchanges };
@@ -111,11 +111,16 @@ export function sharedDeadlines(totalMs: number, now: () => number = Date.now): 
   };
 }
 
+/** An exchange in flight that a deadline can cut. */
+export interface Cancellable {
+  cancel(reason: Error): void;
+}
+
 /** The deadline of the exchanges of one slot: its signal, when it fires, and the exchanges it will cut. */
 export interface Deadline {
   signal: AbortSignal;
   deadline: number;
-  exchanges: Set<(reason: Error) => void>;
+  exchanges: Set<Cancellable>;
 }
 
 /**

@@ -24,10 +24,16 @@ export function createUsersRoutes(deps: ServiceDeps): ServiceRoutes {
   const basics = serviceBasics("users", deps, logs.api);
   const { verifier } = basics;
   const cacheRequests = deps.metrics.cacheRequests;
+  // One counter child per outcome, looked up once: a lookup by labels hashes them on every read.
+  const lookups = new Map<string, { inc(): void }>();
   const users = createUsersService({
     users: createUsersRepository(db),
     cache: coherentCache,
-    onCacheLookup: (result) => cacheRequests.inc({ cache: "user", result }),
+    onCacheLookup: (result) => {
+      let counter = lookups.get(result);
+      if (counter === undefined) lookups.set(result, (counter = cacheRequests.labels({ cache: "user", result })));
+      counter.inc();
+    },
   });
   const attachmentRows = createAttachmentsRepository(db);
   const references = createBlobReferences(db, blobs);
