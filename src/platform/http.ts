@@ -309,15 +309,20 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
  * undefined), for requests the edge answered through an internal route. Only those pay for the lookup, a
  * scan of the app's routes; the internal routes themselves are never the answer.
  */
+/**
+ * A route template (`/api/user/:id`, a `*` segment for the rest) as an anchored pattern over a path: each
+ * parameter as `param`, then `ending` (e.g. an optional trailing slash).
+ */
+export function routePattern(url: string, param: string, ending = ""): RegExp {
+  const segments = url.split("/").map((segment) => (segment.startsWith(":") ? param : segment === "*" ? ".*" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+  return new RegExp(`^${segments.join("/")}${ending}$`);
+}
+
 function routeMatcher(app: FastifyInstance): (method: string | undefined, path: string) => string | undefined {
   const routes: { methods: string[]; url: string; pattern: RegExp }[] = [];
   app.addHook("onRoute", (route) => {
     if (route.url === EDGE_REJECTED_PATH || route.url === PREFLIGHT_PATH) return;
-    const escaped = route.url
-      .split("/")
-      .map((segment) => (segment.startsWith(":") ? "[^/]+" : segment === "*" ? ".*" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
-      .join("/");
-    routes.push({ methods: Array.isArray(route.method) ? route.method : [route.method], url: route.url, pattern: new RegExp(`^${escaped}/?$`) });
+    routes.push({ methods: Array.isArray(route.method) ? route.method : [route.method], url: route.url, pattern: routePattern(route.url, "[^/]+", "/?") });
   });
   return (method, path) => {
     let fallback: string | undefined;

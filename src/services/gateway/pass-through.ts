@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { finished } from "node:stream";
 import { errorBody, toAppError } from "../../platform/errors.ts";
-import { callerOf, type PassThroughKit, type PassThroughLane } from "../../platform/http.ts";
+import { callerOf, routePattern, type PassThroughKit, type PassThroughLane } from "../../platform/http.ts";
 import type { EdgePolicies } from "./in-process.ts";
 import type { GatewayRoute } from "./routes.ts";
 import type { RoutedUpstream } from "./traffic/routed-upstream.ts";
@@ -16,13 +16,6 @@ export interface LaneRoute {
 
 /** A path parameter the lane takes as it is: no percent-escape to decode, within the router's 200 characters. */
 const PARAM = "[A-Za-z0-9._~!$&'()*+,=:@-]{1,200}";
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
-/** The route template as an anchored pattern over a canonical path (edge.ts), parameters as PARAM. */
-function patternOf(url: string): RegExp {
-  const segments = url.split("/").map((segment) => (segment.startsWith(":") ? PARAM : escapeRegExp(segment)));
-  return new RegExp(`^${segments.join("/")}$`);
-}
 
 const noop = () => undefined;
 
@@ -45,7 +38,7 @@ export function passThroughLane(kit: PassThroughKit, routes: LaneRoute[], gatewa
   for (const lane of ordered) {
     if (lane.route.method !== "GET" && lane.route.method !== "DELETE") continue;
     const list = byMethod.get(lane.route.method) ?? [];
-    list.push({ pattern: patternOf(lane.route.url), lane });
+    list.push({ pattern: routePattern(lane.route.url, PARAM), lane });
     byMethod.set(lane.route.method, list);
   }
   const context: LaneContext = { kit, gatewayProof };
