@@ -95,6 +95,11 @@ describe("extendsWithZeros", () => {
       // Only the bytes written count, not the rest of the buffer.
       expect(extendsWithZeros(fd, page, 200, 1000, 8192)).toBe(true);
       expect(extendsWithZeros(fd, page, 0, 1000, 8192)).toBe(false);
+      // As the runtime calls it: the whole WASM heap, the page at its address (an offset beyond the length).
+      const heap = new Int8Array(65536);
+      heap[40000 + 100] = 7;
+      expect(extendsWithZeros(fd, heap, 40000, 8192, 8192)).toBe(false);
+      expect(extendsWithZeros(fd, heap, 48192, 8192, 8192)).toBe(true);
     } finally {
       closeSync(fd);
     }

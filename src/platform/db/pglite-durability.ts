@@ -216,7 +216,7 @@ export class SyncingNodeFS extends NodeFS {
 }
 
 /** Whether a write only appends zeros at or past the end of the file (a relation extended by an empty page). */
-export function extendsWithZeros(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): boolean {
+export function extendsWithZeros(fd: number, buffer: ArrayLike<number>, offset: number, length: number, position: number): boolean {
   if (typeof position !== "number" || position < fstatSync(fd).size) return false;
   for (let index = offset; index < offset + length; index++) if (buffer[index] !== 0) return false;
   return true;
