@@ -1,7 +1,9 @@
+import { closeSync, openSync, writeSync } from "node:fs";
 import { mkdtemp, readdir, rename, rm, stat, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { extendsWithZeros } from "./pglite-durability.ts";
 import { openPglite } from "./pglite.ts";
 
 /** DB_SYNC=always with the WAL fsync off the event loop (ADR 0420): what an answer may tell, and when. */
@@ -67,6 +69,40 @@ describe("embedded database, DB_SYNC=always", () => {
     await rm(segment);
     await rename(`${segment}.held`, segment);
     await db.close().catch(() => undefined);
+  });
+});
+
+/** The one data write that may go ahead of the WAL: an empty page appended to a relation (ADR 0550). */
+describe("extendsWithZeros", () => {
+  let dir: string | undefined;
+  afterEach(async () => dir && rm(dir, { recursive: true, force: true }));
+
+  it("is true only for all-zero bytes written at or past the end of the file", async () => {
+    dir = await mkdtemp(join(tmpdir(), "azora-extend-"));
+    const fd = openSync(join(dir, "relation"), "w+");
+    try {
+      writeSync(fd, Buffer.alloc(8192, 1), 0, 8192, 0);
+      const zeros = new Uint8Array(8192);
+      const page = new Uint8Array(8192);
+      page[100] = 7;
+      expect(extendsWithZeros(fd, zeros, 0, 8192, 8192)).toBe(true);
+      expect(extendsWithZeros(fd, zeros, 0, 8192, 16384)).toBe(true);
+      // Overwriting a page that holds data, even with zeros, changes data: the WAL goes first.
+      expect(extendsWithZeros(fd, zeros, 0, 8192, 0)).toBe(false);
+      expect(extendsWithZeros(fd, zeros, 0, 8192, 4096)).toBe(false);
+      // A page with content appended: postgres wrote a change into it, whose WAL must be on disk first.
+      expect(extendsWithZeros(fd, page, 0, 8192, 8192)).toBe(false);
+      // Only the bytes written count, not the rest of the buffer.
+      expect(extendsWithZeros(fd, page, 200, 1000, 8192)).toBe(true);
+      expect(extendsWithZeros(fd, page, 0, 1000, 8192)).toBe(false);
+      // As the runtime calls it: the whole WASM heap, the page at its address (an offset beyond the length).
+      const heap = new Int8Array(65536);
+      heap[40000 + 100] = 7;
+      expect(extendsWithZeros(fd, heap, 40000, 8192, 8192)).toBe(false);
+      expect(extendsWithZeros(fd, heap, 48192, 8192, 8192)).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readdirSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readdirSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
@@ -50,7 +50,8 @@ type FileOp = (...args: unknown[]) => unknown;
  * walDurable() after every statement before handing over its result, so nothing is answered, in any mode of
  * "always", before the WAL it depends on is on disk: the commit itself, and any read that saw it (a read
  * waits for the syncs asked before it ended). Commits that end while a sync runs share the next one (group
- * commit). Any other file is written, emptied, removed or synced only after the pending WAL is on disk (WAL before data).
+ * commit). Any other file is written, emptied, removed or synced only after the pending WAL is on disk (WAL before data),
+ * except an empty page appended to extend a relation, which PostgreSQL itself writes without flushing the WAL first.
  */
 export class SyncingNodeFS extends NodeFS {
   /** WAL files written since they were last handed to a sync. */
@@ -89,10 +90,14 @@ export class SyncingNodeFS extends NodeFS {
       // checkpointed, the commit log, pg_control) is even handed to the OS, the WAL it depends on is on
       // disk. Otherwise the OS could write that page back before its WAL, and a crash would leave
       // changes with no WAL to explain them (a torn index split, say): loss could become corruption.
-      const write = ops.write as (stream: EmscriptenStream, ...rest: unknown[]) => number;
-      ops.write = (stream: EmscriptenStream, ...rest: unknown[]) => {
-        if (this.walUnsynced() && !walStream(stream)) this.syncWalBeforeData();
-        return write(stream, ...rest);
+      // The one exception is PostgreSQL's own: extending a relation with an empty (all-zero) page needs no WAL
+      // first (a crash leaves an empty page past the end of the data, which postgres reads as new). Under a
+      // burst of inserts every few dozen rows extend a table or an index, and each would otherwise sync the
+      // WAL on the event loop (ADR 0550).
+      const write = ops.write as (stream: EmscriptenStream, buffer: Uint8Array, offset: number, length: number, position: number) => number;
+      ops.write = (stream: EmscriptenStream, buffer: Uint8Array, offset: number, length: number, position: number) => {
+        if (this.walUnsynced() && !walStream(stream) && !extendsWithZeros(stream.nfd, buffer, offset, length, position)) this.syncWalBeforeData();
+        return write(stream, buffer, offset, length, position);
       };
       // Emptying or removing a file changes data too: the commit that drops or rewrites a relation (DROP,
       // TRUNCATE, REINDEX, VACUUM FULL) empties the old file right after its commit record, whose fsync may
@@ -208,6 +213,13 @@ export class SyncingNodeFS extends NodeFS {
     if (this.walUnsynced()) this.syncPendingWal();
     await super.closeFs();
   }
+}
+
+/** Whether a write only appends zeros at or past the end of the file (a relation extended by an empty page). */
+export function extendsWithZeros(fd: number, buffer: ArrayLike<number>, offset: number, length: number, position: number): boolean {
+  if (typeof position !== "number" || position < fstatSync(fd).size) return false;
+  for (let index = offset; index < offset + length; index++) if (buffer[index] !== 0) return false;
+  return true;
 }
 
 function isWal(path: string): boolean {

@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import type { Queryable } from "../../platform/db/db.ts";
 import { createPolicyRepository } from "./policy.repository.ts";
-import { defaultPolicyPath, parsePolicy, policySchema, type SecurityPolicy } from "./policy.ts";
+import { policySchema, shippedPolicy, type SecurityPolicy } from "./policy.ts";
 
 /** The policy in force and where it came from. */
 export interface CurrentPolicy {
@@ -15,6 +14,8 @@ export interface CurrentPolicy {
  * This is the seam for processes that apply thresholds (login throttling, lockout): poll it every few
  * seconds, as the gateway polls the maintenance flag, and keep the last good value when a read fails.
  * A stored document that no longer validates (a newer schema written by a newer version) is not used.
+ * The shipped defaults are parsed once per process (they are part of the installed version): parsing the
+ * YAML on every poll held the event loop for milliseconds every two seconds (docs/adr/0550).
  */
 export async function readCurrentPolicy(db: Queryable): Promise<CurrentPolicy> {
   const stored = await createPolicyRepository(db).read();
@@ -22,7 +23,5 @@ export async function readCurrentPolicy(db: Queryable): Promise<CurrentPolicy> {
     const parsed = policySchema.safeParse(stored.document);
     if (parsed.success) return { policy: parsed.data, source: "database", updatedAt: stored.updatedAt };
   }
-  const defaults = parsePolicy(await readFile(defaultPolicyPath, "utf8"));
-  if (!defaults.ok) throw new Error(`the shipped security policy is invalid: ${defaults.problems.join("; ")}`);
-  return { policy: defaults.policy, source: "defaults", updatedAt: null };
+  return { policy: shippedPolicy(), source: "defaults", updatedAt: null };
 }
