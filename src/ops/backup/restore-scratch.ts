@@ -156,7 +156,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     reportProgress(io, { done: 3, total: 4, label: `loading into a new ${embedded ? "directory" : "database"} beside the live one` });
     const url = config.database.url ?? "";
     const location = embedded ? `${config.paths.pg}.${purpose}-${ownerTag()}-${randomBytes(4).toString("hex")}` : scratchName(databaseOf(url), purpose);
-    const target = { context, location, dumpFile, format, statsFormat, converted: join(work, "converted.sql") };
+    const target = { context, location, dumpFile, format, statsFormat, work, converted: join(work, "converted.sql") };
     const stopLoad = new AbortController();
     const dumpChecked = (checkDump?.() ?? Promise.resolve(undefined)).then((refusal) => {
       if (refusal) stopLoad.abort();
@@ -201,7 +201,7 @@ type LoadedCopy = Pick<ScratchCopy, "stats" | "open" | "discard" | "settle">;
  * whose load fails is removed.
  */
 async function loadCopy(
-  target: { context: PlatformContext; location: string; dumpFile: string; format: "sql" | "pg_dump-custom"; statsFormat: StatsFormat; converted: string },
+  target: { context: PlatformContext; location: string; dumpFile: string; format: "sql" | "pg_dump-custom"; statsFormat: StatsFormat; work: string; converted: string },
   io: CommandIO,
   signal: AbortSignal,
 ): Promise<LoadedCopy> {
@@ -236,7 +236,7 @@ async function loadCopy(
   try {
     signal.throwIfAborted();
     await createDatabase(url, location);
-    const stats = await loadAndRecount(url, location, dumpFile, format, statsFormat, signal);
+    const stats = await loadAndRecount(url, location, dumpFile, format, statsFormat, signal, target.work);
     return { stats, open: () => openPostgres(urlFor(url, location), 2), discard, settle: () => lease.release() };
   } catch (error) {
     await discard().catch(() => undefined);
