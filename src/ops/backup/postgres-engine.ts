@@ -118,7 +118,7 @@ export async function loadAndRecount(url: string, database: string, file: string
   if (format === "sql") {
     const loadable = await withoutNewerSettings(file, await serverVersion());
     try {
-      await runTool("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", loadable], env, signal);
+      await runTool("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", loadable], env, signal, { tiedToParent: true });
     } finally {
       if (loadable !== file) await rm(loadable, { force: true });
     }
@@ -126,7 +126,7 @@ export async function loadAndRecount(url: string, database: string, file: string
   }
   await requireClientNotOlder("pg_restore", await serverVersion());
   const pgRestore = (selection: string[], more: string[], stop?: AbortSignal) =>
-    runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", ...more, ...selection, `--dbname=${database}`, file], env, stop);
+    runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", ...more, ...selection, `--dbname=${database}`, file], env, stop, { tiedToParent: true });
   await pgRestore(["--section=pre-data", "--section=data"], ["--single-transaction"], signal);
   signal?.throwIfAborted();
   const lists = workDir ?? (await mkdtemp(join(tmpdir(), "azora-restore-lists-")));
