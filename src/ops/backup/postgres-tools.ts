@@ -24,8 +24,9 @@ export function libpqEnv(databaseUrl: string, database?: string): NodeJS.Process
  * A small sh between this process and a tool that must not outlive it (a load into a scratch database): the
  * tool runs in the background, and a watcher reads the sh's standard input, a pipe whose other end only this
  * process holds, until it ends. The kernel closes that end when this process dies, SIGKILL included, and the
- * watcher then stops the tool (SIGTERM); a SIGTERM or SIGINT to the sh (an aborted run) is passed on to it.
- * The sh exits with the tool's status (128 + the signal's number when a signal ended it).
+ * watcher then stops the tool (SIGTERM). An aborted run ends that pipe the same way (not a signal to the sh,
+ * which could arrive before its trap is set and leave the tool running); a SIGTERM or SIGINT to the sh (Ctrl-C)
+ * is passed on to the tool. The sh exits with the tool's status (128 + the signal's number when a signal ended it).
  */
 const TIED_TO_PARENT = [
   "exec 3<&0 </dev/null",
@@ -37,6 +38,8 @@ const TIED_TO_PARENT = [
   // wait returns early when a trapped signal arrives: wait again until the tool itself has ended.
   'while :; do wait "$tool"; status=$?; kill -0 "$tool" 2>/dev/null || break; done',
   'kill "$watcher" 2>/dev/null',
+  // Reaped here: left to a PID 1 that reaps no one (node in the container) it would stay a zombie.
+  'wait "$watcher" 2>/dev/null',
   'exit "$status"',
 ].join("\n");
 
@@ -50,10 +53,16 @@ const notInstalled = (command: string) => new ToolError(`${command} is not insta
 export function runTool(command: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal, options: { tiedToParent?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = options.tiedToParent
-      ? spawn("sh", ["-c", TIED_TO_PARENT, "sh", command, ...args], { env, stdio: ["pipe", "pipe", "pipe"], signal })
+      ? spawn("sh", ["-c", TIED_TO_PARENT, "sh", command, ...args], { env, stdio: ["pipe", "pipe", "pipe"] })
       : spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], signal });
-    // Never written to and never ended: its end is the watcher's sign that this process is gone.
+    // Never written to: its end (this process gone, or the run aborted) is the watcher's sign to stop the tool.
     child.stdin?.on("error", () => undefined);
+    if (options.tiedToParent && signal) {
+      const stopTool = () => child.stdin?.destroy();
+      if (signal.aborted) stopTool();
+      else signal.addEventListener("abort", stopTool, { once: true });
+      child.on("close", () => signal.removeEventListener("abort", stopTool));
+    }
     let out = "";
     let err = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
