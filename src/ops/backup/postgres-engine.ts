@@ -166,7 +166,10 @@ async function postDataRuns(file: string, dir: string): Promise<{ keys?: string;
     .split("\n")
     .filter((line) => /^\d+;/.test(line));
   // "ID; OID OID CONSTRAINT …": a primary key, unique or exclusion constraint ("FK CONSTRAINT" is another kind).
-  const split = items.findIndex((line) => !/^\d+; \d+ \d+ CONSTRAINT /.test(line));
+  // pg_dump sorts a NOT VALID check ("CHECK CONSTRAINT") among them by name and puts a constraint's comment
+  // right after it: both also lock the table against readers, and ending the keys at either would leave the
+  // keys after it beside the recount.
+  const split = items.findIndex((line) => !/^\d+; \d+ \d+ (CHECK )?CONSTRAINT |^\d+; 0 0 (COMMENT|SECURITY LABEL) \S+ CONSTRAINT /.test(line));
   const keys = split < 0 ? items : items.slice(0, split);
   const rest = split < 0 ? [] : items.slice(split);
   const write = async (name: string, lines: string[]) => {
