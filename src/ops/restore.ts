@@ -29,6 +29,8 @@ export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
   name: "restore",
   // Moving to the embedded default on a new machine: the restore is the installation's first step.
   createsInstallation: true,
+  // A stopped restore stops its pg_restore or psql and drops its copy; the live database is not touched.
+  stopsOnSignal: true,
   async run(context, rawArgs, io) {
     const { reference, dryRun, json, blobsFrom } = restoreArgs.parse(rawArgs);
     try {
@@ -52,7 +54,7 @@ export const restoreCommand: PlatformCommand<z.input<typeof restoreArgs>> = {
         return 0;
       }
       const before = await userIds(context);
-      const outcome = await restoreBackup(context, source, io, { blobsFrom });
+      const outcome = await restoreBackup(context, source, io, { blobsFrom, signal: io.signal });
       const after = await userIds(context);
       const keys = [...new Set([...before, ...after])].map(userCacheKey);
       // Recorded in the restored database, so every serving process drops them too, even if the cache

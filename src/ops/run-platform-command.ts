@@ -4,6 +4,8 @@ import { acquireDataLock, liveHolder, type LockHolder } from "../platform/data-l
 import { embeddedDataExists, missingDataMessage } from "../platform/data-dir.ts";
 import { loadOrCreateSecret } from "../platform/secrets.ts";
 import { cliActor } from "../platform/audit/audit.service.ts";
+import type { PlatformContext } from "../platform/context.ts";
+import { signalExitCode, withSignals } from "./deploy/deploy-common.ts";
 
 /**
  * Runs a command that needs the database. On PostgreSQL it runs here. On the embedded database it runs
@@ -46,13 +48,35 @@ export async function runPlatformCommand<Args extends Record<string, unknown>>(
     const quiet = { ...config, log: { ...config.log, stdout: false }, ...(command.cacheless ? { redis: { ...config.redis, url: undefined } } : {}) };
     const context = await openPlatform(quiet, { migrate: embedded && !command.migrates, warn: (message) => io.err(message) });
     try {
-      return await command.run(context, args, io);
+      if (!command.stopsOnSignal) return await command.run(context, args, io);
+      return await runStoppable(command, context, args, io);
     } finally {
       await closePlatform(context);
     }
   } finally {
     await lock?.release();
   }
+}
+
+/**
+ * Runs a command that heeds io.signal with SIGINT and SIGTERM aborting it: the command stops what it runs
+ * (a restore's pg_restore) and cleans up, where Node's default would end this process and leave its children
+ * running. A later signal only says that the stop is under way.
+ */
+async function runStoppable<Args>(command: PlatformCommand<Args>, context: PlatformContext, args: Args, io: CommandIO): Promise<number> {
+  const stop = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const signal = io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal;
+  const exitCode = await withSignals(
+    (received) => {
+      stoppedBy = received;
+      io.err(`${received} received: stopping the ${command.name} (its tools are stopped and its changes undone).`);
+      stop.abort();
+    },
+    (received) => io.err(`${received} received again: the ${command.name} is already stopping.`),
+    () => command.run(context, args, { ...io, signal }),
+  );
+  return stoppedBy && exitCode !== 0 ? signalExitCode(stoppedBy) : exitCode;
 }
 
 export function staleLockMessage(stale: LockHolder): string {

@@ -30,6 +30,11 @@ export interface PlatformCommand<Args = Record<string, unknown>> {
    * connecting to Redis, which would only delay it (a rollback's switch among them).
    */
   cacheless?: boolean;
+  /**
+   * The command heeds `io.signal` and ends in a consistent state by itself: run in the CLI's own process,
+   * SIGINT and SIGTERM abort that signal instead of ending the process at once (exit 128 + the signal).
+   */
+  stopsOnSignal?: boolean;
   run(context: PlatformContext, args: Args, io: CommandIO): Promise<number>;
 }
 

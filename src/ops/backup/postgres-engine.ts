@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { open, rm } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
@@ -104,43 +106,79 @@ export async function dropDatabase(url: string, name: string): Promise<void> {
 
 /**
  * Loads a dump into a new, empty database and recounts its statistics the way the manifest's were computed.
- * A custom-format dump loads in two pg_restore runs: tables and rows in one transaction, then the indexes
- * and constraints, with the recount beside that second run: it reads rows that are committed by then and
- * that index builds do not change (ADR 0520). A plain SQL file loads in one psql run, then is recounted.
- * An aborted signal stops the tool that runs and fails the load; the caller drops the database either way.
+ * A custom-format dump loads in three pg_restore runs: tables and rows in one transaction; the primary keys
+ * and unique constraints; then the other indexes and constraints, with the recount beside that last run
+ * (ADR 0540). The recount reads rows that are committed by then and that index builds do not change. A plain
+ * SQL file loads in one psql run, then is recounted. An aborted signal stops the tool that runs and fails the
+ * load; the caller drops the database either way. `workDir` holds the runs' item lists (removed by the caller).
  */
-export async function loadAndRecount(url: string, database: string, file: string, format: "sql" | "pg_dump-custom", statsFormat: StatsFormat, signal?: AbortSignal): Promise<TableStats[]> {
+export async function loadAndRecount(url: string, database: string, file: string, format: "sql" | "pg_dump-custom", statsFormat: StatsFormat, signal?: AbortSignal, workDir?: string): Promise<TableStats[]> {
   const env = libpqEnv(url, database);
   const serverVersion = async () => Number((await withClient(url, async (client) => (await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows))[0]?.v);
   if (format === "sql") {
     const loadable = await withoutNewerSettings(file, await serverVersion());
     try {
-      await runTool("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", loadable], env, signal);
+      await runTool("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", loadable], env, signal, { tiedToParent: true });
     } finally {
       if (loadable !== file) await rm(loadable, { force: true });
     }
     return databaseStats(url, database, statsFormat);
   }
   await requireClientNotOlder("pg_restore", await serverVersion());
-  const pgRestore = (sections: string[], more: string[], stop?: AbortSignal) =>
-    runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", ...more, ...sections.map((section) => `--section=${section}`), `--dbname=${database}`, file], env, stop);
-  await pgRestore(["pre-data", "data"], ["--single-transaction"], signal);
+  const pgRestore = (selection: string[], more: string[], stop?: AbortSignal) =>
+    runTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", ...more, ...selection, `--dbname=${database}`, file], env, stop, { tiedToParent: true });
+  await pgRestore(["--section=pre-data", "--section=data"], ["--single-transaction"], signal);
   signal?.throwIfAborted();
-  // Statement by statement: each index build or constraint holds its table's lock only while it runs, so a
-  // primary key being added holds up the recount of that one table, not of the whole section. The copy is
-  // dropped if any of it fails, so one transaction would add nothing.
-  const recountFailed = new AbortController();
-  const indexing = pgRestore(["post-data"], [], signal ? AbortSignal.any([signal, recountFailed.signal]) : recountFailed.signal);
-  const counting = databaseStats(url, database, statsFormat).catch((error: unknown) => {
-    recountFailed.abort();
-    throw error;
-  });
-  const [indexed, counted] = await Promise.allSettled([indexing, counting]);
-  // A failed index build or constraint says more than a recount it was stopped for.
-  if (indexed.status === "rejected" && !recountFailed.signal.aborted) throw indexed.reason;
-  if (counted.status === "rejected") throw counted.reason;
-  if (indexed.status === "rejected") throw indexed.reason;
-  return counted.value;
+  const lists = workDir ?? (await mkdtemp(join(tmpdir(), "azora-restore-lists-")));
+  try {
+    const { keys, rest } = await postDataRuns(file, lists);
+    // Adding a primary key or unique constraint locks its table against every reader while the index builds:
+    // beside the recount, the biggest table's key and its recount would wait for each other. They come first,
+    // alone; what follows (indexes, foreign keys) locks out writers only, and the recount is only a reader.
+    if (keys) await pgRestore([`--use-list=${keys}`], [], signal);
+    signal?.throwIfAborted();
+    if (!rest) return await databaseStats(url, database, statsFormat);
+    // Statement by statement: one transaction would add nothing, since the copy is dropped if any of it fails.
+    const recountFailed = new AbortController();
+    const indexing = pgRestore([`--use-list=${rest}`], [], signal ? AbortSignal.any([signal, recountFailed.signal]) : recountFailed.signal);
+    const counting = databaseStats(url, database, statsFormat).catch((error: unknown) => {
+      recountFailed.abort();
+      throw error;
+    });
+    const [indexed, counted] = await Promise.allSettled([indexing, counting]);
+    // A failed index build or constraint says more than a recount it was stopped for.
+    if (indexed.status === "rejected" && !recountFailed.signal.aborted) throw indexed.reason;
+    if (counted.status === "rejected") throw counted.reason;
+    if (indexed.status === "rejected") throw indexed.reason;
+    return counted.value;
+  } finally {
+    if (!workDir) await rm(lists, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The archive's post-data items as two pg_restore item lists, in the archive's own order: the leading
+ * primary keys and unique constraints (pg_dump sorts them before indexes and foreign keys, which may depend
+ * on them), and everything after. Either is undefined when it would be empty.
+ */
+async function postDataRuns(file: string, dir: string): Promise<{ keys?: string; rest?: string }> {
+  const items = (await runTool("pg_restore", ["--list", "--section=post-data", file], { PATH: process.env.PATH, LANG: "C.UTF-8" }))
+    .split("\n")
+    .filter((line) => /^\d+;/.test(line));
+  // "ID; OID OID CONSTRAINT …": a primary key, unique or exclusion constraint ("FK CONSTRAINT" is another kind).
+  // pg_dump sorts a NOT VALID check ("CHECK CONSTRAINT") among them by name and puts a constraint's comment
+  // right after it: both also lock the table against readers, and ending the keys at either would leave the
+  // keys after it beside the recount.
+  const split = items.findIndex((line) => !/^\d+; \d+ \d+ (CHECK )?CONSTRAINT |^\d+; 0 0 (COMMENT|SECURITY LABEL) \S+ CONSTRAINT /.test(line));
+  const keys = split < 0 ? items : items.slice(0, split);
+  const rest = split < 0 ? [] : items.slice(split);
+  const write = async (name: string, lines: string[]) => {
+    if (lines.length === 0) return undefined;
+    const path = join(dir, name);
+    await writeFile(path, `${lines.join("\n")}\n`, { mode: 0o600 });
+    return path;
+  };
+  return { keys: await write("post-data-keys.list", keys), rest: await write("post-data-rest.list", rest) };
 }
 
 /**

@@ -83,9 +83,10 @@ export interface ScratchCopy {
 /**
  * Checks the backup (checksums, schema version, key), loads it into a new PGlite directory or a new
  * PostgreSQL database next to the live one, and compares the copy with the manifest. The live database
- * is not touched; on any failure the copy is removed.
+ * is not touched; on any failure the copy is removed. An aborted `stop` (the restore was stopped) stops the
+ * load's tool and refuses with restoreStopped().
  */
-export async function loadScratchCopy(context: PlatformContext, source: RestoreSource, purpose: "restore" | "drill", io: CommandIO): Promise<ScratchCopy> {
+export async function loadScratchCopy(context: PlatformContext, source: RestoreSource, purpose: "restore" | "drill", io: CommandIO, stop?: AbortSignal): Promise<ScratchCopy> {
   const { config } = context;
   const embedded = !config.database.url;
   const work = join(config.paths.backups, `.work-${ownerTag()}-${randomBytes(4).toString("hex")}`);
@@ -156,8 +157,10 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
     reportProgress(io, { done: 3, total: 4, label: `loading into a new ${embedded ? "directory" : "database"} beside the live one` });
     const url = config.database.url ?? "";
     const location = embedded ? `${config.paths.pg}.${purpose}-${ownerTag()}-${randomBytes(4).toString("hex")}` : scratchName(databaseOf(url), purpose);
-    const target = { context, location, dumpFile, format, statsFormat, converted: join(work, "converted.sql") };
+    const target = { context, location, dumpFile, format, statsFormat, work, converted: join(work, "converted.sql") };
     const stopLoad = new AbortController();
+    stop?.addEventListener("abort", () => stopLoad.abort(), { once: true });
+    if (stop?.aborted) throw restoreStopped();
     const dumpChecked = (checkDump?.() ?? Promise.resolve(undefined)).then((refusal) => {
       if (refusal) stopLoad.abort();
       return refusal;
@@ -167,7 +170,7 @@ export async function loadScratchCopy(context: PlatformContext, source: RestoreS
       copy = await loadCopy(target, io, stopLoad.signal);
     } catch (error) {
       // A damaged file explains a failed (or stopped) load better than the loader's own error.
-      throw (await dumpChecked) ?? error;
+      throw (await dumpChecked) ?? (stop?.aborted ? restoreStopped() : error);
     }
     const refusal = await dumpChecked;
     if (refusal) {
@@ -191,6 +194,9 @@ async function copiesFromStdin(file: string): Promise<boolean> {
   return false;
 }
 
+/** The refusal of a restore stopped (SIGTERM, SIGINT, its relayed caller gone) before its copy was swapped in. */
+export const restoreStopped = () => new RestoreRefused("the restore was stopped before its copy was swapped in: the previous database serves and nothing was changed");
+
 const damagedBackup = (id: string, problems: string[]) => new RestoreRefused(`backup ${id} is damaged; nothing was changed`, problems);
 
 type LoadedCopy = Pick<ScratchCopy, "stats" | "open" | "discard" | "settle">;
@@ -201,7 +207,7 @@ type LoadedCopy = Pick<ScratchCopy, "stats" | "open" | "discard" | "settle">;
  * whose load fails is removed.
  */
 async function loadCopy(
-  target: { context: PlatformContext; location: string; dumpFile: string; format: "sql" | "pg_dump-custom"; statsFormat: StatsFormat; converted: string },
+  target: { context: PlatformContext; location: string; dumpFile: string; format: "sql" | "pg_dump-custom"; statsFormat: StatsFormat; work: string; converted: string },
   io: CommandIO,
   signal: AbortSignal,
 ): Promise<LoadedCopy> {
@@ -236,7 +242,7 @@ async function loadCopy(
   try {
     signal.throwIfAborted();
     await createDatabase(url, location);
-    const stats = await loadAndRecount(url, location, dumpFile, format, statsFormat, signal);
+    const stats = await loadAndRecount(url, location, dumpFile, format, statsFormat, signal, target.work);
     return { stats, open: () => openPostgres(urlFor(url, location), 2), discard, settle: () => lease.release() };
   } catch (error) {
     await discard().catch(() => undefined);

@@ -11,7 +11,7 @@ import { cliActor, recordAudit, resetAnchor } from "../../platform/audit/audit.s
 import { isEmbedded } from "../../platform/db/pglite.ts";
 import { recordDrill, type DrillRecord, type RestoreSource } from "./backup-store.ts";
 import { databaseOf, swapDatabases } from "./postgres-engine.ts";
-import { latestKnownSchema, loadScratchCopy, RestoreRefused } from "./restore-scratch.ts";
+import { latestKnownSchema, loadScratchCopy, RestoreRefused, restoreStopped } from "./restore-scratch.ts";
 import { readSchemaVersion } from "./table-stats.repository.ts";
 import { blobSourcesFor, bringReferencedBlobs, type BlobMoveReport } from "./blob-sources.ts";
 import { forgetInContentBackups } from "./content-erasure.ts";
@@ -35,6 +35,8 @@ export interface RestoreOutcome {
 export interface RestoreOptions {
   /** More places to take attachment files from (a blob directory, s3://BUCKET/PREFIX, http(s)://ENDPOINT/BUCKET/PREFIX). */
   blobsFrom?: string[];
+  /** Aborted when the restore must stop (SIGTERM, its caller gone): heeded until the swap, after which it completes. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
   let copiedKeys: string[] = [];
   try {
     // Loaded while the gateways take up maintenance mode (ADR 0520): the copy is not the live database.
-    const copy = await loadScratchCopy(context, source, "restore", io);
+    const copy = await loadScratchCopy(context, source, "restore", io, options.signal);
     let ledger: Awaited<ReturnType<typeof replayLedgerOnCopy>>;
     let moved: BlobMoveReport;
     let previous: string;
@@ -114,6 +116,8 @@ export async function restoreBackup(context: PlatformContext, source: RestoreSou
       }
       // The database being replaced may be empty (a move to a new PostgreSQL): then there is no chain to name.
       [replacedHead] = await createAuditRepository(context.db).latest(1).catch(() => []);
+      // The last moment a stop can be heeded with nothing changed; once swapped, the restore completes.
+      if (options.signal?.aborted) throw restoreStopped();
       previous = await swapIn(context, copy.location);
       swapped = true;
       await copy.settle();
